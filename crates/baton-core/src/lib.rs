@@ -1,0 +1,92 @@
+//! Baton's core: provider-neutral model types, tools, memory, and the streaming agent loop.
+//!
+//! `baton-core` knows nothing of HTTP, SQL or actors. Providers, stores and the actor layer plug
+//! in through its traits: [`LlmProvider`](llm::LlmProvider), [`ThreadStore`](memory::ThreadStore),
+//! [`EpisodicStore`](memory::EpisodicStore), [`Tool`](tool::Tool) and
+//! [`Guardrail`](run::Guardrail).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`ids`] | `ThreadId`, `RunId`, `AgentName` |
+//! | [`error`] | `Error`, `LlmError`, `StoreError`, `ToolError` |
+//! | [`llm`] | messages, requests, chunks, responses, the provider trait, token counting |
+//! | [`tool`] | typed tools with derived JSON Schemas, the registry, execution |
+//! | [`memory`] | thread store, episodic log, in-memory store |
+//! | [`agent`] | agent definitions and the per-run context |
+//! | [`run`] | the loop: options, guardrails, retry, steps, streaming |
+//!
+//! # Example
+//!
+//! An agent with one tool, on the scripted provider from `baton-testkit`:
+//!
+//! ```
+//! use baton_core::prelude::*;
+//! use baton_testkit::{Script, ScriptedProvider};
+//! use schemars::JsonSchema;
+//! use serde::Deserialize;
+//! use std::sync::Arc;
+//!
+//! struct Weather;
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct WeatherArgs {
+//!     /// City name.
+//!     city: String,
+//! }
+//!
+//! impl Tool for Weather {
+//!     type Args = WeatherArgs;
+//!     fn name(&self) -> &str { "weather" }
+//!     fn description(&self) -> &str { "Current weather in a city." }
+//!     async fn call(&self, args: WeatherArgs) -> Result<String, ToolError> {
+//!         Ok(format!("sunny in {}", args.city))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let provider = Arc::new(
+//!     ScriptedProvider::new()
+//!         .respond(Script::tool_call("weather", serde_json::json!({"city": "Paris"})))
+//!         .respond(Script::text("It is sunny in Paris.")),
+//! );
+//! let agent = Arc::new(Agent::builder("assistant").tool(Weather).build().unwrap());
+//! let store = InMemoryStore::shared();
+//! let ctx = AgentContext::new(agent, provider.clone(), store.clone());
+//! let thread = ThreadId::new();
+//! let out = run_steps(&ctx, thread, vec![Message::user("Weather in Paris?")], RunOptions::default())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(out.output, "It is sunny in Paris.");
+//! assert_eq!(out.steps, 2);
+//! // The second request carried the tool result.
+//! let seen = provider.requests();
+//! assert_eq!(seen[1].messages.last().unwrap().content(), "sunny in Paris");
+//! # });
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod error;
+pub mod ids;
+pub mod llm;
+pub mod memory;
+pub mod run;
+pub mod tool;
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::agent::{Agent, AgentContext};
+    pub use crate::error::{Error, LlmError, StoreError, ToolError};
+    pub use crate::ids::{AgentName, RunId, ThreadId};
+    pub use crate::llm::{
+        ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmProvider, Message, ModelSettings,
+        ToolCall, Usage,
+    };
+    pub use crate::memory::{Episode, EpisodicStore, InMemoryStore, Store, ThreadStore};
+    pub use crate::run::{
+        Guardrail, RetryPolicy, RunEvent, RunOptions, RunOutput, RunStream, Verdict, run_steps,
+        run_steps_streaming,
+    };
+    pub use crate::tool::{Tool, ToolRegistry};
+}

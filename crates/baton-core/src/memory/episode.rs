@@ -1,0 +1,98 @@
+use crate::ids::{AgentName, ThreadId};
+use crate::llm::{FinishReason, Usage};
+use serde::{Deserialize, Serialize};
+
+/// One entry of a run's episodic log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Episode {
+    /// An agent started working on the run (first, and again after each handoff).
+    Started {
+        /// The agent.
+        agent: AgentName,
+        /// The thread the run works on.
+        thread: ThreadId,
+    },
+    /// A tool call of a step finished (successfully or not).
+    ToolCalled {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// How long it ran.
+        latency_ms: u32,
+    },
+    /// A step finished: the model answered and its tool calls, if any, ran.
+    StepCompleted {
+        /// The step, from 1.
+        step: u32,
+        /// Tokens the model call used.
+        usage: Usage,
+        /// Time from sending the request to the end of the response.
+        latency_ms: u32,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+        /// How many tool calls the step made.
+        tool_calls: u32,
+    },
+    /// The run moved to another agent.
+    HandedOff {
+        /// The agent that handed off.
+        from: AgentName,
+        /// The agent that continues.
+        to: AgentName,
+        /// Why.
+        reason: String,
+    },
+    /// The run finished with an answer.
+    Completed {
+        /// The final answer.
+        output: String,
+        /// Tokens used by the whole run.
+        usage: Usage,
+    },
+    /// The run failed.
+    Failed {
+        /// What went wrong (`"cancelled"`, `"consumer-dropped"`, `"max steps exceeded: 5"`, …).
+        error: String,
+    },
+}
+
+impl Episode {
+    /// Whether this episode ends a run.
+    #[must_use]
+    pub const fn is_terminal(&self) -> bool {
+        matches!(self, Self::Completed { .. } | Self::Failed { .. })
+    }
+}
+
+/// An episode as stored: with its position in the log and when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpisodeRecord {
+    /// Position in the run's log, from 0.
+    pub seq: u64,
+    /// When it was recorded, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The episode.
+    pub episode: Episode,
+}
+
+impl EpisodeRecord {
+    /// A record of `episode` at position `seq`, stamped now.
+    #[must_use]
+    pub fn now(seq: u64, episode: Episode) -> Self {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self {
+            seq,
+            at_ms,
+            episode,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+use super::{Episode, EpisodeRecord, EpisodicStore, Page, Store, ThreadStore};
+use crate::error::StoreError;
+use crate::ids::{RunId, ThreadId};
+use crate::llm::Message;
+use async_trait::async_trait;
+use dashmap::DashMap;
+use std::sync::Arc;
+
+/// Threads and episodic logs in process memory, on sharded concurrent maps.
+///
+/// Messages are stored as `Arc<Message>`, so reading a thread shares them instead of copying.
+/// Nothing survives the process; use a durable store for that.
+///
+/// ```
+/// use baton_core::memory::{InMemoryStore, Page, ThreadStore};
+/// use baton_core::{ids::ThreadId, llm::Message};
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = InMemoryStore::new();
+/// let thread = ThreadId::new();
+/// store.append(thread, Some(0), &[Arc::new(Message::user("hi"))]).await.unwrap();
+/// assert_eq!(store.list(thread, Page::ALL).await.unwrap().len(), 1);
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    threads: DashMap<ThreadId, Vec<Arc<Message>>>,
+    episodes: DashMap<RunId, Vec<EpisodeRecord>>,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store, ready to share between agents.
+    #[must_use]
+    pub fn shared() -> Arc<Self> {
+        Arc::new(Self::new())
+    }
+
+    /// How many threads the store holds.
+    #[must_use]
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn append_now(
+        &self,
+        thread: ThreadId,
+        expected_len: Option<u64>,
+        messages: &[Arc<Message>],
+    ) -> Result<u64, StoreError> {
+        let mut entry = self.threads.entry(thread).or_default();
+        let actual = entry.len() as u64;
+        if let Some(expected) = expected_len
+            && expected != actual
+        {
+            return Err(StoreError::Conflict {
+                thread,
+                expected,
+                actual,
+            });
+        }
+        entry.extend(messages.iter().cloned());
+        Ok(entry.len() as u64)
+    }
+
+    fn record_now(&self, run: RunId, episodes: impl IntoIterator<Item = Episode>) {
+        let mut log = self.episodes.entry(run).or_default();
+        for episode in episodes {
+            let seq = log.len() as u64;
+            log.push(EpisodeRecord::now(seq, episode));
+        }
+    }
+}
+
+#[async_trait]
+impl ThreadStore for InMemoryStore {
+    async fn append(
+        &self,
+        thread: ThreadId,
+        expected_len: Option<u64>,
+        messages: &[Arc<Message>],
+    ) -> Result<u64, StoreError> {
+        self.append_now(thread, expected_len, messages)
+    }
+
+    async fn list(&self, thread: ThreadId, page: Page) -> Result<Vec<Arc<Message>>, StoreError> {
+        let Some(messages) = self.threads.get(&thread) else {
+            return Ok(Vec::new());
+        };
+        let start = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        Ok(messages.iter().skip(start).take(limit).cloned().collect())
+    }
+}
+
+#[async_trait]
+impl EpisodicStore for InMemoryStore {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), StoreError> {
+        self.record_now(run, [episode]);
+        Ok(())
+    }
+
+    async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
+        Ok(self
+            .episodes
+            .get(&run)
+            .map(|log| log.clone())
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl Store for InMemoryStore {
+    async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
+        let len = self.append_now(commit.thread, commit.expected_len, commit.messages)?;
+        self.record_now(commit.run, commit.episodes.iter().cloned());
+        Ok(len)
+    }
+}

@@ -1,0 +1,28 @@
+//! The agent loop.
+//!
+//! A run builds a request from the thread's history, checks it with the pre-LLM guardrails,
+//! calls the provider (retrying transient failures before the first chunk), forwards the
+//! response to the consumer with backpressure, checks it with the post-LLM guardrails, records
+//! the step and runs its tool calls, and repeats until the model answers without tool calls
+//! or `max_steps` is reached.
+//!
+//! Entry points: [`run_steps_streaming`] (events as they happen) and [`run_steps`] (the
+//! answer). [`RunLoop`] is the lower-level form the actor layer drives.
+
+mod driver;
+mod event;
+mod guardrails;
+mod history;
+mod options;
+mod retry;
+mod step;
+mod steps;
+mod streaming;
+mod streaming_forward;
+
+pub use driver::{RunLoop, record_failure, terminal_chunk_for};
+pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
+pub use guardrails::{Guardrail, Verdict};
+pub use options::{RetryPolicy, RunOptions};
+pub use steps::run_steps;
+pub use streaming::run_steps_streaming;

@@ -1,0 +1,102 @@
+use super::{DynTool, Tool, TypedTool};
+use crate::error::Error;
+use crate::llm::ToolSpec;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The tools of one agent, by name, with their specs built once.
+///
+/// Cloning shares the tools.
+#[derive(Clone, Default)]
+pub struct ToolRegistry {
+    tools: HashMap<Arc<str>, Arc<dyn DynTool>>,
+    specs: Vec<ToolSpec>,
+}
+
+impl std::fmt::Debug for ToolRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.specs.iter().map(|s| &s.name))
+            .finish()
+    }
+}
+
+impl ToolRegistry {
+    /// An empty registry.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a typed tool (its schema is derived now, once).
+    pub fn with<T: Tool>(self, tool: T) -> Result<Self, Error> {
+        self.with_dyn(Arc::new(TypedTool::new(tool)))
+    }
+
+    /// Adds an object-safe tool.
+    pub fn with_dyn(mut self, tool: Arc<dyn DynTool>) -> Result<Self, Error> {
+        self.insert(tool)?;
+        Ok(self)
+    }
+
+    /// Adds an object-safe tool in place.
+    pub fn insert(&mut self, tool: Arc<dyn DynTool>) -> Result<(), Error> {
+        let spec = tool.spec().clone();
+        validate_tool_name(&spec.name)?;
+        if self.tools.contains_key(spec.name.as_str()) {
+            return Err(Error::Config(format!(
+                "tool {:?} is registered twice",
+                spec.name
+            )));
+        }
+        self.tools.insert(Arc::from(spec.name.as_str()), tool);
+        self.specs.push(spec);
+        Ok(())
+    }
+
+    /// The tool named `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
+        self.tools.get(name)
+    }
+
+    /// Whether a tool named `name` is registered.
+    #[must_use]
+    pub fn contains(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+    }
+
+    /// Specs of all tools, in registration order.
+    #[must_use]
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    /// How many tools are registered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Whether no tool is registered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+}
+
+/// Tool names as model APIs accept them: 1 to 64 characters from `[a-zA-Z0-9_-]`.
+pub(crate) fn validate_tool_name(name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "tool name {name:?} is invalid: use 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'"
+        )))
+    }
+}
