@@ -69,6 +69,19 @@ impl InMemoryStore {
         Ok(entry.len() as u64)
     }
 
+    /// Steps of a run are committed in increasing order, so the last one tells.
+    fn step_committed(&self, run: RunId, step: u32) -> bool {
+        self.episodes.get(&run).is_some_and(|log| {
+            log.iter()
+                .rev()
+                .find_map(|r| match r.episode {
+                    Episode::StepCompleted { step, .. } => Some(step),
+                    _ => None,
+                })
+                .is_some_and(|last| last >= step)
+        })
+    }
+
     fn record_now(&self, run: RunId, episodes: impl IntoIterator<Item = Episode>) {
         let mut log = self.episodes.entry(run).or_default();
         for episode in episodes {
@@ -97,6 +110,14 @@ impl ThreadStore for InMemoryStore {
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         Ok(messages.iter().skip(start).take(limit).cloned().collect())
     }
+
+    async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
+        let mut ids: Vec<ThreadId> = self.threads.iter().map(|entry| *entry.key()).collect();
+        ids.sort_unstable();
+        let start = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        Ok(ids.into_iter().skip(start).take(limit).collect())
+    }
 }
 
 #[async_trait]
@@ -113,11 +134,25 @@ impl EpisodicStore for InMemoryStore {
             .map(|log| log.clone())
             .unwrap_or_default())
     }
+
+    async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+        let mut runs: Vec<RunId> = self
+            .episodes
+            .iter()
+            .filter(|log| !log.last().is_some_and(|r| r.episode.is_terminal()))
+            .map(|log| *log.key())
+            .collect();
+        runs.sort_unstable();
+        Ok(runs)
+    }
 }
 
 #[async_trait]
 impl Store for InMemoryStore {
     async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
+        if self.step_committed(commit.run, commit.step) {
+            return Ok(self.threads.get(&commit.thread).map_or(0, |t| t.len() as u64));
+        }
         let len = self.append_now(commit.thread, commit.expected_len, commit.messages)?;
         self.record_now(commit.run, commit.episodes.iter().cloned());
         Ok(len)

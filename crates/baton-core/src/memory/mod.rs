@@ -57,6 +57,9 @@ pub trait ThreadStore: Send + Sync + 'static {
 
     /// Messages of `thread` in `page`, oldest first. An unknown thread is empty.
     async fn list(&self, thread: ThreadId, page: Page) -> Result<Vec<Arc<Message>>, StoreError>;
+
+    /// Ids of the threads that hold messages, oldest thread first, in `page`.
+    async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError>;
 }
 
 /// The episodic log: what each run did, in order.
@@ -67,6 +70,10 @@ pub trait EpisodicStore: Send + Sync + 'static {
 
     /// The log of `run`, oldest first. An unknown run has an empty log.
     async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError>;
+
+    /// Runs whose log has no terminal episode (`Completed` or `Failed`): runs in flight, or
+    /// interrupted by a crash. Oldest first.
+    async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError>;
 }
 
 /// What one step commits: its messages on the thread and its episodes in the run's log.
@@ -80,6 +87,9 @@ pub struct StepCommit<'a> {
     pub messages: &'a [Arc<Message>],
     /// The run whose log is written.
     pub run: RunId,
+    /// The step, from 1. With `run`, it identifies the commit: a backend that finds this step
+    /// already committed (a retried commit) returns the thread's length without writing again.
+    pub step: u32,
     /// The step's episodes.
     pub episodes: &'a [Episode],
 }

@@ -60,6 +60,7 @@ async fn commit_step_writes_messages_and_episodes_together() {
             expected_len: Some(0),
             messages: &[msg("x")],
             run,
+            step: 1,
             episodes: &episodes,
         })
         .await

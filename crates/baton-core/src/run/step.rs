@@ -195,6 +195,7 @@ impl RunLoop {
             expected_len: Some(self.history.len()),
             messages: &messages,
             run: self.ctx.run_id,
+            step: self.step,
             episodes,
         };
         self.ctx.store.commit_step(commit).await?;
