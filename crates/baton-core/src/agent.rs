@@ -206,7 +206,9 @@ impl AgentBuilder {
         for target in &self.handoffs {
             let target = AgentName::new(target)?;
             if target == name {
-                return Err(Error::Config(format!("agent {name} cannot hand off to itself")));
+                return Err(Error::Config(format!(
+                    "agent {name} cannot hand off to itself"
+                )));
             }
             if handoffs.contains(&target) {
                 continue;
@@ -222,8 +224,8 @@ impl AgentBuilder {
             specs.push(spec);
             handoffs.push(target);
         }
-        let system = (!self.instructions.is_empty())
-            .then(|| Arc::new(Message::system(self.instructions)));
+        let system =
+            (!self.instructions.is_empty()).then(|| Arc::new(Message::system(self.instructions)));
         Ok(Agent {
             name,
             system,
@@ -328,7 +330,9 @@ mod tests {
             serde_json::json!(["reason"])
         );
         assert_eq!(
-            agent.handoff_target("transfer_to_refunds").map(AgentName::as_str),
+            agent
+                .handoff_target("transfer_to_refunds")
+                .map(AgentName::as_str),
             Some("refunds")
         );
         assert!(agent.handoff_target("transfer_to_sales").is_none());
@@ -337,7 +341,10 @@ mod tests {
 
     #[test]
     fn invalid_definitions_are_config_errors() {
-        assert!(matches!(Agent::builder("Bad Name").build(), Err(Error::Config(_))));
+        assert!(matches!(
+            Agent::builder("Bad Name").build(),
+            Err(Error::Config(_))
+        ));
         assert!(matches!(
             Agent::builder("a").handoff("a").build(),
             Err(Error::Config(m)) if m.contains("itself")
@@ -355,7 +362,10 @@ mod tests {
 
     #[test]
     fn system_tokens_are_counted_once_and_bounded() {
-        let agent = Agent::builder("a").instructions("You are terse.").build().unwrap();
+        let agent = Agent::builder("a")
+            .instructions("You are terse.")
+            .build()
+            .unwrap();
         let exact = agent.system_tokens();
         assert!(exact > tokens::MESSAGE_OVERHEAD);
         assert!(exact <= agent.system_tokens_upper_bound());

@@ -265,7 +265,10 @@ mod tests {
         };
         assert_eq!(handoff.to_string(), "handoff to billing: refund");
         assert_eq!(
-            ToolError::UnknownTool { name: "nope".into() }.to_string(),
+            ToolError::UnknownTool {
+                name: "nope".into()
+            }
+            .to_string(),
             "unknown tool \"nope\""
         );
     }

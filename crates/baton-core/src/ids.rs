@@ -212,7 +212,14 @@ mod tests {
             assert_eq!(AgentName::new(ok).unwrap().as_str(), ok);
         }
         let too_long = "a".repeat(AgentName::MAX_LEN + 1);
-        for bad in ["", "Billing", "with space", "ünïcode", "a/b", too_long.as_str()] {
+        for bad in [
+            "",
+            "Billing",
+            "with space",
+            "ünïcode",
+            "a/b",
+            too_long.as_str(),
+        ] {
             assert!(
                 matches!(AgentName::new(bad), Err(IdError::InvalidAgentName { .. })),
                 "{bad:?} should be rejected"

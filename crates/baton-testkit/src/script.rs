@@ -81,11 +81,17 @@ impl Script {
             .enumerate()
             .map(|(i, (name, args))| (format!("call_{}", i + 1), name.to_owned(), args.to_string()))
             .collect();
-        Self::raw_tool_calls(calls.iter().map(|(id, name, args)| (id.as_str(), name.as_str(), args.as_str())))
+        Self::raw_tool_calls(
+            calls
+                .iter()
+                .map(|(id, name, args)| (id.as_str(), name.as_str(), args.as_str())),
+        )
     }
 
     /// Tool calls with given ids and raw argument text (which may be malformed JSON).
-    pub fn raw_tool_calls<'a>(calls: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> Self {
+    pub fn raw_tool_calls<'a>(
+        calls: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    ) -> Self {
         let calls: Vec<_> = calls.into_iter().collect();
         let mut chunks = Vec::new();
         for (index, (id, name, _)) in calls.iter().enumerate() {
@@ -96,7 +102,8 @@ impl Script {
                 arguments: String::new(),
             }));
         }
-        let fragments: Vec<Vec<String>> = calls.iter().map(|(_, _, args)| fragments(args)).collect();
+        let fragments: Vec<Vec<String>> =
+            calls.iter().map(|(_, _, args)| fragments(args)).collect();
         let longest = fragments.iter().map(Vec::len).max().unwrap_or(0);
         for position in 0..longest {
             for (index, parts) in fragments.iter().enumerate() {
@@ -126,7 +133,8 @@ impl Script {
 
     /// Replaces the usage this script reports.
     pub fn with_usage(mut self, usage: Usage) -> Self {
-        self.items.retain(|item| !matches!(item, Item::Chunk(ChatChunk::Usage { .. })));
+        self.items
+            .retain(|item| !matches!(item, Item::Chunk(ChatChunk::Usage { .. })));
         let at = self
             .items
             .iter()
@@ -197,7 +205,11 @@ impl Script {
             }
             return Err(error);
         }
-        Ok(Box::pin(ScriptStream::new(self.items, self.latency, counter)))
+        Ok(Box::pin(ScriptStream::new(
+            self.items,
+            self.latency,
+            counter,
+        )))
     }
 }
 

@@ -151,7 +151,10 @@ impl EpisodicStore for InMemoryStore {
 impl Store for InMemoryStore {
     async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
         if self.step_committed(commit.run, commit.step) {
-            return Ok(self.threads.get(&commit.thread).map_or(0, |t| t.len() as u64));
+            return Ok(self
+                .threads
+                .get(&commit.thread)
+                .map_or(0, |t| t.len() as u64));
         }
         let len = self.append_now(commit.thread, commit.expected_len, commit.messages)?;
         self.record_now(commit.run, commit.episodes.iter().cloned());

@@ -10,14 +10,23 @@ fn msg(text: &str) -> Arc<Message> {
 async fn appends_in_order_and_pages() {
     let store = InMemoryStore::new();
     let thread = ThreadId::new();
-    assert_eq!(store.append(thread, Some(0), &[msg("a"), msg("b")]).await, Ok(2));
+    assert_eq!(
+        store.append(thread, Some(0), &[msg("a"), msg("b")]).await,
+        Ok(2)
+    );
     assert_eq!(store.append(thread, None, &[msg("c")]).await, Ok(3));
     let all = store.list(thread, Page::ALL).await.unwrap();
     let texts: Vec<_> = all.iter().map(|m| m.content()).collect();
     assert_eq!(texts, ["a", "b", "c"]);
     let page = store.list(thread, Page::new(1, 1)).await.unwrap();
     assert_eq!(page[0].content(), "b");
-    assert!(store.list(ThreadId::new(), Page::ALL).await.unwrap().is_empty());
+    assert!(
+        store
+            .list(ThreadId::new(), Page::ALL)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -25,7 +34,10 @@ async fn a_stale_writer_gets_a_conflict_and_writes_nothing() {
     let store = InMemoryStore::new();
     let thread = ThreadId::new();
     store.append(thread, Some(0), &[msg("a")]).await.unwrap();
-    let err = store.append(thread, Some(0), &[msg("b")]).await.unwrap_err();
+    let err = store
+        .append(thread, Some(0), &[msg("b")])
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         StoreError::Conflict {
@@ -102,6 +114,9 @@ fn episodes_round_trip_through_json() {
     ] {
         let record = EpisodeRecord::now(0, episode);
         let json = serde_json::to_string(&record).unwrap();
-        assert_eq!(serde_json::from_str::<EpisodeRecord>(&json).unwrap(), record);
+        assert_eq!(
+            serde_json::from_str::<EpisodeRecord>(&json).unwrap(),
+            record
+        );
     }
 }

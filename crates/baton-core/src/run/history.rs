@@ -131,7 +131,10 @@ mod tests {
         ]);
         let request = history.build_request(&agent, 1_000);
         assert_eq!(contents(&request), ["sys", "one", "two"]);
-        assert!(history.entries.iter().all(|e| e.exact.is_none()), "no tokenizer needed");
+        assert!(
+            history.entries.iter().all(|e| e.exact.is_none()),
+            "no tokenizer needed"
+        );
     }
 
     #[test]
@@ -158,7 +161,8 @@ mod tests {
         assert_eq!(request.messages[2].content(), "short question");
 
         // A budget that fits the question and the tool result but not the call drops both.
-        let mut history2 = History::new(history.entries.iter().map(|e| e.message.clone()).collect());
+        let mut history2 =
+            History::new(history.entries.iter().map(|e| e.message.clone()).collect());
         let request = history2.build_request(&agent, question + group - 1);
         assert_eq!(contents(&request), ["short question"]);
     }
@@ -172,7 +176,10 @@ mod tests {
 
     #[test]
     fn the_system_message_counts_against_the_budget() {
-        let agent = Agent::builder("a").instructions("x ".repeat(100)).build().unwrap();
+        let agent = Agent::builder("a")
+            .instructions("x ".repeat(100))
+            .build()
+            .unwrap();
         let mut history = History::new(vec![
             Arc::new(Message::user("first")),
             Arc::new(Message::user("second")),

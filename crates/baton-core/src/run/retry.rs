@@ -26,7 +26,10 @@ pub(crate) async fn stream_with_retry(
     with_retry(policy, cancel, || open_stream(llm, request)).await
 }
 
-async fn open_stream(llm: &dyn LlmProvider, request: &ChatRequest) -> Result<OpenedStream, LlmError> {
+async fn open_stream(
+    llm: &dyn LlmProvider,
+    request: &ChatRequest,
+) -> Result<OpenedStream, LlmError> {
     let mut rest = llm.chat_stream(request).await?;
     match rest.next().await {
         Some(Ok(first)) => Ok(OpenedStream { first, rest }),

@@ -181,7 +181,9 @@ impl RunLoop {
                 () = &mut cancelled => return Err(Error::Cancelled),
                 finished = running.next() => finished,
             };
-            let Some((index, outcome)) = finished else { break };
+            let Some((index, outcome)) = finished else {
+                break;
+            };
             tracing::debug!(tool = %calls[index].name, ok = outcome.ok, "tool call finished");
             notify_finished(sink, &calls[index], &outcome, &self.ctx.cancel).await?;
             outcomes[index] = Some(outcome);
@@ -189,7 +191,11 @@ impl RunLoop {
         Ok(outcomes.into_iter().flatten().collect())
     }
 
-    async fn commit(&mut self, messages: Vec<Arc<Message>>, episodes: &[Episode]) -> Result<(), Error> {
+    async fn commit(
+        &mut self,
+        messages: Vec<Arc<Message>>,
+        episodes: &[Episode],
+    ) -> Result<(), Error> {
         let commit = StepCommit {
             thread: self.thread,
             expected_len: Some(self.history.len()),

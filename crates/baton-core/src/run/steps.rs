@@ -21,10 +21,11 @@ pub async fn run_steps(
 ) -> Result<RunOutput, Error> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
     async {
-        let outcome = match RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Blocking).await {
-            Ok(run) => run.drive(None, None).await,
-            Err(error) => Err(error),
-        };
+        let outcome =
+            match RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Blocking).await {
+                Ok(run) => run.drive(None, None).await,
+                Err(error) => Err(error),
+            };
         if let Err(error) = &outcome {
             record_failure(ctx, None, error.clone()).await;
         }

@@ -51,7 +51,8 @@ pub async fn run_steps_streaming(
 ) -> Result<RunStream, Error> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
     let opened = async {
-        let mut run = RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Streaming).await?;
+        let mut run =
+            RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Streaming).await?;
         let first = run.open_step().await?;
         Ok::<_, Error>((run, first))
     }

@@ -31,7 +31,11 @@ impl ToolOutcome {
 
 /// Runs one tool call and turns every failure into a tool-result message: an unknown tool,
 /// arguments that do not parse, an error, a timeout, or a panic.
-pub async fn execute_call(registry: &ToolRegistry, call: &ToolCall, timeout: Duration) -> ToolOutcome {
+pub async fn execute_call(
+    registry: &ToolRegistry,
+    call: &ToolCall,
+    timeout: Duration,
+) -> ToolOutcome {
     let started = Instant::now();
     let result = match registry.get(&call.name) {
         None => Err(ToolError::UnknownTool {

@@ -56,14 +56,19 @@ fn schema_is_derived_once_from_the_argument_type() {
     let schema = &spec.parameters;
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["properties"]["text"]["type"], "string");
-    assert_eq!(schema["properties"]["text"]["description"], "Text to echo back.");
+    assert_eq!(
+        schema["properties"]["text"]["description"],
+        "Text to echo back."
+    );
     assert_eq!(schema["required"], serde_json::json!(["text"]));
     assert!(schema.get("$schema").is_none() && schema.get("title").is_none());
 }
 
 #[test]
 fn duplicate_and_invalid_names_are_rejected() {
-    assert!(matches!(registry().with(Echo), Err(crate::error::Error::Config(m)) if m.contains("twice")));
+    assert!(
+        matches!(registry().with(Echo), Err(crate::error::Error::Config(m)) if m.contains("twice"))
+    );
     struct Bad;
     impl Tool for Bad {
         type Args = EchoArgs;
@@ -84,25 +89,49 @@ fn duplicate_and_invalid_names_are_rejected() {
 async fn a_successful_call_becomes_a_tool_result() {
     let outcome = run("echo", r#"{"text":"ab","times":2}"#).await;
     assert!(outcome.ok);
-    assert_eq!(outcome.message, Message::tool_result(&call("echo", ""), "abab"));
+    assert_eq!(
+        outcome.message,
+        Message::tool_result(&call("echo", ""), "abab")
+    );
 }
 
 #[tokio::test]
 async fn failures_become_error_results_the_model_sees() {
     let cases = [
         ("nope", "{}", "error: unknown tool \"nope\""),
-        ("echo", "{\"text\": ", "error: invalid arguments for echo: EOF while parsing"),
-        ("echo", r#"{"text": 5}"#, "error: invalid arguments for echo: invalid type"),
+        (
+            "echo",
+            "{\"text\": ",
+            "error: invalid arguments for echo: EOF while parsing",
+        ),
+        (
+            "echo",
+            r#"{"text": 5}"#,
+            "error: invalid arguments for echo: invalid type",
+        ),
         ("echo", r#"{"text":"fail"}"#, "error: cannot echo that"),
-        ("echo", r#"{"text":"panic"}"#, "error: echo panicked: echo was asked to panic"),
+        (
+            "echo",
+            r#"{"text":"panic"}"#,
+            "error: echo panicked: echo was asked to panic",
+        ),
     ];
     for (name, arguments, expected) in cases {
         let outcome = run(name, arguments).await;
         assert!(!outcome.ok, "{name} {arguments}");
-        let Message::Tool { content, is_error, tool_call_id, .. } = &outcome.message else {
+        let Message::Tool {
+            content,
+            is_error,
+            tool_call_id,
+            ..
+        } = &outcome.message
+        else {
             panic!("not a tool message: {:?}", outcome.message);
         };
-        assert!(content.starts_with(expected), "{content:?} should start with {expected:?}");
+        assert!(
+            content.starts_with(expected),
+            "{content:?} should start with {expected:?}"
+        );
         assert!(is_error);
         assert_eq!(tool_call_id, "c1");
     }
