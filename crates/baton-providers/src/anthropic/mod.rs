@@ -1,0 +1,125 @@
+//! Anthropic Messages.
+//!
+//! Requests go to `POST {base_url}/v1/messages` with the `x-api-key` and `anthropic-version`
+//! headers. `max_tokens`, which the API requires, defaults to [`DEFAULT_MAX_TOKENS`].
+
+mod stream;
+mod wire;
+
+pub use wire::DEFAULT_MAX_TOKENS;
+
+use crate::config::{ConfigError, EnvVariables, ProviderConfig, ProviderDefaults};
+use crate::http::{HttpClient, endpoint, secret_header};
+use crate::settings::Defaults;
+use async_trait::async_trait;
+use baton_core::error::LlmError;
+use baton_core::llm::{ChatRequest, ChatResponse, ChunkStream, LlmProvider};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use stream::MessageDecoder;
+use tracing::Instrument;
+use wire::{MessagesResponse, messages_request};
+
+/// Anthropic's API, the base URL used when none is configured (without `/v1`, as in
+/// Anthropic's own clients).
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// The model used when neither the configuration nor a request names one.
+pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+
+/// The `anthropic-version` header sent with every request.
+pub const API_VERSION: &str = "2023-06-01";
+
+const DEFAULTS: ProviderDefaults = ProviderDefaults {
+    base_url: DEFAULT_BASE_URL,
+    model: DEFAULT_MODEL,
+    env: EnvVariables {
+        api_key: "ANTHROPIC_API_KEY",
+        base_url: "ANTHROPIC_BASE_URL",
+        model: "ANTHROPIC_MODEL",
+    },
+};
+
+/// A provider speaking the Anthropic Messages protocol.
+///
+/// Cloning is cheap and clones share the connection pool.
+///
+/// ```
+/// use baton_providers::{AnthropicProvider, ConfigError, ProviderConfig};
+///
+/// let provider = AnthropicProvider::new(ProviderConfig::new().api_key("sk-ant-example")).unwrap();
+/// assert_eq!(provider.model(), "claude-sonnet-4-5");
+/// // Anthropic's own API needs a key.
+/// assert!(matches!(
+///     AnthropicProvider::new(ProviderConfig::new()),
+///     Err(ConfigError::MissingApiKey { variable: "ANTHROPIC_API_KEY" })
+/// ));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AnthropicProvider {
+    http: HttpClient,
+    defaults: Defaults,
+}
+
+impl AnthropicProvider {
+    /// A provider configured by `config`. Without a base URL it talks to Anthropic, which
+    /// needs an API key.
+    pub fn new(config: ProviderConfig) -> Result<Self, ConfigError> {
+        let config = config.resolve(&DEFAULTS)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        );
+        if let Some(key) = &config.api_key {
+            headers.insert(HeaderName::from_static("x-api-key"), secret_header(key.expose())?);
+        }
+        let url = endpoint(&config.base_url, "/v1/messages")?;
+        Ok(Self {
+            http: HttpClient::new(url, headers, config.timeouts, config.api_key)?,
+            defaults: config.defaults,
+        })
+    }
+
+    /// A provider configured by `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` and
+    /// `ANTHROPIC_MODEL`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_with(ProviderConfig::new())
+    }
+
+    /// A provider configured by `config`, with the environment filling the key, base URL and
+    /// model that `config` leaves unset.
+    pub fn from_env_with(config: ProviderConfig) -> Result<Self, ConfigError> {
+        Self::new(config.or_env(&DEFAULTS.env))
+    }
+
+    /// The model used when a request names none.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        &self.defaults.model
+    }
+}
+
+#[async_trait]
+impl LlmProvider for AnthropicProvider {
+    fn name(&self) -> &str {
+        "anthropic"
+    }
+
+    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
+        let settings = self.defaults.resolve(&request.settings);
+        let span = tracing::debug_span!("provider_call", provider = "anthropic", model = settings.model, stream = true);
+        let body = messages_request(request, settings, true);
+        self.http
+            .stream(&body, MessageDecoder::default())
+            .instrument(span)
+            .await
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let settings = self.defaults.resolve(&request.settings);
+        let span = tracing::debug_span!("provider_call", provider = "anthropic", model = settings.model, stream = false);
+        let body = messages_request(request, settings, false);
+        let response: MessagesResponse = self.http.complete(&body).instrument(span).await?;
+        response.into_response()
+    }
+}

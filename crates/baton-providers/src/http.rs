@@ -1,0 +1,271 @@
+//! The HTTP side every provider shares: one `reqwest` client per provider, the timeouts, and
+//! the mapping of transport failures and error statuses to [`LlmError`].
+//!
+//! Dropping the future of a call, or the stream it returned, drops the `reqwest` request and
+//! closes its connection: that is how a cancelled run stops a provider call.
+
+use crate::config::{ApiKey, ConfigError, Timeouts};
+use crate::sse::{EventDecoder, decode_events};
+use crate::status;
+use baton_core::error::LlmError;
+use baton_core::llm::ChunkStream;
+use futures::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::{Response, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// Most bytes of an error response read for its message.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// A client bound to one endpoint (`…/chat/completions`, `…/v1/messages`). Clones share the
+/// connection pool.
+#[derive(Clone)]
+pub(crate) struct HttpClient {
+    client: reqwest::Client,
+    endpoint: Url,
+    timeouts: Timeouts,
+    api_key: Option<ApiKey>,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("endpoint", &self.endpoint.as_str())
+            .field("timeouts", &self.timeouts)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpClient {
+    /// A client that sends `headers` (authentication, versions) with every request to
+    /// `endpoint`. `api_key` is only kept to scrub it from server messages.
+    pub(crate) fn new(
+        endpoint: Url,
+        headers: HeaderMap,
+        timeouts: Timeouts,
+        api_key: Option<ApiKey>,
+    ) -> Result<Self, ConfigError> {
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(timeouts.connect)
+            .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| ConfigError::Client(error_chain(&error)))?;
+        Ok(Self {
+            client,
+            endpoint,
+            timeouts,
+            api_key,
+        })
+    }
+
+    /// Sends a streamed request and decodes its events with `decoder`.
+    ///
+    /// Returns once the response headers have arrived with a success status; an error status
+    /// is classified here, so the caller's retry sees it before any chunk.
+    pub(crate) async fn stream<D: EventDecoder>(
+        &self,
+        body: &impl Serialize,
+        decoder: D,
+    ) -> Result<ChunkStream, LlmError> {
+        let first_byte = self.timeouts.first_byte;
+        let sent = tokio::time::timeout(first_byte, self.send(body, "text/event-stream")).await;
+        let response = sent.map_err(|_| {
+            LlmError::Timeout(format!(
+                "no response headers within {first_byte:?} of sending the request"
+            ))
+        })??;
+        Ok(decode_events(response, decoder, self.timeouts.idle))
+    }
+
+    /// Sends a non-streaming request and parses its JSON response as `T`, all within the
+    /// response timeout.
+    pub(crate) async fn complete<T: DeserializeOwned>(
+        &self,
+        body: &impl Serialize,
+    ) -> Result<T, LlmError> {
+        let limit = self.timeouts.response;
+        let call = async {
+            let response = self.send(body, "application/json").await?;
+            let bytes = response.bytes().await.map_err(transport_error)?;
+            serde_json::from_slice::<T>(&bytes).map_err(|error| {
+                LlmError::MalformedStream(format!("response is not the expected JSON: {error}"))
+            })
+        };
+        tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| LlmError::Timeout(format!("no complete response within {limit:?}")))?
+    }
+
+    /// Posts `body` as JSON and returns the response if its status is a success.
+    async fn send(&self, body: &impl Serialize, accept: &'static str) -> Result<Response, LlmError> {
+        let payload = serde_json::to_vec(body)
+            .map_err(|error| LlmError::InvalidRequest(format!("request is not JSON: {error}")))?;
+        let response = self
+            .client
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static(accept))
+            .body(payload)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        tracing::debug!(status = status.as_u16(), "provider answered");
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(self.status_error(response).await)
+    }
+
+    /// Classifies an error response, reading at most [`MAX_ERROR_BODY_BYTES`] of its body
+    /// within the idle timeout (a body that does not come is not worth waiting for).
+    async fn status_error(&self, response: Response) -> LlmError {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while body.len() < MAX_ERROR_BODY_BYTES {
+            match tokio::time::timeout(self.timeouts.idle, chunks.next()).await {
+                Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
+                Ok(Some(Err(_)) | None) | Err(_) => break,
+            }
+        }
+        body.truncate(MAX_ERROR_BODY_BYTES);
+        let error = status::classify(status, &headers, &body);
+        match &self.api_key {
+            Some(key) => redact_error(error, key),
+            None => error,
+        }
+    }
+}
+
+/// `error` with the API key scrubbed from the server's message.
+fn redact_error(error: LlmError, key: &ApiKey) -> LlmError {
+    match error {
+        LlmError::Status {
+            status,
+            message,
+            retry_after,
+        } => LlmError::Status {
+            status,
+            message: key.redact(&message),
+            retry_after,
+        },
+        LlmError::Overloaded {
+            message,
+            retry_after,
+        } => LlmError::Overloaded {
+            message: key.redact(&message),
+            retry_after,
+        },
+        other => other,
+    }
+}
+
+/// A transport failure as an [`LlmError`]: timeouts as `Timeout`, everything else (refused,
+/// reset, closed mid-body) as `Connection`. The URL is left out, in case it carries a secret.
+pub(crate) fn transport_error(error: reqwest::Error) -> LlmError {
+    let timed_out = error.is_timeout();
+    let text = error_chain(&error.without_url());
+    if timed_out {
+        LlmError::Timeout(text)
+    } else {
+        LlmError::Connection(text)
+    }
+}
+
+/// An error and its sources, outermost first, as one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Parses and checks a base URL, and appends `path` to it.
+///
+/// `http://127.0.0.1:8080/v1` with `/chat/completions` gives
+/// `http://127.0.0.1:8080/v1/chat/completions`; a trailing slash on the base is ignored.
+pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Url, ConfigError> {
+    let invalid = |reason: String| ConfigError::InvalidBaseUrl {
+        url: base_url.to_owned(),
+        reason,
+    };
+    let joined = format!("{}{path}", base_url.trim().trim_end_matches('/'));
+    let url = Url::parse(&joined).map_err(|error| invalid(error.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "scheme {:?} is not http or https",
+            url.scheme()
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a base URL takes no query or fragment".to_owned()));
+    }
+    Ok(url)
+}
+
+/// A header value holding a secret: marked sensitive so that it is never printed.
+pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ConfigError> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidApiKey)?;
+    header.set_sensitive(true);
+    Ok(header)
+}
+
+/// Applies the request's idle timeout to the stream's wait for its next read.
+pub(crate) async fn next_within<S>(stream: &mut S, idle: Duration) -> Result<Option<S::Item>, LlmError>
+where
+    S: futures::Stream + Unpin,
+{
+    tokio::time::timeout(idle, stream.next())
+        .await
+        .map_err(|_| LlmError::Timeout(format!("no data from the provider for {idle:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_join_base_and_path() {
+        let url = endpoint("http://127.0.0.1:8080/v1/", "/chat/completions").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/v1/chat/completions");
+        let url = endpoint("https://api.anthropic.com", "/v1/messages").unwrap();
+        assert_eq!(url.as_str(), "https://api.anthropic.com/v1/messages");
+    }
+
+    #[test]
+    fn bad_base_urls_are_refused() {
+        assert!(matches!(
+            endpoint("localhost:8080", "/x"),
+            Err(ConfigError::InvalidBaseUrl { .. })
+        ));
+        assert!(matches!(
+            endpoint("ftp://example.invalid", "/x"),
+            Err(ConfigError::InvalidBaseUrl { .. })
+        ));
+        assert!(matches!(
+            endpoint("not a url", "/x"),
+            Err(ConfigError::InvalidBaseUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn secret_headers_are_sensitive() {
+        let header = secret_header("Bearer sk-1").unwrap();
+        assert!(header.is_sensitive());
+        assert!(!format!("{header:?}").contains("sk-1"));
+        assert_eq!(secret_header("bad\nkey"), Err(ConfigError::InvalidApiKey));
+    }
+}
