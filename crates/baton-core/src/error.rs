@@ -208,6 +208,10 @@ pub enum Error {
     /// The thread store or episodic log failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The run could not be routed to the next agent (unknown, not allowed, down, or too many
+    /// handoffs).
+    #[error("{0}")]
+    Routing(String),
     /// A definition or argument is invalid (agent, tool, option).
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -163,6 +163,12 @@ impl TryFrom<&str> for AgentName {
     }
 }
 
+impl std::borrow::Borrow<str> for AgentName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl AsRef<str> for AgentName {
     fn as_ref(&self) -> &str {
         &self.0

@@ -14,6 +14,7 @@
 //! | [`memory`] | thread store, episodic log, in-memory store |
 //! | [`agent`] | agent definitions and the per-run context |
 //! | [`run`] | the loop: options, guardrails, retry, steps, streaming |
+//! | [`actor`] | agents as actors under a supervisor; handoffs; the embedding API |
 //!
 //! # Example
 //!
@@ -66,6 +67,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod actor;
 pub mod agent;
 pub mod error;
 pub mod ids;
@@ -76,6 +78,7 @@ pub mod tool;
 
 /// The names most programs need.
 pub mod prelude {
+    pub use crate::actor::{Supervisor, SupervisorError};
     pub use crate::agent::{Agent, AgentContext};
     pub use crate::error::{Error, LlmError, StoreError, ToolError};
     pub use crate::ids::{AgentName, RunId, ThreadId};

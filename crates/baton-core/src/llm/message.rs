@@ -151,3 +151,17 @@ impl Message {
         }
     }
 }
+
+impl From<&str> for Message {
+    /// A user message.
+    fn from(text: &str) -> Self {
+        Self::user(text)
+    }
+}
+
+impl From<String> for Message {
+    /// A user message.
+    fn from(text: String) -> Self {
+        Self::user(text)
+    }
+}

@@ -46,6 +46,8 @@ pub struct RunLoop {
     pub(crate) opts: RunOptions,
     pub(crate) history: History,
     pub(crate) step: u32,
+    /// Steps taken by agents before this one in the same run (handoffs).
+    step_offset: u32,
     pub(crate) usage: Usage,
     mode: Mode,
 }
@@ -118,9 +120,32 @@ impl RunLoop {
             opts,
             history,
             step: 0,
+            step_offset: 0,
             usage: Usage::default(),
             mode,
         })
+    }
+
+    /// Continues a run that other agents started: step numbers go on from `steps` and the
+    /// run's usage from `usage`. `max_steps` still counts this agent's steps only.
+    #[must_use]
+    pub fn continuing(mut self, steps: u32, usage: Usage) -> Self {
+        self.step = steps;
+        self.step_offset = steps;
+        self.usage = usage;
+        self
+    }
+
+    /// Steps taken so far in the run, by every agent.
+    #[must_use]
+    pub fn steps(&self) -> u32 {
+        self.step
+    }
+
+    /// Tokens used so far in the run, by every agent.
+    #[must_use]
+    pub fn usage(&self) -> Usage {
+        self.usage
     }
 
     /// The run's context.
@@ -134,7 +159,7 @@ impl RunLoop {
         if self.ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        if self.step >= self.opts.max_steps {
+        if self.step - self.step_offset >= self.opts.max_steps {
             return Err(Error::MaxStepsExceeded {
                 steps: self.opts.max_steps,
             });
@@ -163,7 +188,7 @@ impl RunLoop {
 
     /// Runs steps until the run ends. `first` is a step already opened by the caller.
     pub(crate) async fn drive(
-        mut self,
+        &mut self,
         sink: Option<&EventSink>,
         mut first: Option<OpenedStep>,
     ) -> Result<RunOutput, Error> {
@@ -206,7 +231,7 @@ impl RunLoop {
 
     /// Runs an agent's part of a run to its end, without recording a failure: the caller
     /// decides what an error means (a handoff is routed, anything else recorded).
-    pub async fn run(self, sink: Option<&EventSink>) -> Result<RunOutput, Error> {
+    pub async fn run(&mut self, sink: Option<&EventSink>) -> Result<RunOutput, Error> {
         self.drive(sink, None).await
     }
 

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+const LOST_RUN: &str = "the run ended without a result: its agent stopped before answering";
+
 /// How many events may wait for a slow consumer before the run (and so the provider) waits.
 pub const STREAM_BUFFER: usize = 16;
 
@@ -112,13 +114,21 @@ pub struct RunOutput {
 pub struct RunStream {
     run_id: RunId,
     events: mpsc::Receiver<RunEvent>,
+    ended: bool,
 }
 
 impl RunStream {
     /// A stream of the events sent on the returned sink (capacity [`STREAM_BUFFER`]).
     pub fn channel(run_id: RunId) -> (EventSink, Self) {
         let (tx, events) = mpsc::channel(STREAM_BUFFER);
-        (EventSink { tx }, Self { run_id, events })
+        (
+            EventSink { tx },
+            Self {
+                run_id,
+                events,
+                ended: false,
+            },
+        )
     }
 
     /// The run's id.
@@ -129,21 +139,36 @@ impl RunStream {
 
     /// Receives the next event; `None` after the terminal event.
     pub async fn next_event(&mut self) -> Option<RunEvent> {
-        self.events.recv().await
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// Every stream ends with one terminal event: if the run vanished without sending one
+    /// (its agent's actor died with the request still queued), the stream says so.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        let event = match self.events.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(event)) => event,
+            Poll::Ready(None) => RunEvent::Failed {
+                error: LlmError::Server(LOST_RUN.to_owned()),
+            },
+        };
+        self.ended = event.is_terminal();
+        Poll::Ready(Some(event))
     }
 
     /// Consumes the stream up to its terminal event and returns the answer.
     pub async fn finish(mut self) -> Result<(String, Usage), LlmError> {
-        while let Some(event) = self.events.recv().await {
+        while let Some(event) = self.next_event().await {
             match event {
                 RunEvent::Completed { output, usage } => return Ok((output, usage)),
                 RunEvent::Failed { error } => return Err(error),
                 _ => {}
             }
         }
-        Err(LlmError::Server(
-            "the run ended without a terminal event".into(),
-        ))
+        Err(LlmError::Server(LOST_RUN.to_owned()))
     }
 }
 
@@ -151,7 +176,7 @@ impl Stream for RunStream {
     type Item = RunEvent;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
-        self.events.poll_recv(cx)
+        self.poll_event(cx)
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn run_steps(
     async {
         let outcome =
             match RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Blocking).await {
-                Ok(run) => run.drive(None, None).await,
+                Ok(mut run) => run.drive(None, None).await,
                 Err(error) => Err(error),
             };
         if let Err(error) = &outcome {

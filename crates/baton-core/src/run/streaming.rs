@@ -58,7 +58,7 @@ pub async fn run_steps_streaming(
     }
     .instrument(span.clone())
     .await;
-    let (run, first) = match opened {
+    let (mut run, first) = match opened {
         Ok(opened) => opened,
         Err(error) => {
             let reported = error.clone();

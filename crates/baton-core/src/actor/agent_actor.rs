@@ -1,0 +1,299 @@
+//! The agent actor: its mailbox takes run requests and control messages; each run executes in
+//! a task the actor owns, so the mailbox never waits on a model.
+
+use super::shared::{Admission, AgentSpec, RunTicket, Shared};
+use super::supervisor::{HandoffRequest, SupervisorMsg};
+use super::thread_lock::{ThreadGuard, ThreadTurn};
+use crate::agent::AgentContext;
+use crate::error::Error;
+use crate::ids::{AgentName, RunId, ThreadId};
+use crate::llm::{Message, Usage};
+use crate::memory::Episode;
+use crate::run::{EventSink, RunEvent, RunLoop, RunOptions, record_failure};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
+
+/// How a run reached this agent: from another agent's handoff.
+#[derive(Debug)]
+pub(crate) struct HandoffInfo {
+    pub(crate) from: AgentName,
+    pub(crate) reason: String,
+    /// Handoffs in this run so far, this one included.
+    pub(crate) count: u32,
+    pub(crate) steps: u32,
+    pub(crate) usage: Usage,
+}
+
+/// A request for an agent to work on a thread.
+#[derive(Debug)]
+pub(crate) struct RunRequest {
+    pub(crate) run_id: RunId,
+    pub(crate) thread: ThreadId,
+    pub(crate) input: Vec<Message>,
+    pub(crate) options: Option<RunOptions>,
+    pub(crate) sink: EventSink,
+    /// The run's token: cancelling it cancels the run wherever it is.
+    pub(crate) cancel: CancellationToken,
+    /// The run's place on its thread (always held after a handoff).
+    pub(crate) thread_turn: ThreadTurn,
+    pub(crate) handoff: Option<HandoffInfo>,
+    pub(crate) ticket: RunTicket,
+    pub(crate) admission: Admission,
+}
+
+/// Messages of an agent actor.
+#[derive(Debug)]
+pub(crate) enum AgentMsg {
+    /// Start (or continue, after a handoff) a run.
+    Run(Box<RunRequest>),
+    /// A run's task ended.
+    RunFinished(RunId),
+    /// Report the runs this actor owns.
+    Status(RpcReplyPort<Vec<RunId>>),
+    /// Fault injection: panic in the handler, to exercise supervision.
+    Panic,
+}
+
+pub(crate) struct AgentActor;
+
+pub(crate) struct AgentArgs {
+    pub(crate) spec: Arc<AgentSpec>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) supervisor: ActorRef<SupervisorMsg>,
+}
+
+pub(crate) struct AgentState {
+    spec: Arc<AgentSpec>,
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    permits: Arc<Semaphore>,
+    runs: HashMap<RunId, OwnedRun>,
+}
+
+/// A run task of this actor. If the actor's state is dropped (it stopped or crashed), the
+/// guard cancels the run's work here, and the task records the failure.
+struct OwnedRun {
+    cancel: DropGuard,
+    task: JoinHandle<()>,
+}
+
+impl Actor for AgentActor {
+    type Msg = AgentMsg;
+    type State = AgentState;
+    type Arguments = AgentArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<AgentMsg>,
+        args: AgentArgs,
+    ) -> Result<AgentState, ActorProcessingErr> {
+        Ok(AgentState {
+            permits: Arc::new(Semaphore::new(args.spec.max_concurrent_runs)),
+            spec: args.spec,
+            shared: args.shared,
+            supervisor: args.supervisor,
+            runs: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<AgentMsg>,
+        message: AgentMsg,
+        state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AgentMsg::Run(request) => {
+                let run_id = request.run_id;
+                // This agent's part of the run has its own token, a child of the run's: the
+                // run's cancellation reaches it, and this actor's end cancels only its part.
+                let cancel = request.cancel.child_token();
+                let segment = RunSegment {
+                    spec: Arc::clone(&state.spec),
+                    shared: Arc::clone(&state.shared),
+                    supervisor: state.supervisor.clone(),
+                    permits: Arc::clone(&state.permits),
+                    cancel: cancel.clone(),
+                };
+                let span = tracing::info_span!("run", run_id = %run_id, thread_id = %request.thread, agent = %state.spec.agent.name());
+                let task = tokio::spawn(
+                    async move {
+                        segment.execute(request).await;
+                        // The actor may be gone; then nobody needs to hear it.
+                        let _ = myself.cast(AgentMsg::RunFinished(run_id));
+                    }
+                    .instrument(span),
+                );
+                state.runs.insert(
+                    run_id,
+                    OwnedRun {
+                        cancel: cancel.drop_guard(),
+                        task,
+                    },
+                );
+            }
+            AgentMsg::RunFinished(run_id) => {
+                if let Some(run) = state.runs.remove(&run_id) {
+                    run.cancel.disarm();
+                }
+            }
+            AgentMsg::Status(reply) => {
+                let _ = reply.send(state.runs.keys().copied().collect());
+            }
+            AgentMsg::Panic => panic!("fault injected into agent {}", state.spec.agent.name()),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<AgentMsg>,
+        state: &mut AgentState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Stopping cancels this agent's runs; wait for each to record its failure.
+        let runs: Vec<OwnedRun> = state.runs.drain().map(|(_, run)| run).collect();
+        for run in runs {
+            drop(run.cancel);
+            if let Err(error) = run.task.await {
+                tracing::error!(%error, "a run task of a stopping agent failed");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a run task needs from its actor.
+struct RunSegment {
+    spec: Arc<AgentSpec>,
+    shared: Arc<Shared>,
+    supervisor: ActorRef<SupervisorMsg>,
+    permits: Arc<Semaphore>,
+    cancel: CancellationToken,
+}
+
+impl RunSegment {
+    async fn execute(self, request: Box<RunRequest>) {
+        let ctx = AgentContext {
+            run_id: request.run_id,
+            agent: Arc::clone(&self.spec.agent),
+            llm: Arc::clone(&self.spec.provider),
+            store: Arc::clone(&self.shared.store),
+            cancel: self.cancel.clone(),
+        };
+        let RunRequest {
+            thread,
+            input,
+            options,
+            sink,
+            cancel: run_cancel,
+            thread_turn,
+            handoff,
+            ticket,
+            admission,
+            ..
+        } = *request;
+
+        // Wait for the thread, then for a place among this agent's concurrent runs.
+        let Some(thread_guard): Option<ThreadGuard> =
+            until_cancelled(&ctx.cancel, thread_turn.acquire()).await
+        else {
+            return record_failure(&ctx, Some(&sink), Error::Cancelled).await;
+        };
+        let Some(Ok(_permit)) =
+            until_cancelled(&ctx.cancel, Arc::clone(&self.permits).acquire_owned()).await
+        else {
+            return record_failure(&ctx, Some(&sink), Error::Cancelled).await;
+        };
+
+        let options = options.unwrap_or_else(|| self.spec.agent.options().clone());
+        let (handoffs, steps, usage) = handoff
+            .as_ref()
+            .map_or((0, 0, Usage::default()), |h| (h.count, h.steps, h.usage));
+        let started = RunLoop::start(ctx.clone(), thread, input, options).await;
+        let mut run = match started {
+            Ok(run) => run.continuing(steps, usage),
+            Err(error) => return record_failure(&ctx, Some(&sink), error).await,
+        };
+        match run.run(Some(&sink)).await {
+            Ok(_) => {}
+            Err(Error::Handoff { agent: to, reason }) => {
+                let handoff = HandoffInfo {
+                    from: ctx.agent_name().clone(),
+                    reason,
+                    count: handoffs + 1,
+                    steps: run.steps(),
+                    usage: run.usage(),
+                };
+                let request = Box::new(RunRequest {
+                    run_id: ctx.run_id,
+                    thread,
+                    input: Vec::new(),
+                    options: None,
+                    sink: sink.clone(),
+                    cancel: run_cancel,
+                    thread_turn: ThreadTurn::Held(thread_guard),
+                    handoff: Some(handoff),
+                    ticket,
+                    admission,
+                });
+                self.hand_off(&ctx, to, request).await;
+            }
+            Err(error) => record_failure(&ctx, Some(&sink), error).await,
+        }
+    }
+
+    /// Records the handoff, tells the consumer, and asks the supervisor to route the run.
+    async fn hand_off(&self, ctx: &AgentContext, to: AgentName, request: Box<RunRequest>) {
+        let sink = request.sink.clone();
+        let Some(info) = request.handoff.as_ref() else {
+            return;
+        };
+        let (from, reason) = (info.from.clone(), info.reason.clone());
+        let episode = Episode::HandedOff {
+            from: from.clone(),
+            to: to.clone(),
+            reason: reason.clone(),
+        };
+        if let Err(error) = ctx.store.record(ctx.run_id, episode).await {
+            return record_failure(ctx, Some(&sink), error.into()).await;
+        }
+        let event = RunEvent::HandedOff {
+            from,
+            to: to.clone(),
+            reason,
+        };
+        if let Err(error) = sink.send(event, &ctx.cancel).await {
+            return record_failure(ctx, Some(&sink), error).await;
+        }
+        let routed = self
+            .supervisor
+            .call(
+                |reply| SupervisorMsg::Handoff(HandoffRequest { to, request, reply }),
+                None,
+            )
+            .await;
+        let rejection = match routed {
+            Ok(ractor::rpc::CallResult::Success(Ok(()))) => return,
+            Ok(ractor::rpc::CallResult::Success(Err(rejection))) => rejection,
+            _ => "the supervisor is not running".to_owned(),
+        };
+        record_failure(ctx, Some(&sink), Error::Routing(rejection)).await;
+    }
+}
+
+/// Awaits `future` unless `cancel` fires first.
+async fn until_cancelled<F: std::future::Future>(
+    cancel: &CancellationToken,
+    future: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        output = future => Some(output),
+    }
+}

@@ -1,0 +1,38 @@
+use crate::error::{LlmError, StoreError};
+use crate::ids::{AgentName, ThreadId};
+
+/// Why the supervisor could not take or finish a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// No agent has this name.
+    #[error("no agent named {0:?}")]
+    UnknownAgent(String),
+    /// The agent failed more often than its restart budget allows and is down.
+    #[error("agent {0} is down: it failed more often than its restart budget allows")]
+    AgentDown(AgentName),
+    /// The agent's actor is restarting or stopping; try again.
+    #[error("agent {0} is unavailable right now; try again")]
+    AgentUnavailable(AgentName),
+    /// The agent has as many runs running and queued as it accepts.
+    #[error("agent {0} is overloaded: too many runs in flight")]
+    Overloaded(AgentName),
+    /// Another run is active on the thread and the request asked not to wait.
+    #[error("thread {0} is busy with another run")]
+    ThreadBusy(ThreadId),
+    /// The supervisor is shutting down and takes no new runs.
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+    /// The supervisor or an agent actor could not be started.
+    #[error("could not start the actors: {0}")]
+    Spawn(String),
+    /// The configuration is invalid.
+    #[error("invalid supervisor configuration: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run failed; this is its terminal error.
+    #[error("run failed: {0}")]
+    Run(LlmError),
+}

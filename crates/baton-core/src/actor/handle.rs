@@ -1,0 +1,504 @@
+//! The caller-facing API: a builder that starts the actor tree and a cloneable handle.
+
+use super::agent_actor::{AgentMsg, RunRequest};
+use super::error::SupervisorError;
+use super::shared::{AgentSpec, Limits, Shared};
+use super::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
+use super::thread_lock::ThreadTurn;
+use crate::agent::Agent;
+use crate::error::LlmError;
+use crate::ids::{AgentName, RunId, ThreadId};
+use crate::llm::{LlmProvider, Message};
+use crate::memory::{InMemoryStore, Store};
+use crate::run::{RunEvent, RunOptions, RunOutput, RunStream};
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What a run request does when its thread is busy with another run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BusyThread {
+    /// Wait for the other run to end (the default).
+    #[default]
+    Wait,
+    /// Fail at once with [`SupervisorError::ThreadBusy`].
+    Fail,
+}
+
+/// Per-request settings of [`Supervisor::run_with`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunSettings {
+    /// Limits for this run instead of the agent's own.
+    pub options: Option<RunOptions>,
+    /// What to do when the thread is busy.
+    pub busy_thread: BusyThread,
+}
+
+impl RunSettings {
+    /// Uses `options` for this run.
+    #[must_use]
+    pub fn with_options(mut self, options: RunOptions) -> Self {
+        self.options = Some(options);
+        self
+    }
+
+    /// Sets the busy-thread policy.
+    #[must_use]
+    pub fn with_busy_thread(mut self, busy: BusyThread) -> Self {
+        self.busy_thread = busy;
+        self
+    }
+}
+
+/// Configures and starts a [`Supervisor`].
+///
+/// ```
+/// use baton_core::actor::Supervisor;
+/// use baton_core::prelude::*;
+/// use baton_testkit::{Script, ScriptedProvider};
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let supervisor = Supervisor::builder()
+///     .provider(Arc::new(ScriptedProvider::new().respond(Script::text("Hello!"))))
+///     .agent(Agent::builder("greeter").build().unwrap())
+///     .spawn()
+///     .await
+///     .unwrap();
+/// let output = supervisor.run_to_completion("greeter", ThreadId::new(), "hi").await.unwrap();
+/// assert_eq!(output.output, "Hello!");
+/// supervisor.shutdown(std::time::Duration::from_secs(5)).await;
+/// # });
+/// ```
+#[must_use]
+pub struct SupervisorBuilder {
+    provider: Option<Arc<dyn LlmProvider>>,
+    store: Option<Arc<dyn Store>>,
+    agents: Vec<(Agent, Option<Arc<dyn LlmProvider>>)>,
+    limits: Limits,
+    max_concurrent_runs: usize,
+    max_queued_runs: usize,
+}
+
+impl std::fmt::Debug for SupervisorBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisorBuilder")
+            .field(
+                "agents",
+                &self
+                    .agents
+                    .iter()
+                    .map(|(a, _)| a.name())
+                    .collect::<Vec<_>>(),
+            )
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SupervisorBuilder {
+    /// The provider of agents added without one of their own.
+    pub fn provider(mut self, provider: Arc<dyn LlmProvider>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    /// The store of threads and episodes (in memory by default).
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds an agent served by the default provider.
+    pub fn agent(mut self, agent: Agent) -> Self {
+        self.agents.push((agent, None));
+        self
+    }
+
+    /// Adds an agent served by its own provider.
+    pub fn agent_with_provider(mut self, agent: Agent, provider: Arc<dyn LlmProvider>) -> Self {
+        self.agents.push((agent, Some(provider)));
+        self
+    }
+
+    /// Most handoffs in one run (default 8); one more fails the run.
+    pub fn max_handoffs(mut self, max: u32) -> Self {
+        self.limits.max_handoffs = max;
+        self
+    }
+
+    /// Restarts of an agent's actor allowed within `window` (default 3 in 60 s); past that the
+    /// agent is down and requests to it fail.
+    pub fn restart_budget(mut self, max_restarts: usize, window: Duration) -> Self {
+        self.limits.max_restarts = max_restarts;
+        self.limits.restart_window = window;
+        self
+    }
+
+    /// Runs of one agent that execute at once (default 1024); more wait in line.
+    pub fn max_concurrent_runs(mut self, max: usize) -> Self {
+        self.max_concurrent_runs = max.max(1);
+        self
+    }
+
+    /// Runs of one agent that may wait in line (default 100 000); more are refused with
+    /// [`SupervisorError::Overloaded`].
+    pub fn max_queued_runs(mut self, max: usize) -> Self {
+        self.max_queued_runs = max;
+        self
+    }
+
+    /// Validates the topology, starts the supervisor and one actor per agent.
+    pub async fn spawn(self) -> Result<Supervisor, SupervisorError> {
+        let store = self.store.unwrap_or_else(|| InMemoryStore::shared());
+        let mut specs: Vec<Arc<AgentSpec>> = Vec::with_capacity(self.agents.len());
+        for (agent, provider) in self.agents {
+            if specs.iter().any(|s| s.agent.name() == agent.name()) {
+                return Err(SupervisorError::Config(format!(
+                    "agent {} is defined twice",
+                    agent.name()
+                )));
+            }
+            let provider = provider.or_else(|| self.provider.clone()).ok_or_else(|| {
+                SupervisorError::Config(format!(
+                    "agent {} has no provider and no default provider is set",
+                    agent.name()
+                ))
+            })?;
+            specs.push(Arc::new(AgentSpec {
+                agent: Arc::new(agent),
+                provider,
+                max_concurrent_runs: self.max_concurrent_runs,
+                max_admitted_runs: self
+                    .max_concurrent_runs
+                    .saturating_add(self.max_queued_runs),
+            }));
+        }
+        for spec in &specs {
+            for target in spec.agent.handoffs() {
+                if !specs.iter().any(|s| s.agent.name() == target) {
+                    tracing::warn!(agent = %spec.agent.name(), %target, "handoff target is not defined; handing off to it will fail");
+                }
+            }
+        }
+        let shared = Arc::new(Shared::new(store, self.limits));
+        let args = SupervisorArgs {
+            shared: Arc::clone(&shared),
+            specs,
+        };
+        let (actor, _join) = Actor::spawn(None, SupervisorActor, args)
+            .await
+            .map_err(|error| SupervisorError::Spawn(error.to_string()))?;
+        Ok(Supervisor { shared, actor })
+    }
+}
+
+/// A running supervisor: the handle services embed. Cloning is cheap; every clone drives the
+/// same actors.
+#[derive(Clone)]
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    actor: ActorRef<SupervisorMsg>,
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("agents", &self.shared.agents.len())
+            .field("active_runs", &self.shared.runs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// Starts configuring a supervisor.
+    pub fn builder() -> SupervisorBuilder {
+        SupervisorBuilder {
+            provider: None,
+            store: None,
+            agents: Vec::new(),
+            limits: Limits {
+                max_handoffs: 8,
+                max_restarts: 3,
+                restart_window: Duration::from_secs(60),
+            },
+            max_concurrent_runs: 1024,
+            max_queued_runs: 100_000,
+        }
+    }
+
+    /// Starts a run of `agent` on `thread` with `input` (a user message), streaming its events.
+    ///
+    /// The stream carries the whole run, across handoffs, and ends with one
+    /// [`RunEvent::Completed`] or [`RunEvent::Failed`]. Dropping it cancels the run.
+    pub async fn run(
+        &self,
+        agent: &str,
+        thread: ThreadId,
+        input: impl Into<Message>,
+    ) -> Result<RunStream, SupervisorError> {
+        self.run_with(agent, thread, vec![input.into()], RunSettings::default())
+            .await
+    }
+
+    /// Starts a run with several input messages and per-request settings.
+    pub async fn run_with(
+        &self,
+        agent: &str,
+        thread: ThreadId,
+        input: Vec<Message>,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
+        if !self.shared.accepting.load(Ordering::Acquire) {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let slot = self
+            .shared
+            .agents
+            .get(agent)
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))?;
+        let name = slot.spec.agent.name().clone();
+        let actor = slot
+            .actor
+            .clone()
+            .ok_or_else(|| SupervisorError::AgentDown(name.clone()))?;
+        let admission = slot
+            .admit()
+            .ok_or_else(|| SupervisorError::Overloaded(name.clone()))?;
+        drop(slot);
+        let thread_turn = match settings.busy_thread {
+            BusyThread::Wait => self.shared.threads.enqueue(thread),
+            BusyThread::Fail => ThreadTurn::Held(
+                self.shared
+                    .threads
+                    .try_lock(thread)
+                    .ok_or(SupervisorError::ThreadBusy(thread))?,
+            ),
+        };
+        let run_id = RunId::new();
+        let cancel = CancellationToken::new();
+        let ticket = self.shared.register_run(run_id, cancel.clone());
+        let (sink, stream) = RunStream::channel(run_id);
+        let request = Box::new(RunRequest {
+            run_id,
+            thread,
+            input,
+            options: settings.options,
+            sink,
+            cancel,
+            thread_turn,
+            handoff: None,
+            ticket,
+            admission,
+        });
+        actor
+            .cast(AgentMsg::Run(request))
+            .map_err(|_| SupervisorError::AgentUnavailable(name))?;
+        Ok(stream)
+    }
+
+    /// Runs `agent` on `thread` with `input` and waits for the answer.
+    pub async fn run_to_completion(
+        &self,
+        agent: &str,
+        thread: ThreadId,
+        input: impl Into<Message>,
+    ) -> Result<RunOutput, SupervisorError> {
+        let mut stream = self.run(agent, thread, input).await?;
+        let run_id = stream.run_id();
+        let mut steps = 0;
+        while let Some(event) = stream.next_event().await {
+            match event {
+                RunEvent::StepFinished { .. } => steps += 1,
+                RunEvent::Completed { output, usage } => {
+                    return Ok(RunOutput {
+                        run_id,
+                        thread,
+                        output,
+                        usage,
+                        steps,
+                    });
+                }
+                RunEvent::Failed { error } => return Err(SupervisorError::Run(error)),
+                _ => {}
+            }
+        }
+        Err(SupervisorError::Run(LlmError::Server(
+            "the run ended without a result".into(),
+        )))
+    }
+
+    /// Cancels a run wherever it is (running, waiting, or between agents). Returns whether the
+    /// run was in flight.
+    pub fn cancel(&self, run: RunId) -> bool {
+        match self.shared.runs.get(&run) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A snapshot of the agents and the runs in flight.
+    #[must_use]
+    pub fn status(&self) -> SupervisorStatus {
+        let mut agents: Vec<AgentStatus> = self
+            .shared
+            .agents
+            .iter()
+            .map(|slot| AgentStatus {
+                name: slot.key().clone(),
+                up: slot.actor.is_some(),
+                admitted_runs: slot.admitted.load(Ordering::Acquire),
+                restarts: slot.restarts.load(Ordering::Relaxed),
+            })
+            .collect();
+        agents.sort_by(|a, b| a.name.cmp(&b.name));
+        SupervisorStatus {
+            accepting: self.shared.accepting.load(Ordering::Acquire),
+            active_runs: self.shared.runs.len(),
+            agents,
+        }
+    }
+
+    /// The runs an agent's actor currently owns, asked through its mailbox.
+    pub async fn agent_runs(&self, agent: &str) -> Result<Vec<RunId>, SupervisorError> {
+        let actor = self.live_actor(agent)?;
+        match actor.call(AgentMsg::Status, None).await {
+            Ok(ractor::rpc::CallResult::Success(runs)) => Ok(runs),
+            _ => Err(SupervisorError::AgentUnavailable(self.agent_name(agent)?)),
+        }
+    }
+
+    /// Makes an agent's actor panic, to exercise supervision, and waits until the supervisor
+    /// has dealt with it. Returns whether the agent is up again (restarted) or down (its
+    /// restart budget is exhausted).
+    #[doc(hidden)]
+    pub async fn inject_fault(&self, agent: &str) -> Result<bool, SupervisorError> {
+        let actor = self.live_actor(agent)?;
+        let failed = actor.get_id();
+        let changed = self.shared.agent_changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if actor.cast(AgentMsg::Panic).is_err() {
+            return Err(SupervisorError::AgentUnavailable(self.agent_name(agent)?));
+        }
+        loop {
+            match self.live_actor(agent) {
+                Err(SupervisorError::AgentDown(_)) => return Ok(false),
+                Err(error) => return Err(error),
+                Ok(current) if current.get_id() != failed => return Ok(true),
+                Ok(_) => {}
+            }
+            changed.as_mut().await;
+            changed.set(self.shared.agent_changed.notified());
+            changed.as_mut().enable();
+        }
+    }
+
+    /// Waits until no run is in flight (runs may start again afterwards).
+    pub async fn idle(&self) {
+        self.shared.wait_idle().await;
+    }
+
+    /// The store of threads and episodes.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Stops taking runs, lets the runs in flight finish within `grace`, cancels the rest (each
+    /// records `Failed`), then stops every actor.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.shared.accepting.store(false, Ordering::Release);
+        let in_flight = self.shared.runs.len();
+        let cancelled = if tokio::time::timeout(grace, self.shared.wait_idle())
+            .await
+            .is_ok()
+        {
+            0
+        } else {
+            let tokens: Vec<CancellationToken> = self
+                .shared
+                .runs
+                .iter()
+                .map(|run| run.value().clone())
+                .collect();
+            for token in &tokens {
+                token.cancel();
+            }
+            self.shared.wait_idle().await;
+            tokens.len()
+        };
+        self.shared.stopping.store(true, Ordering::Release);
+        if let Err(error) = self
+            .actor
+            .stop_and_wait(Some("shutdown".into()), None)
+            .await
+        {
+            tracing::warn!(%error, "the supervisor did not stop cleanly");
+        }
+        ShutdownReport {
+            in_flight,
+            cancelled,
+        }
+    }
+
+    fn live_actor(&self, agent: &str) -> Result<ActorRef<AgentMsg>, SupervisorError> {
+        let slot = self
+            .shared
+            .agents
+            .get(agent)
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))?;
+        slot.actor
+            .clone()
+            .ok_or_else(|| SupervisorError::AgentDown(slot.key().clone()))
+    }
+
+    fn agent_name(&self, agent: &str) -> Result<AgentName, SupervisorError> {
+        self.shared
+            .agents
+            .get(agent)
+            .map(|slot| slot.key().clone())
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))
+    }
+}
+
+/// A snapshot of a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisorStatus {
+    /// Whether new runs are taken.
+    pub accepting: bool,
+    /// Runs in flight (running, waiting, or between agents).
+    pub active_runs: usize,
+    /// Every agent, by name.
+    pub agents: Vec<AgentStatus>,
+}
+
+/// A snapshot of one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The agent.
+    pub name: AgentName,
+    /// Whether its actor is up (false once the restart budget is exhausted).
+    pub up: bool,
+    /// Runs admitted (running or waiting).
+    pub admitted_runs: usize,
+    /// How often its actor was restarted.
+    pub restarts: u32,
+}
+
+/// What [`Supervisor::shutdown`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Runs in flight when shutdown began.
+    pub in_flight: usize,
+    /// Runs cancelled because they did not finish within the grace period.
+    pub cancelled: usize,
+}

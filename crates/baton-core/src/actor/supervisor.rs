@@ -1,0 +1,231 @@
+//! The supervisor actor: starts the agent actors linked to itself, restarts them within a
+//! budget, and routes handoffs.
+
+use super::agent_actor::{AgentActor, AgentArgs, AgentMsg, RunRequest};
+use super::shared::{AgentSlot, AgentSpec, Shared};
+use crate::ids::AgentName;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::time::Instant;
+
+/// A run that an agent handed to another.
+#[derive(Debug)]
+pub(crate) struct HandoffRequest {
+    pub(crate) to: AgentName,
+    pub(crate) request: Box<RunRequest>,
+    /// `Ok` once the target's actor has the run; `Err` says why it could not be routed.
+    pub(crate) reply: RpcReplyPort<Result<(), String>>,
+}
+
+/// Messages of the supervisor actor.
+#[derive(Debug)]
+pub(crate) enum SupervisorMsg {
+    /// Route a run to another agent.
+    Handoff(HandoffRequest),
+}
+
+pub(crate) struct SupervisorActor;
+
+pub(crate) struct SupervisorArgs {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) specs: Vec<Arc<AgentSpec>>,
+}
+
+pub(crate) struct SupervisorState {
+    shared: Arc<Shared>,
+    /// Which agent each live actor serves.
+    actors: HashMap<ActorId, AgentName>,
+    /// When each agent's actor failed, within the restart window.
+    failures: HashMap<AgentName, VecDeque<Instant>>,
+}
+
+impl Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            shared: args.shared,
+            actors: HashMap::new(),
+            failures: HashMap::new(),
+        };
+        for spec in args.specs {
+            let actor = state.spawn_agent(&myself, Arc::clone(&spec)).await?;
+            let name = spec.agent.name().clone();
+            state
+                .shared
+                .agents
+                .insert(name, AgentSlot::new(spec, actor));
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        message: SupervisorMsg,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::Handoff(HandoffRequest { to, request, reply }) => {
+                let routed = state.route_handoff(to, request);
+                // The requesting task may be gone (cancelled); then nobody needs the answer.
+                let _ = reply.send(routed);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        event: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, failure) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
+            }
+            _ => return Ok(()),
+        };
+        let Some(name) = state.actors.remove(&cell.get_id()) else {
+            return Ok(());
+        };
+        if state.shared.stopping.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        tracing::error!(agent = %name, %failure, "agent actor stopped unexpectedly");
+        state.restart(&myself, name).await;
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.shared.stopping.store(true, Ordering::Release);
+        let actors: Vec<ActorRef<AgentMsg>> = state
+            .shared
+            .agents
+            .iter_mut()
+            .filter_map(|mut slot| slot.actor.take())
+            .collect();
+        for actor in actors {
+            if let Err(error) = actor
+                .stop_and_wait(Some("supervisor stopping".into()), None)
+                .await
+            {
+                tracing::warn!(%error, "an agent actor did not stop cleanly");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SupervisorState {
+    async fn spawn_agent(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: Arc<AgentSpec>,
+    ) -> Result<ActorRef<AgentMsg>, ActorProcessingErr> {
+        let name = spec.agent.name().clone();
+        let args = AgentArgs {
+            spec,
+            shared: Arc::clone(&self.shared),
+            supervisor: myself.clone(),
+        };
+        let (actor, _join) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await?;
+        self.actors.insert(actor.get_id(), name);
+        Ok(actor)
+    }
+
+    /// Restarts `name`'s actor unless it failed `max_restarts` times within the window; then
+    /// the agent is marked down.
+    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, name: AgentName) {
+        let limits = self.shared.limits.clone();
+        let now = Instant::now();
+        let failures = self.failures.entry(name.clone()).or_default();
+        failures.push_back(now);
+        while failures
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > limits.restart_window)
+        {
+            failures.pop_front();
+        }
+        let within_budget = failures.len() <= limits.max_restarts;
+        let Some(spec) = self
+            .shared
+            .agents
+            .get(&name)
+            .map(|slot| Arc::clone(&slot.spec))
+        else {
+            return;
+        };
+        let actor = if within_budget {
+            match self.spawn_agent(myself, spec).await {
+                Ok(actor) => Some(actor),
+                Err(error) => {
+                    tracing::error!(agent = %name, %error, "could not restart agent actor");
+                    None
+                }
+            }
+        } else {
+            tracing::error!(agent = %name, max_restarts = limits.max_restarts, "restart budget exhausted; agent is down");
+            None
+        };
+        if let Some(mut slot) = self.shared.agents.get_mut(&name) {
+            if actor.is_some() {
+                slot.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            slot.actor = actor;
+        }
+        self.shared.agent_changed.notify_waiters();
+    }
+
+    /// Checks a handoff and gives the run to the target's actor.
+    fn route_handoff(&self, to: AgentName, mut request: Box<RunRequest>) -> Result<(), String> {
+        let Some(info) = request.handoff.as_ref() else {
+            return Err("a handoff request without its origin".to_owned());
+        };
+        let max = self.shared.limits.max_handoffs;
+        if info.count > max {
+            return Err(format!(
+                "handoff to {to} refused: the run reached its limit of {max} handoffs"
+            ));
+        }
+        let allowed = self
+            .shared
+            .agents
+            .get(&info.from)
+            .is_some_and(|slot| slot.spec.agent.handoffs().contains(&to));
+        if !allowed {
+            return Err(format!(
+                "handoff to {to} refused: {} may not hand off to it",
+                info.from
+            ));
+        }
+        let Some(slot) = self.shared.agents.get(&to) else {
+            return Err(format!("handoff to {to} failed: no agent named {to}"));
+        };
+        let Some(actor) = slot.actor.clone() else {
+            return Err(format!("handoff to {to} failed: agent {to} is down"));
+        };
+        let Some(admission) = slot.admit() else {
+            return Err(format!("handoff to {to} failed: agent {to} is overloaded"));
+        };
+        drop(slot);
+        request.admission = admission;
+        actor
+            .cast(AgentMsg::Run(request))
+            .map_err(|_| format!("handoff to {to} failed: agent {to} is unavailable"))
+    }
+}

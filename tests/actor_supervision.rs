@@ -1,0 +1,309 @@
+//! Supervision: restarts, restart budgets, cancellation, shutdown.
+
+mod support;
+
+use baton::core::actor::{BusyThread, RunSettings};
+use baton::prelude::*;
+use baton::testkit::{Script, ScriptedProvider};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use support::*;
+
+async fn single(agent: &str, llm: Arc<ScriptedProvider>) -> Supervisor {
+    Supervisor::builder()
+        .provider(llm)
+        .agent(Agent::builder(agent).build().unwrap())
+        .restart_budget(2, Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_agent_actor_is_restarted_and_serves_the_next_run() {
+    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("still here")));
+    let supervisor = single("worker", llm).await;
+    assert!(
+        supervisor.inject_fault("worker").await.unwrap(),
+        "restarted"
+    );
+    let status = supervisor.status();
+    assert_eq!(status.agents[0].restarts, 1);
+    assert!(status.agents[0].up);
+    let output = supervisor
+        .run_to_completion("worker", ThreadId::new(), "hi")
+        .await
+        .unwrap();
+    assert_eq!(output.output, "still here");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_cancels_the_runs_in_flight_and_each_records_failed() {
+    let llm = provider(ScriptedProvider::from_fn(|_| {
+        Script::text("slow").with_latency(Duration::from_secs(30))
+    }));
+    let supervisor = single("worker", llm).await;
+    let thread = ThreadId::new();
+    let mut stream = supervisor.run("worker", thread, "hi").await.unwrap();
+    let run_id = stream.run_id();
+    assert!(matches!(
+        stream.next().await,
+        Some(RunEvent::AgentStarted { .. })
+    ));
+    assert!(supervisor.inject_fault("worker").await.unwrap());
+    assert_eq!(
+        stream.next().await,
+        Some(RunEvent::Failed {
+            error: LlmError::Cancelled
+        })
+    );
+    supervisor.idle().await;
+    assert_eq!(
+        episodes(supervisor.store(), run_id).await.last(),
+        Some(&Episode::Failed {
+            error: "cancelled".into()
+        })
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exhausted_restart_budget_marks_the_agent_down() {
+    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("ok")));
+    let supervisor = single("fragile", llm).await;
+    assert!(supervisor.inject_fault("fragile").await.unwrap());
+    assert!(supervisor.inject_fault("fragile").await.unwrap());
+    assert!(
+        !supervisor.inject_fault("fragile").await.unwrap(),
+        "third failure in the window"
+    );
+    let err = supervisor
+        .run("fragile", ThreadId::new(), "hi")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SupervisorError::AgentDown(AgentName::new("fragile").unwrap())
+    );
+    assert!(err.to_string().contains("restart budget"));
+    assert!(!supervisor.status().agents[0].up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_outside_the_window_do_not_count() {
+    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("ok")));
+    let supervisor = single("worker", llm).await;
+    for _ in 0..5 {
+        assert!(supervisor.inject_fault("worker").await.unwrap());
+        tokio::time::advance(Duration::from_secs(61)).await;
+    }
+    assert_eq!(supervisor.status().agents[0].restarts, 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_mid_stream_stops_the_provider() {
+    let llm = provider(
+        ScriptedProvider::new().respond(Script::text("one two three four").stall_after(2)),
+    );
+    let supervisor = single("talker", llm.clone()).await;
+    let mut stream = supervisor
+        .run("talker", ThreadId::new(), "talk")
+        .await
+        .unwrap();
+    let run_id = stream.run_id();
+    assert!(matches!(
+        stream.next().await,
+        Some(RunEvent::AgentStarted { .. })
+    ));
+    assert!(matches!(
+        stream.next().await,
+        Some(RunEvent::TextDelta { .. })
+    ));
+    assert!(matches!(
+        stream.next().await,
+        Some(RunEvent::TextDelta { .. })
+    ));
+    assert!(supervisor.cancel(run_id));
+    assert_eq!(
+        stream.next().await,
+        Some(RunEvent::Failed {
+            error: LlmError::Cancelled
+        })
+    );
+    assert_eq!(stream.next().await, None);
+    supervisor.idle().await;
+    assert_eq!(
+        episodes(supervisor.store(), run_id).await.last(),
+        Some(&Episode::Failed {
+            error: "cancelled".into()
+        })
+    );
+    assert_eq!(llm.chunks_yielded(), 2);
+    assert!(!supervisor.cancel(run_id), "the run is over");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_consumer_ends_the_run() {
+    let llm = provider(
+        ScriptedProvider::new()
+            .respond(Script::repeated_text("x", 500).with_chunk_delay(Duration::from_millis(5))),
+    );
+    let supervisor = single("talker", llm.clone()).await;
+    let mut stream = supervisor
+        .run("talker", ThreadId::new(), "talk")
+        .await
+        .unwrap();
+    let run_id = stream.run_id();
+    stream.next().await;
+    stream.next().await;
+    drop(stream);
+    supervisor.idle().await;
+    assert_eq!(
+        episodes(supervisor.store(), run_id).await.last(),
+        Some(&Episode::Failed {
+            error: "consumer-dropped".into()
+        })
+    );
+    assert!(llm.chunks_yielded() < 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_on_one_thread_are_serialized() {
+    let llm = provider(ScriptedProvider::from_fn(|request| {
+        let question = request.last_user_text().unwrap_or_default().to_owned();
+        Script::text(&format!("answer to {question}")).with_latency(Duration::from_secs(1))
+    }));
+    let supervisor = single("worker", llm).await;
+    let thread = ThreadId::new();
+    let first = supervisor.run("worker", thread, "q1").await.unwrap();
+    let second = supervisor.run("worker", thread, "q2").await.unwrap();
+    let busy = supervisor
+        .run_with(
+            "worker",
+            thread,
+            vec![Message::user("q3")],
+            RunSettings::default().with_busy_thread(BusyThread::Fail),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(busy, SupervisorError::ThreadBusy(thread));
+    let started = tokio::time::Instant::now();
+    let (a, b) = tokio::join!(first.finish(), second.finish());
+    assert_eq!(a.unwrap().0, "answer to q1");
+    assert_eq!(b.unwrap().0, "answer to q2");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "one after the other"
+    );
+    let texts: Vec<String> = thread_messages(supervisor.store(), thread)
+        .await
+        .iter()
+        .map(|m| m.content().to_owned())
+        .collect();
+    assert_eq!(texts, ["q1", "answer to q1", "q2", "answer to q2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_concurrency_limit_queues_and_the_queue_limit_refuses() {
+    let llm = provider(ScriptedProvider::from_fn(|_| {
+        Script::text("done").with_latency(Duration::from_secs(1))
+    }));
+    let supervisor = Supervisor::builder()
+        .provider(llm)
+        .agent(Agent::builder("worker").build().unwrap())
+        .max_concurrent_runs(2)
+        .max_queued_runs(2)
+        .spawn()
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(
+            supervisor
+                .run("worker", ThreadId::new(), "go")
+                .await
+                .unwrap(),
+        );
+    }
+    let err = supervisor
+        .run("worker", ThreadId::new(), "go")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SupervisorError::Overloaded(AgentName::new("worker").unwrap())
+    );
+    assert_eq!(supervisor.status().agents[0].admitted_runs, 4);
+    let started = tokio::time::Instant::now();
+    for stream in streams {
+        assert_eq!(stream.finish().await.unwrap().0, "done");
+    }
+    // Two at a time: four one-second runs take two seconds.
+    let took = started.elapsed();
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(2100)).contains(&took),
+        "{took:?}"
+    );
+    assert_eq!(supervisor.status().agents[0].admitted_runs, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_short_runs_finish_and_cancels_the_rest() {
+    let llm = provider(ScriptedProvider::from_fn(|request| {
+        let slow = request.last_user_text() == Some("slow");
+        let latency = if slow {
+            Duration::from_secs(600)
+        } else {
+            Duration::from_millis(100)
+        };
+        Script::text("finished").with_latency(latency)
+    }));
+    let supervisor = single("worker", llm).await;
+    let quick = supervisor
+        .run("worker", ThreadId::new(), "quick")
+        .await
+        .unwrap();
+    let slow = supervisor
+        .run("worker", ThreadId::new(), "slow")
+        .await
+        .unwrap();
+    let slow_run = slow.run_id();
+    let consumers = tokio::spawn(async move { (quick.finish().await, slow.finish().await) });
+    let report = supervisor.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.in_flight, 2);
+    assert_eq!(report.cancelled, 1);
+    let (quick, slow) = consumers.await.unwrap();
+    assert_eq!(quick.unwrap().0, "finished");
+    assert_eq!(slow.unwrap_err(), LlmError::Cancelled);
+    assert_eq!(
+        episodes(supervisor.store(), slow_run).await.last(),
+        Some(&Episode::Failed {
+            error: "cancelled".into()
+        })
+    );
+    let err = supervisor
+        .run("worker", ThreadId::new(), "late")
+        .await
+        .unwrap_err();
+    assert_eq!(err, SupervisorError::ShuttingDown);
+    assert!(!supervisor.status().accepting);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_agent_mailbox_reports_its_runs() {
+    let llm = provider(ScriptedProvider::from_fn(|_| {
+        Script::text("x").with_latency(Duration::from_secs(5))
+    }));
+    let supervisor = single("worker", llm).await;
+    let stream = supervisor
+        .run("worker", ThreadId::new(), "go")
+        .await
+        .unwrap();
+    let run_id = stream.run_id();
+    tokio::task::yield_now().await;
+    assert_eq!(supervisor.agent_runs("worker").await.unwrap(), [run_id]);
+    stream.finish().await.unwrap();
+    supervisor.idle().await;
+    tokio::task::yield_now().await;
+    assert!(supervisor.agent_runs("worker").await.unwrap().is_empty());
+}
