@@ -1,0 +1,159 @@
+//! What the network can do to a call — a cut connection, a body that ends too early, a server
+//! that stalls or never answers, a refused connection — and that dropping a stream ends the
+//! request. Timeouts run on the real clock, set short; nothing here sleeps.
+
+mod support;
+
+use baton_core::error::LlmError;
+use baton_core::llm::{ChatChunk, ChatRequest, ChunkStream, LlmProvider, Message};
+use baton_providers::{AnthropicProvider, OpenAiProvider, ProviderConfig, Timeouts};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{MockServer, Reply};
+
+const SHORT: Duration = Duration::from_millis(300);
+
+fn config(base_url: String) -> ProviderConfig {
+    ProviderConfig::new()
+        .api_key("sk-test")
+        .base_url(base_url)
+        .timeouts(
+            Timeouts::default()
+                .with_connect(SHORT)
+                .with_first_byte(SHORT)
+                .with_idle(SHORT)
+                .with_response(SHORT),
+        )
+}
+
+fn openai(server: &MockServer) -> OpenAiProvider {
+    OpenAiProvider::new(config(server.url("/v1"))).unwrap()
+}
+
+fn request() -> ChatRequest {
+    ChatRequest::new(vec![Arc::new(Message::user("Say hello."))])
+}
+
+async fn drain(mut stream: ChunkStream) -> (Vec<ChatChunk>, Option<LlmError>) {
+    let mut chunks = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => chunks.push(chunk),
+            Err(error) => {
+                assert!(stream.next().await.is_none(), "an error ends the stream");
+                return (chunks, Some(error));
+            }
+        }
+    }
+    (chunks, None)
+}
+
+fn partial_text() -> Vec<ChatChunk> {
+    vec![ChatChunk::text("Hello"), ChatChunk::text(", wor")]
+}
+
+#[tokio::test]
+async fn a_connection_cut_mid_stream_is_a_connection_error() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse").then_abort()]).await;
+
+    let (chunks, error) = drain(openai(&server).chat_stream(&request()).await.unwrap()).await;
+
+    assert_eq!(chunks, partial_text());
+    assert!(matches!(error, Some(LlmError::Connection(_))), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_body_that_ends_without_a_finish_is_incomplete() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse")]).await;
+
+    let (chunks, error) = drain(openai(&server).chat_stream(&request()).await.unwrap()).await;
+
+    assert_eq!(chunks, partial_text());
+    assert_eq!(error, Some(LlmError::IncompleteStream));
+}
+
+#[tokio::test]
+async fn an_anthropic_body_that_ends_without_a_stop_is_incomplete() {
+    let server = MockServer::start([Reply::sse("anthropic/partial.sse")]).await;
+    let provider = AnthropicProvider::new(config(server.url(""))).unwrap();
+
+    let (chunks, error) = drain(provider.chat_stream(&request()).await.unwrap()).await;
+
+    assert_eq!(chunks, [ChatChunk::text("Hello")]);
+    assert_eq!(error, Some(LlmError::IncompleteStream));
+}
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_after_the_idle_timeout() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
+    let mut stream = openai(&server).chat_stream(&request()).await.unwrap();
+    for expected in partial_text() {
+        assert_eq!(stream.next().await.unwrap().unwrap(), expected);
+    }
+
+    let waiting = Instant::now();
+    let error = stream.next().await.unwrap().unwrap_err();
+    let waited = waiting.elapsed();
+
+    assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
+    assert!(error.is_retryable());
+    assert!(waited >= SHORT, "timed out after {waited:?}, before the idle timeout");
+    assert!(stream.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out_before_the_first_byte() {
+    let server = MockServer::start([Reply::never_answer()]).await;
+
+    let started = Instant::now();
+    let Err(error) = openai(&server).chat_stream(&request()).await else {
+        panic!("a silent server must fail the call");
+    };
+
+    assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
+    assert!(started.elapsed() >= SHORT);
+}
+
+#[tokio::test]
+async fn a_non_streaming_call_times_out_as_a_whole() {
+    let server = MockServer::start([Reply::never_answer()]).await;
+
+    let error = openai(&server).chat(&request()).await.unwrap_err();
+
+    assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_connection_error() {
+    // A port that was just free: bind it, then let it go.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let provider = OpenAiProvider::new(config(format!("http://{address}/v1"))).unwrap();
+
+    let Err(error) = provider.chat_stream(&request()).await else {
+        panic!("nothing listens there");
+    };
+
+    assert!(matches!(error, LlmError::Connection(_)), "{error:?}");
+    assert!(error.is_retryable());
+}
+
+#[tokio::test]
+async fn dropping_the_stream_ends_the_request() {
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let server = MockServer::start([Reply::sse("openai/partial.sse")
+        .then_stall()
+        .notify_drop(dropped_tx)])
+    .await;
+    let mut stream = openai(&server).chat_stream(&request()).await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap(), ChatChunk::text("Hello"));
+
+    drop(stream);
+
+    // The server notices the closed connection and drops the body it was sending. The
+    // timeout only keeps a regression from hanging the suite.
+    let noticed = tokio::time::timeout(Duration::from_secs(10), dropped).await;
+    assert!(matches!(noticed, Ok(Ok(()))), "the server still holds the request");
+}
