@@ -212,7 +212,10 @@ impl ProviderConfig {
 
     /// The key, base URL and default settings with the provider's defaults applied. A key is
     /// required when talking to the provider's own API.
-    pub(crate) fn resolve(self, provider: &ProviderDefaults) -> Result<ResolvedConfig, ConfigError> {
+    pub(crate) fn resolve(
+        self,
+        provider: &ProviderDefaults,
+    ) -> Result<ResolvedConfig, ConfigError> {
         let base_url = self
             .base_url
             .unwrap_or_else(|| provider.base_url.to_owned());
@@ -287,7 +290,9 @@ pub enum ConfigError {
 
 /// Reads an environment variable, treating an empty value as unset.
 pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 #[cfg(test)]

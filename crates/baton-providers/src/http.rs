@@ -101,7 +101,11 @@ impl HttpClient {
     }
 
     /// Posts `body` as JSON and returns the response if its status is a success.
-    async fn send(&self, body: &impl Serialize, accept: &'static str) -> Result<Response, LlmError> {
+    async fn send(
+        &self,
+        body: &impl Serialize,
+        accept: &'static str,
+    ) -> Result<Response, LlmError> {
         let payload = serde_json::to_vec(body)
             .map_err(|error| LlmError::InvalidRequest(format!("request is not JSON: {error}")))?;
         let response = self
@@ -224,7 +228,10 @@ pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ConfigError> {
 }
 
 /// Applies the request's idle timeout to the stream's wait for its next read.
-pub(crate) async fn next_within<S>(stream: &mut S, idle: Duration) -> Result<Option<S::Item>, LlmError>
+pub(crate) async fn next_within<S>(
+    stream: &mut S,
+    idle: Duration,
+) -> Result<Option<S::Item>, LlmError>
 where
     S: futures::Stream + Unpin,
 {

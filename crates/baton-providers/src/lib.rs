@@ -1,6 +1,112 @@
-//! Baton's LLM providers.
+//! Baton's model providers: [`OpenAiProvider`] for the OpenAI Chat Completions protocol (OpenAI
+//! and every compatible server — vLLM, llama.cpp, Ollama, …) and [`AnthropicProvider`] for the
+//! Anthropic Messages protocol. Both implement `baton-core`'s
+//! [`LlmProvider`](baton_core::llm::LlmProvider): streamed responses with text, parallel tool
+//! calls and usage, and non-streaming calls from the same request mapping.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`openai`] | the Chat Completions provider (cargo feature `openai`) |
+//! | [`anthropic`] | the Messages provider (cargo feature `anthropic`) |
+//! | crate root | [`ProviderConfig`], [`ApiKey`], [`Timeouts`], [`ConfigError`] |
+//!
+//! Both features are on by default; they share the HTTP client, the SSE plumbing
+//! (`eventsource-stream`), the timeouts, the error classification and the key redaction.
+//!
+//! # Example
+//!
+//! A provider pointed at an OpenAI-compatible server (here one started in-process, as a
+//! stand-in for `vllm serve` or `llama-server`), streaming an answer:
+//!
+//! ```
+//! use baton_core::llm::{ChatChunk, ChatRequest, LlmProvider, Message};
+//! use baton_providers::{OpenAiProvider, ProviderConfig};
+//! use futures::StreamExt;
+//! use std::sync::Arc;
+//!
+//! # async fn serve_once(transcript: &'static str) -> String {
+//! #     let app = axum::Router::new()
+//! #         .fallback(move || async move { ([("content-type", "text/event-stream")], transcript) });
+//! #     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! #     let url = format!("http://{}/v1", listener.local_addr().unwrap());
+//! #     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+//! #     url
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! # let base_url = serve_once(concat!(
+//! #     "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n",
+//! #     "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"finish_reason\":\"stop\"}]}\n\n",
+//! #     "data: [DONE]\n\n",
+//! # )).await;
+//! // `base_url` is e.g. "http://127.0.0.1:8080/v1"; a local server needs no API key.
+//! let provider = OpenAiProvider::new(
+//!     ProviderConfig::new().base_url(base_url).model("qwen2.5-7b-instruct"),
+//! )?;
+//! let request = ChatRequest::new(vec![Arc::new(Message::user("Say hello."))]);
+//!
+//! let mut stream = provider.chat_stream(&request).await?;
+//! let mut text = String::new();
+//! while let Some(chunk) = stream.next().await {
+//!     match chunk? {
+//!         ChatChunk::Text { delta } => text.push_str(&delta),
+//!         ChatChunk::Finish { reason } => println!("finished: {reason:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! assert_eq!(text, "Hello!");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! With the real APIs, configure from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+//! `OPENAI_MODEL`; `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`, `ANTHROPIC_MODEL`) and give the
+//! provider to an agent:
+//!
+//! ```no_run
+//! use baton_core::prelude::*;
+//! use baton_providers::AnthropicProvider;
+//! use std::sync::Arc;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Arc::new(AnthropicProvider::from_env()?);
+//! let agent = Arc::new(Agent::builder("assistant").instructions("Be brief.").build()?);
+//! let ctx = AgentContext::new(agent, provider, InMemoryStore::shared());
+//! let out = run_steps(&ctx, ThreadId::new(), vec![Message::user("Hi!")], RunOptions::default()).await?;
+//! println!("{}", out.output);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors, retries and cancellation
+//!
+//! Failures are classified as [`LlmError`](baton_core::error::LlmError) so that the run loop's
+//! retry (in `baton-core`, before the first chunk only) can act on them:
+//!
+//! | what happened | error | retried |
+//! |---|---|---|
+//! | HTTP 408, 409, 429, 5xx | `Status` with the server's message and `Retry-After` | yes |
+//! | HTTP 529, `overloaded_error` (status or event) | `Overloaded` | yes |
+//! | HTTP 400, 401, 403, 404, 422 | `Status` with the server's message | no |
+//! | an `error` event in the stream | `Provider` (retryable if the server says it is transient) | if transient |
+//! | connection refused, reset or cut mid-body | `Connection` | yes |
+//! | connect, first-byte or idle [`Timeouts`] | `Timeout` | yes |
+//! | an event whose JSON does not parse | `MalformedStream` | no |
+//! | a body that ends without a finish | `IncompleteStream` | no |
+//!
+//! `Retry-After` is read as seconds or as an HTTP date, and `retry-after-ms` as milliseconds.
+//! Every stream ends with [`ChatChunk::Finish`](baton_core::llm::ChatChunk::Finish) (after
+//! exactly one usage chunk when the server reports usage) or with an error. Dropping a stream,
+//! or the future of a call, drops the HTTP request and closes its connection.
+//!
+//! API keys are held in [`ApiKey`], which prints as `[redacted]`; they are sent in headers
+//! marked sensitive and scrubbed from any server message that echoes them.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Without a protocol feature the shared plumbing has no user; it still builds.
+#![cfg_attr(
+    not(any(feature = "openai", feature = "anthropic")),
+    allow(dead_code, unused_imports)
+)]
 
 mod config;
 mod http;

@@ -36,7 +36,10 @@ impl Defaults {
             temperature: request.temperature.or(defaults.temperature),
             top_p: request.top_p.or(defaults.top_p),
             max_tokens: request.max_tokens.or(defaults.max_tokens),
-            tool_choice: request.tool_choice.as_ref().or(defaults.tool_choice.as_ref()),
+            tool_choice: request
+                .tool_choice
+                .as_ref()
+                .or(defaults.tool_choice.as_ref()),
             parallel_tool_calls: request.parallel_tool_calls.or(defaults.parallel_tool_calls),
         }
     }

@@ -24,8 +24,11 @@ pub(crate) enum Progress {
 /// One protocol's reading of its events.
 pub(crate) trait EventDecoder: Send + 'static {
     /// Decodes one event, queueing the chunks it carries on `out`.
-    fn decode(&mut self, event: &Event, out: &mut VecDeque<ChatChunk>)
-    -> Result<Progress, LlmError>;
+    fn decode(
+        &mut self,
+        event: &Event,
+        out: &mut VecDeque<ChatChunk>,
+    ) -> Result<Progress, LlmError>;
 
     /// The server ended the body without a completion event: queue the finish chunk if the
     /// response is complete anyway, or fail with [`LlmError::IncompleteStream`].
@@ -75,7 +78,10 @@ impl<D: EventDecoder> Decoding<D> {
             let events = self.events.as_mut()?;
             let outcome = match next_within(events, self.idle).await {
                 Err(timeout) => Err(timeout),
-                Ok(None) => self.decoder.end_of_body(&mut self.queued).map(|()| Progress::Done),
+                Ok(None) => self
+                    .decoder
+                    .end_of_body(&mut self.queued)
+                    .map(|()| Progress::Done),
                 Ok(Some(Err(error))) => Err(stream_error(error)),
                 Ok(Some(Ok(event))) => self.decoder.decode(&event, &mut self.queued),
             };
@@ -99,10 +105,9 @@ fn stream_error(error: EventStreamError<reqwest::Error>) -> LlmError {
         EventStreamError::Utf8(error) => {
             LlmError::MalformedStream(format!("event stream is not UTF-8: {error}"))
         }
-        EventStreamError::Parser(error) => LlmError::MalformedStream(format!(
-            "event stream is not valid SSE ({:?})",
-            error.code
-        )),
+        EventStreamError::Parser(error) => {
+            LlmError::MalformedStream(format!("event stream is not valid SSE ({:?})", error.code))
+        }
     }
 }
 

@@ -63,10 +63,7 @@ fn fallback_message(status: StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {
-        return status
-            .canonical_reason()
-            .unwrap_or("no message")
-            .to_owned();
+        return status.canonical_reason().unwrap_or("no message").to_owned();
     }
     text.chars().take(MAX_MESSAGE_CHARS).collect()
 }
@@ -127,7 +124,13 @@ impl ErrorDetail {
             .is_some_and(|code| matches!(code, 408 | 409 | 429 | 500..=599));
         let transient_kind = matches!(
             self.kind.as_deref(),
-            Some("server_error" | "api_error" | "overloaded_error" | "rate_limit_error" | "timeout_error")
+            Some(
+                "server_error"
+                    | "api_error"
+                    | "overloaded_error"
+                    | "rate_limit_error"
+                    | "timeout_error"
+            )
         );
         transient_code || transient_kind
     }
@@ -190,7 +193,10 @@ mod tests {
         );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
         assert_eq!(retry_after(&headers(&[("retry-after", "-3")]), now), None);
-        assert_eq!(retry_after(&headers(&[("retry-after", "1e300")]), now), None);
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "1e300")]), now),
+            None
+        );
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
@@ -223,7 +229,8 @@ mod tests {
 
     #[test]
     fn overload_is_recognised_by_status_and_by_type() {
-        let body = br#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#;
+        let body =
+            br#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#;
         for status in [529, 503] {
             let status = StatusCode::from_u16(status).unwrap();
             let error = classify(status, &HeaderMap::new(), body);
@@ -239,8 +246,15 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_json_are_kept_as_text_or_reason() {
-        let error = classify(StatusCode::BAD_GATEWAY, &HeaderMap::new(), b"upstream down\n");
-        assert_eq!(error.to_string(), "provider returned HTTP 502: upstream down");
+        let error = classify(
+            StatusCode::BAD_GATEWAY,
+            &HeaderMap::new(),
+            b"upstream down\n",
+        );
+        assert_eq!(
+            error.to_string(),
+            "provider returned HTTP 502: upstream down"
+        );
         let error = classify(StatusCode::SERVICE_UNAVAILABLE, &HeaderMap::new(), b"");
         assert_eq!(
             error.to_string(),

@@ -152,7 +152,10 @@ async fn streams_text_ignores_pings_and_sends_one_complete_usage() {
 async fn tool_use_blocks_become_tool_calls_numbered_from_zero() {
     let server = MockServer::start([Reply::sse("anthropic/tool_use.sse")]).await;
 
-    let stream = provider(&server).chat_stream(&full_request()).await.unwrap();
+    let stream = provider(&server)
+        .chat_stream(&full_request())
+        .await
+        .unwrap();
     let (chunks, error) = drain(stream).await;
 
     assert_eq!(error, None);
@@ -220,7 +223,10 @@ async fn non_streaming_chat_sends_the_same_mapping() {
 async fn an_overloaded_error_event_is_overloaded() {
     let server = MockServer::start([Reply::sse("anthropic/overloaded.sse")]).await;
 
-    let stream = provider(&server).chat_stream(&full_request()).await.unwrap();
+    let stream = provider(&server)
+        .chat_stream(&full_request())
+        .await
+        .unwrap();
     let (chunks, error) = drain(stream).await;
 
     assert_eq!(chunks, []);

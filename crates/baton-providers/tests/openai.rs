@@ -159,7 +159,10 @@ async fn streams_text_then_one_usage_then_finish() {
 async fn parallel_tool_calls_arrive_as_indexed_fragments() {
     let server = MockServer::start([Reply::sse("openai/tool_calls.sse")]).await;
 
-    let stream = provider(&server).chat_stream(&full_request()).await.unwrap();
+    let stream = provider(&server)
+        .chat_stream(&full_request())
+        .await
+        .unwrap();
     let (chunks, error) = drain(stream).await;
 
     assert_eq!(error, None);
@@ -287,21 +290,30 @@ async fn rate_limits_are_retryable_and_carry_the_server_wait() {
 async fn malformed_event_json_fails_the_stream_after_the_good_chunks() {
     let server = MockServer::start([Reply::sse("openai/malformed.sse")]).await;
 
-    let stream = provider(&server).chat_stream(&full_request()).await.unwrap();
+    let stream = provider(&server)
+        .chat_stream(&full_request())
+        .await
+        .unwrap();
     let (chunks, error) = drain(stream).await;
 
     assert_eq!(chunks, [ChatChunk::text("Hello")]);
     let Some(LlmError::MalformedStream(reason)) = error else {
         panic!("expected a malformed stream, got {error:?}");
     };
-    assert!(reason.starts_with("message event is not valid JSON"), "{reason}");
+    assert!(
+        reason.starts_with("message event is not valid JSON"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
 async fn an_error_event_in_the_stream_is_a_provider_error() {
     let server = MockServer::start([Reply::sse("openai/server_error_after_first_chunk.sse")]).await;
 
-    let stream = provider(&server).chat_stream(&full_request()).await.unwrap();
+    let stream = provider(&server)
+        .chat_stream(&full_request())
+        .await
+        .unwrap();
     let (chunks, error) = drain(stream).await;
 
     assert_eq!(chunks, [ChatChunk::text("Hello")]);

@@ -118,7 +118,10 @@ async fn a_rate_limit_is_retried_after_the_servers_retry_after() {
     );
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the retry sends the same request");
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "the retry sends the same request"
+    );
     let waited = seen[1].at - seen[0].at;
     assert!(
         waited >= Duration::from_secs(1),

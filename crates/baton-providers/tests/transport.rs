@@ -98,7 +98,10 @@ async fn a_stalled_stream_times_out_after_the_idle_timeout() {
 
     assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
     assert!(error.is_retryable());
-    assert!(waited >= SHORT, "timed out after {waited:?}, before the idle timeout");
+    assert!(
+        waited >= SHORT,
+        "timed out after {waited:?}, before the idle timeout"
+    );
     assert!(stream.next().await.is_none());
 }
 
@@ -148,12 +151,18 @@ async fn dropping_the_stream_ends_the_request() {
         .notify_drop(dropped_tx)])
     .await;
     let mut stream = openai(&server).chat_stream(&request()).await.unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap(), ChatChunk::text("Hello"));
+    assert_eq!(
+        stream.next().await.unwrap().unwrap(),
+        ChatChunk::text("Hello")
+    );
 
     drop(stream);
 
     // The server notices the closed connection and drops the body it was sending. The
     // timeout only keeps a regression from hanging the suite.
     let noticed = tokio::time::timeout(Duration::from_secs(10), dropped).await;
-    assert!(matches!(noticed, Ok(Ok(()))), "the server still holds the request");
+    assert!(
+        matches!(noticed, Ok(Ok(()))),
+        "the server still holds the request"
+    );
 }

@@ -71,7 +71,10 @@ impl AnthropicProvider {
             HeaderValue::from_static(API_VERSION),
         );
         if let Some(key) = &config.api_key {
-            headers.insert(HeaderName::from_static("x-api-key"), secret_header(key.expose())?);
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                secret_header(key.expose())?,
+            );
         }
         let url = endpoint(&config.base_url, "/v1/messages")?;
         Ok(Self {
@@ -107,7 +110,12 @@ impl LlmProvider for AnthropicProvider {
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
         let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!("provider_call", provider = "anthropic", model = settings.model, stream = true);
+        let span = tracing::debug_span!(
+            "provider_call",
+            provider = "anthropic",
+            model = settings.model,
+            stream = true
+        );
         let body = messages_request(request, settings, true);
         self.http
             .stream(&body, MessageDecoder::default())
@@ -117,7 +125,12 @@ impl LlmProvider for AnthropicProvider {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!("provider_call", provider = "anthropic", model = settings.model, stream = false);
+        let span = tracing::debug_span!(
+            "provider_call",
+            provider = "anthropic",
+            model = settings.model,
+            stream = false
+        );
         let body = messages_request(request, settings, false);
         let response: MessagesResponse = self.http.complete(&body).instrument(span).await?;
         response.into_response()

@@ -36,7 +36,9 @@ impl EventDecoder for MessageDecoder {
                 index,
                 content_block,
             } => match content_block {
-                StartBlock::Text { text } if !text.is_empty() => out.push_back(ChatChunk::text(text)),
+                StartBlock::Text { text } if !text.is_empty() => {
+                    out.push_back(ChatChunk::text(text))
+                }
                 StartBlock::ToolUse { id, name } => {
                     let call_index = u32::try_from(self.tool_blocks.len()).unwrap_or(u32::MAX);
                     self.tool_blocks.push((index, call_index));
@@ -50,7 +52,9 @@ impl EventDecoder for MessageDecoder {
                 StartBlock::Text { .. } | StartBlock::Other => {}
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                BlockDelta::TextDelta { text } if !text.is_empty() => out.push_back(ChatChunk::text(text)),
+                BlockDelta::TextDelta { text } if !text.is_empty() => {
+                    out.push_back(ChatChunk::text(text))
+                }
                 BlockDelta::InputJsonDelta { partial_json } if !partial_json.is_empty() => {
                     let call_index = self.tool_index(index)?;
                     out.push_back(ChatChunk::ToolCall(ToolCallDelta {
@@ -60,7 +64,9 @@ impl EventDecoder for MessageDecoder {
                         arguments: partial_json,
                     }));
                 }
-                BlockDelta::TextDelta { .. } | BlockDelta::InputJsonDelta { .. } | BlockDelta::Other => {}
+                BlockDelta::TextDelta { .. }
+                | BlockDelta::InputJsonDelta { .. }
+                | BlockDelta::Other => {}
             },
             StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(reason) = delta.stop_reason {

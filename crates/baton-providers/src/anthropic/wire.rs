@@ -99,7 +99,9 @@ pub(crate) fn messages_request<'a>(
     for message in &request.messages {
         match &**message {
             Message::System { content } => system.push(content),
-            Message::User { content } => push_block(&mut messages, "user", Block::Text { text: content }),
+            Message::User { content } => {
+                push_block(&mut messages, "user", Block::Text { text: content })
+            }
             Message::Assistant {
                 content,
                 tool_calls,
@@ -375,8 +377,12 @@ pub(crate) enum StartBlock {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(crate) enum BlockDelta {
-    TextDelta { text: String },
-    InputJsonDelta { partial_json: String },
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
     /// Thinking, signature and citation deltas.
     #[serde(other)]
     Other,
@@ -422,7 +428,8 @@ mod tests {
     #[test]
     fn max_tokens_defaults_and_tool_choice_needs_tools() {
         let mut request = ChatRequest::new(vec![Arc::new(Message::user("hi"))]);
-        request.settings = Arc::new(ModelSettings::default().with_tool_choice(ToolChoice::Required));
+        request.settings =
+            Arc::new(ModelSettings::default().with_tool_choice(ToolChoice::Required));
         assert_eq!(
             body(&request),
             json!({
@@ -449,7 +456,9 @@ mod tests {
             ),
             (
                 ModelSettings::default()
-                    .with_tool_choice(ToolChoice::Tool { name: "lookup".into() })
+                    .with_tool_choice(ToolChoice::Tool {
+                        name: "lookup".into(),
+                    })
                     .with_parallel_tool_calls(false),
                 json!({"type": "tool", "name": "lookup", "disable_parallel_tool_use": true}),
             ),

@@ -102,7 +102,12 @@ impl LlmProvider for OpenAiProvider {
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
         let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!("provider_call", provider = "openai", model = settings.model, stream = true);
+        let span = tracing::debug_span!(
+            "provider_call",
+            provider = "openai",
+            model = settings.model,
+            stream = true
+        );
         let body = completion_request(request, settings, true);
         self.http
             .stream(&body, CompletionDecoder::default())
@@ -112,7 +117,12 @@ impl LlmProvider for OpenAiProvider {
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
         let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!("provider_call", provider = "openai", model = settings.model, stream = false);
+        let span = tracing::debug_span!(
+            "provider_call",
+            provider = "openai",
+            model = settings.model,
+            stream = false
+        );
         let body = completion_request(request, settings, false);
         let completion: Completion = self.http.complete(&body).instrument(span).await?;
         completion.into_response()

@@ -189,7 +189,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             chunks,
-            [ChatChunk::text("Hi"), ChatChunk::finish(FinishReason::Length)]
+            [
+                ChatChunk::text("Hi"),
+                ChatChunk::finish(FinishReason::Length)
+            ]
         );
     }
 

@@ -344,8 +344,12 @@ mod tests {
             .with_parallel_tool_calls(false);
         let request = ChatRequest::new(vec![Arc::new(Message::user("hi"))]);
         let defaults = defaults();
-        let body = serde_json::to_value(completion_request(&request, defaults.resolve(&settings), false))
-            .unwrap();
+        let body = serde_json::to_value(completion_request(
+            &request,
+            defaults.resolve(&settings),
+            false,
+        ))
+        .unwrap();
         assert_eq!(
             body,
             json!({
@@ -368,8 +372,12 @@ mod tests {
             parameters: json!({"type": "object", "properties": {}}),
         }]);
         let defaults = defaults();
-        let body =
-            serde_json::to_value(completion_request(&request, defaults.resolve(&settings), true)).unwrap();
+        let body = serde_json::to_value(completion_request(
+            &request,
+            defaults.resolve(&settings),
+            true,
+        ))
+        .unwrap();
         assert_eq!(
             body["tool_choice"],
             json!({"type": "function", "function": {"name": "lookup"}})
