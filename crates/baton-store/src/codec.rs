@@ -1,0 +1,98 @@
+//! Rows to and from baton-core's types: messages and episodes are stored as their JSON text.
+
+use crate::error::corrupt;
+use baton_core::error::StoreError;
+use baton_core::llm::Message;
+use baton_core::memory::{Episode, EpisodeRecord};
+use std::sync::Arc;
+
+/// The JSON text of a message.
+pub(crate) fn encode_message(message: &Message) -> Result<String, StoreError> {
+    serde_json::to_string(message)
+        .map_err(|e| StoreError::Backend(format!("cannot encode a message as JSON: {e}")))
+}
+
+/// A message from its stored JSON text; `thread` and `seq` say where it was found.
+pub(crate) fn decode_message(
+    body: &str,
+    thread: impl std::fmt::Display,
+    seq: i64,
+) -> Result<Arc<Message>, StoreError> {
+    serde_json::from_str(body)
+        .map(Arc::new)
+        .map_err(|e| corrupt(format_args!("message {seq} of thread {thread}: {e}")))
+}
+
+/// An episode as the columns of its row.
+pub(crate) struct EpisodeRow {
+    /// The episode's `type` tag (`"step_completed"`, …), kept apart for queries and humans.
+    pub(crate) kind: String,
+    /// The step a `StepCompleted` episode completes: what makes a commit idempotent.
+    pub(crate) completes_step: Option<i64>,
+    /// Whether the episode ends the run.
+    pub(crate) terminal: bool,
+    /// The episode's JSON text.
+    pub(crate) body: String,
+    /// When it was recorded, in milliseconds since the Unix epoch.
+    pub(crate) at_ms: i64,
+}
+
+impl EpisodeRow {
+    /// The row of `episode`, stamped now.
+    pub(crate) fn new(episode: &Episode) -> Result<Self, StoreError> {
+        let encode_error =
+            |e: serde_json::Error| StoreError::Backend(format!("cannot encode an episode: {e}"));
+        let value = serde_json::to_value(episode).map_err(encode_error)?;
+        let kind = value
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let body = serde_json::to_string(&value).map_err(encode_error)?;
+        let completes_step = match episode {
+            Episode::StepCompleted { step, .. } => Some(i64::from(*step)),
+            _ => None,
+        };
+        Ok(Self {
+            kind,
+            completes_step,
+            terminal: episode.is_terminal(),
+            body,
+            at_ms: to_sql_int(now_ms()),
+        })
+    }
+}
+
+/// Milliseconds since the Unix epoch, as [`EpisodeRecord::now`] stamps them.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An episode record from its stored columns.
+pub(crate) fn decode_episode(
+    seq: i64,
+    at_ms: i64,
+    body: &str,
+    run: impl std::fmt::Display,
+) -> Result<EpisodeRecord, StoreError> {
+    let episode = serde_json::from_str(body)
+        .map_err(|e| corrupt(format_args!("episode {seq} of run {run}: {e}")))?;
+    Ok(EpisodeRecord {
+        seq: from_sql_int(seq, "episode sequence number")?,
+        at_ms: from_sql_int(at_ms, "episode timestamp")?,
+        episode,
+    })
+}
+
+/// A count or position as the signed 64-bit integer SQL stores. Values past `i64::MAX` (which no
+/// thread reaches) saturate, so a comparison with them fails as it should.
+pub(crate) fn to_sql_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A count or position read back; a negative one means the row was not written by this store.
+pub(crate) fn from_sql_int(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| corrupt(format_args!("{what} is negative: {value}")))
+}

@@ -1,0 +1,200 @@
+//! Checks of [`Store::commit_step`]: one transaction, written once.
+
+use super::fixtures::{assert_conflict, step_completed, texts, tool_called, user};
+use baton_core::error::StoreError;
+use baton_core::ids::{RunId, ThreadId};
+use baton_core::llm::{Message, ToolCall};
+use baton_core::memory::{Episode, Page, StepCommit, Store};
+use std::sync::Arc;
+use tokio::sync::Barrier;
+
+/// A step as the run loop commits it: the assistant's tool call and the tool's result, then
+/// the tool-call and step-completed episodes.
+fn step(n: u32) -> (Vec<Arc<Message>>, Vec<Episode>) {
+    let call = ToolCall::new(format!("call_{n}"), "lookup", r#"{"word":"baton"}"#);
+    let messages = vec![
+        Arc::new(Message::Assistant {
+            content: format!("step {n}"),
+            tool_calls: vec![call.clone()],
+        }),
+        Arc::new(Message::tool_result(&call, format!("result {n}"))),
+    ];
+    (messages, vec![tool_called(n), step_completed(n)])
+}
+
+fn commit<'a>(
+    thread: ThreadId,
+    run: RunId,
+    n: u32,
+    expected_len: Option<u64>,
+    (messages, episodes): &'a (Vec<Arc<Message>>, Vec<Episode>),
+) -> StepCommit<'a> {
+    StepCommit {
+        thread,
+        expected_len,
+        messages,
+        run,
+        step: n,
+        episodes,
+    }
+}
+
+/// A commit appends the step's messages and records its episodes after the run's earlier ones.
+pub async fn commit_step_writes_messages_and_episodes(store: Arc<dyn Store>) {
+    let (thread, run) = (ThreadId::new(), RunId::new());
+    store
+        .record(
+            run,
+            Episode::Failed {
+                error: "placeholder".into(),
+            },
+        )
+        .await
+        .expect("record");
+    let first = step(1);
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 1, Some(0), &first))
+            .await,
+        Ok(2)
+    );
+    assert_eq!(store.list(thread, Page::ALL).await.expect("list"), first.0);
+    let log = store.episodes(run).await.expect("episodes");
+    let seqs: Vec<u64> = log.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    assert_eq!(log[1].episode, first.1[0]);
+    assert_eq!(log[2].episode, first.1[1]);
+
+    let second = step(2);
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 2, Some(2), &second))
+            .await,
+        Ok(4)
+    );
+    assert_eq!(store.episodes(run).await.expect("episodes").len(), 5);
+}
+
+/// A commit refused for a stale expected length writes neither messages nor episodes.
+pub async fn a_refused_commit_writes_nothing(store: Arc<dyn Store>) {
+    let (thread, run) = (ThreadId::new(), RunId::new());
+    store
+        .append(thread, Some(0), &[user("other writer")])
+        .await
+        .expect("append");
+    let first = step(1);
+    let refused = store
+        .commit_step(commit(thread, run, 1, Some(0), &first))
+        .await;
+    assert_conflict(refused, thread, 0, 1);
+    assert_eq!(texts(&*store, thread).await, ["other writer"]);
+    assert!(store.episodes(run).await.expect("episodes").is_empty());
+    assert!(
+        !store
+            .unfinished_runs()
+            .await
+            .expect("unfinished")
+            .contains(&run)
+    );
+}
+
+/// Committing a step again (a retry after a lost acknowledgement) writes nothing and returns
+/// the thread's current length, whatever length the retry expects.
+pub async fn recommitting_a_step_writes_nothing(store: Arc<dyn Store>) {
+    let (thread, run) = (ThreadId::new(), RunId::new());
+    let first = step(1);
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 1, Some(0), &first))
+            .await,
+        Ok(2)
+    );
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 1, Some(0), &first))
+            .await,
+        Ok(2)
+    );
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 1, None, &first))
+            .await,
+        Ok(2)
+    );
+    assert_eq!(store.list(thread, Page::ALL).await.expect("list").len(), 2);
+    assert_eq!(store.episodes(run).await.expect("episodes").len(), 2);
+
+    let second = step(2);
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 2, Some(2), &second))
+            .await,
+        Ok(4)
+    );
+    assert_eq!(
+        store
+            .commit_step(commit(thread, run, 1, Some(0), &first))
+            .await,
+        Ok(4)
+    );
+    assert_eq!(store.list(thread, Page::ALL).await.expect("list").len(), 4);
+    assert_eq!(store.episodes(run).await.expect("episodes").len(), 4);
+}
+
+/// Commits of one step racing each other (the original and its retry) write it once.
+///
+/// Each racer expects the empty thread; a racer that loses may see the step committed (and get
+/// the length) or see the thread grown (and get a conflict).
+pub async fn racing_recommits_write_once(store: Arc<dyn Store>) {
+    let results = race_commits(store.clone(), Some(0)).await;
+    let (thread, run) = results.0;
+    for result in results.1 {
+        let conflict = StoreError::Conflict {
+            thread,
+            expected: 0,
+            actual: 2,
+        };
+        assert!(result == Ok(2) || result == Err(conflict), "{result:?}");
+    }
+    assert_eq!(store.list(thread, Page::ALL).await.expect("list").len(), 2);
+    assert_eq!(store.episodes(run).await.expect("episodes").len(), 2);
+}
+
+/// Commits of one step racing each other without an expected length write it once, and all
+/// return the thread's length.
+pub async fn unconditional_racing_recommits_write_once(store: Arc<dyn Store>) {
+    let ((thread, run), results) = race_commits(store.clone(), None).await;
+    assert!(results.iter().all(|r| *r == Ok(2)), "{results:?}");
+    assert_eq!(store.list(thread, Page::ALL).await.expect("list").len(), 2);
+    assert_eq!(store.episodes(run).await.expect("episodes").len(), 2);
+}
+
+/// Starts several commits of step 1 of a new run at once; their results.
+async fn race_commits(
+    store: Arc<dyn Store>,
+    expected_len: Option<u64>,
+) -> ((ThreadId, RunId), Vec<Result<u64, StoreError>>) {
+    const RACERS: usize = 4;
+    let (thread, run) = (ThreadId::new(), RunId::new());
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..RACERS {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.spawn(async move {
+            let first = step(1);
+            barrier.wait().await;
+            store
+                .commit_step(commit(thread, run, 1, expected_len, &first))
+                .await
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        results.push(joined.expect("racer task"));
+    }
+    assert!(
+        results.contains(&Ok(2)),
+        "one racer must commit: {results:?}"
+    );
+    ((thread, run), results)
+}

@@ -1,0 +1,118 @@
+//! The behaviour every [`Store`] must show, written once and run against every backend.
+//!
+//! Each check is an async function that takes a fresh, empty store and panics (with a message
+//! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`] takes two
+//! handles on one database, as two processes would hold. [`conformance_tests!`] turns the checks
+//! into one `#[tokio::test]` each:
+//!
+//! ```
+//! use baton_core::memory::{InMemoryStore, Store};
+//! use std::sync::Arc;
+//!
+//! async fn fresh() -> Option<Arc<dyn Store>> {
+//!     Some(InMemoryStore::shared())
+//! }
+//!
+//! async fn pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+//!     let store: Arc<dyn Store> = InMemoryStore::shared();
+//!     Some((store.clone(), store))
+//! }
+//!
+//! baton_store::conformance_tests!(fresh = fresh, pair = pair);
+//! # fn main() {}
+//! ```
+//!
+//! A factory returns `None` to skip (a backend that is not available here); it says why itself.
+//! The generated tests run on Tokio's multi-threaded runtime, so the crate that expands the
+//! macro needs `tokio` with the `macros` and `rt-multi-thread` features.
+
+mod commit;
+mod concurrency;
+mod episodes;
+mod fixtures;
+mod threads;
+
+pub use commit::{
+    a_refused_commit_writes_nothing, commit_step_writes_messages_and_episodes,
+    racing_recommits_write_once, recommitting_a_step_writes_nothing,
+    unconditional_racing_recommits_write_once,
+};
+pub use concurrency::{
+    concurrent_appends_with_expected_len, concurrent_appends_without_expected_len,
+    racing_handles_on_one_thread,
+};
+pub use episodes::{
+    concurrent_records_number_episodes_densely, episodes_keep_order_and_number,
+    unfinished_runs_are_runs_without_an_end,
+};
+pub use threads::{
+    appends_and_lists_in_order, large_messages_round_trip, pages_through_a_thread,
+    refused_and_empty_appends_list_no_thread, stale_writers_get_a_conflict_and_write_nothing,
+    threads_are_isolated, threads_lists_threads_with_messages_oldest_first, unicode_round_trips,
+    unknown_threads_and_runs_are_empty,
+};
+
+#[cfg(doc)]
+use baton_core::memory::Store;
+
+/// Generates one `#[tokio::test]` per conformance check.
+///
+/// - `fresh`: an async function returning `Option<Arc<dyn Store>>`, a new empty store per call
+///   (`None` skips the test);
+/// - `pair`: an async function returning `Option<(Arc<dyn Store>, Arc<dyn Store>)>`, two
+///   handles (two pools) on one new empty database;
+/// - `checks` (optional): the checks to generate, by name; all of them when omitted.
+///
+/// See the [module documentation](crate::conformance) for an example.
+#[macro_export]
+macro_rules! conformance_tests {
+    (fresh = $fresh:path, pair = $pair:path $(,)?) => {
+        $crate::conformance_tests!(
+            fresh = $fresh,
+            pair = $pair,
+            checks = [
+                appends_and_lists_in_order,
+                pages_through_a_thread,
+                unknown_threads_and_runs_are_empty,
+                stale_writers_get_a_conflict_and_write_nothing,
+                large_messages_round_trip,
+                unicode_round_trips,
+                threads_are_isolated,
+                threads_lists_threads_with_messages_oldest_first,
+                refused_and_empty_appends_list_no_thread,
+                episodes_keep_order_and_number,
+                unfinished_runs_are_runs_without_an_end,
+                concurrent_records_number_episodes_densely,
+                commit_step_writes_messages_and_episodes,
+                a_refused_commit_writes_nothing,
+                recommitting_a_step_writes_nothing,
+                racing_recommits_write_once,
+                unconditional_racing_recommits_write_once,
+                concurrent_appends_with_expected_len,
+                concurrent_appends_without_expected_len,
+                racing_handles_on_one_thread,
+            ]
+        );
+    };
+    (fresh = $fresh:path, pair = $pair:path, checks = [$($check:ident),* $(,)?] $(,)?) => {
+        $(
+            $crate::conformance_tests!(@one $fresh, $pair, $check);
+        )*
+    };
+    (@one $fresh:path, $pair:path, racing_handles_on_one_thread) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_handles_on_one_thread() {
+            if let Some((first, second)) = $pair().await {
+                $crate::conformance::racing_handles_on_one_thread(first, second).await;
+            }
+        }
+    };
+    (@one $fresh:path, $pair:path, $check:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            if let Some(store) = $fresh().await {
+                $crate::conformance::$check(store).await;
+            }
+        }
+    };
+}

@@ -1,0 +1,71 @@
+//! The memory traits of a backend, forwarded to its [`SqlEngine`](crate::engine::SqlEngine).
+
+/// Implements `ThreadStore`, `EpisodicStore` and `Store` for `$store`, whose `engine` field
+/// does the work.
+macro_rules! store_via_engine {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl baton_core::memory::ThreadStore for $store {
+            async fn append(
+                &self,
+                thread: baton_core::ids::ThreadId,
+                expected_len: Option<u64>,
+                messages: &[std::sync::Arc<baton_core::llm::Message>],
+            ) -> Result<u64, baton_core::error::StoreError> {
+                self.engine.append(thread, expected_len, messages).await
+            }
+
+            async fn list(
+                &self,
+                thread: baton_core::ids::ThreadId,
+                page: baton_core::memory::Page,
+            ) -> Result<Vec<std::sync::Arc<baton_core::llm::Message>>, baton_core::error::StoreError>
+            {
+                self.engine.list(thread, page).await
+            }
+
+            async fn threads(
+                &self,
+                page: baton_core::memory::Page,
+            ) -> Result<Vec<baton_core::ids::ThreadId>, baton_core::error::StoreError> {
+                self.engine.threads(page).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl baton_core::memory::EpisodicStore for $store {
+            async fn record(
+                &self,
+                run: baton_core::ids::RunId,
+                episode: baton_core::memory::Episode,
+            ) -> Result<(), baton_core::error::StoreError> {
+                self.engine.record(run, &episode).await
+            }
+
+            async fn episodes(
+                &self,
+                run: baton_core::ids::RunId,
+            ) -> Result<Vec<baton_core::memory::EpisodeRecord>, baton_core::error::StoreError> {
+                self.engine.episodes(run).await
+            }
+
+            async fn unfinished_runs(
+                &self,
+            ) -> Result<Vec<baton_core::ids::RunId>, baton_core::error::StoreError> {
+                self.engine.unfinished_runs().await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl baton_core::memory::Store for $store {
+            async fn commit_step(
+                &self,
+                commit: baton_core::memory::StepCommit<'_>,
+            ) -> Result<u64, baton_core::error::StoreError> {
+                self.engine.commit_step(commit).await
+            }
+        }
+    };
+}
+
+pub(crate) use store_via_engine;

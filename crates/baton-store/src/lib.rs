@@ -1,0 +1,112 @@
+//! Durable memory for Baton: [`ThreadStore`], [`EpisodicStore`] and [`Store`] on SQLite
+//! ([`SqliteStore`], embedded, the default) and PostgreSQL ([`PostgresStore`], shared by many
+//! processes).
+//!
+//! Both keep the guarantees of baton-core's memory traits across processes:
+//! - **One writer per thread.** [`ThreadStore::append`] is an atomic compare-and-append on the
+//!   thread's length: of two writers that expect the same length, one appends and the other gets
+//!   [`StoreError::Conflict`] and writes nothing. Unconditional appends (`expected_len = None`)
+//!   never interleave or lose messages either.
+//! - **Steps commit whole, once.** [`Store::commit_step`] writes a step's messages and episodes in
+//!   one transaction; a commit whose `StepCompleted` episode is already in the run's log (a retry
+//!   after a lost acknowledgement) writes nothing and returns the thread's length.
+//! - **Crashed runs are found.** [`EpisodicStore::unfinished_runs`] reads a table kept in the same
+//!   transactions as the log, not the log itself.
+//!
+//! Messages and episodes are stored as their JSON text; the schema is applied by versioned
+//! migrations (`migrations/sqlite`, `migrations/postgres`) when a store opens. Failures of the
+//! database are [`StoreError::Backend`]; rows that do not decode are [`StoreError::Corrupt`].
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `sqlite` (default) | [`SqliteStore`] |
+//! | `postgres` (default) | [`PostgresStore`] |
+//! | `conformance` | [`conformance`]: the checks every `Store` must pass, for any backend |
+//!
+//! # Example
+//!
+//! A step committed to SQLite in memory, then committed again as a retry would:
+//!
+//! ```
+//! use baton_core::ids::{AgentName, RunId, ThreadId};
+//! use baton_core::llm::{FinishReason, Message, Usage};
+//! use baton_core::memory::{Episode, EpisodicStore, Page, StepCommit, Store, ThreadStore};
+//! use baton_store::SqliteStore;
+//! use std::sync::Arc;
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let store = SqliteStore::open_in_memory().await?;
+//! let (thread, run) = (ThreadId::new(), RunId::new());
+//! store
+//!     .record(run, Episode::Started { agent: AgentName::new("triage")?, thread })
+//!     .await?;
+//!
+//! let messages = [Arc::new(Message::user("hi")), Arc::new(Message::assistant("hello"))];
+//! let episodes = [Episode::StepCompleted {
+//!     step: 1,
+//!     usage: Usage::new(12, 3),
+//!     latency_ms: 250,
+//!     finish_reason: FinishReason::Stop,
+//!     tool_calls: 0,
+//! }];
+//! let commit = StepCommit {
+//!     thread,
+//!     expected_len: Some(0),
+//!     messages: &messages,
+//!     run,
+//!     step: 1,
+//!     episodes: &episodes,
+//! };
+//! assert_eq!(store.commit_step(commit).await?, 2);
+//! // The acknowledgement was lost and the step is committed again: nothing is duplicated.
+//! assert_eq!(store.commit_step(commit).await?, 2);
+//!
+//! assert_eq!(store.list(thread, Page::ALL).await?.len(), 2);
+//! assert_eq!(store.episodes(run).await?.len(), 2);
+//! assert_eq!(store.unfinished_runs().await?, [run]);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # PostgreSQL
+//!
+//! [`PostgresStore::connect`] takes a URL. The crate's tests read it from `BATON_POSTGRES_URL`;
+//! `ci/postgres.sh` installs and starts a local server and prints the `export` line:
+//!
+//! ```text
+//! eval "$(bash crates/baton-store/ci/postgres.sh)"
+//! CI=true cargo test -p baton-store --all-features
+//! ```
+//!
+//! [`ThreadStore`]: baton_core::memory::ThreadStore
+//! [`ThreadStore::append`]: baton_core::memory::ThreadStore::append
+//! [`EpisodicStore`]: baton_core::memory::EpisodicStore
+//! [`EpisodicStore::unfinished_runs`]: baton_core::memory::EpisodicStore::unfinished_runs
+//! [`Store`]: baton_core::memory::Store
+//! [`Store::commit_step`]: baton_core::memory::Store::commit_step
+//! [`StoreError::Conflict`]: baton_core::error::StoreError::Conflict
+//! [`StoreError::Backend`]: baton_core::error::StoreError::Backend
+//! [`StoreError::Corrupt`]: baton_core::error::StoreError::Corrupt
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod codec;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod delegate;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod engine;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;

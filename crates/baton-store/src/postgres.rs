@@ -1,0 +1,68 @@
+//! [`PostgresStore`]: the shared backend, one database server for many processes.
+
+use crate::engine::{Dialect, SqlEngine};
+use crate::error::backend;
+use baton_core::error::StoreError;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use std::str::FromStr;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+static POSTGRES: Dialect = Dialect {
+    name: "postgres",
+    // READ COMMITTED: each write locks its thread's row first, which serializes the writers of
+    // a thread without the retries that SERIALIZABLE would impose on every contended write.
+    begin_write: "BEGIN",
+};
+
+/// Connections per store.
+const CONNECTIONS: u32 = 8;
+
+/// Threads and episodic logs in a PostgreSQL database, shared by every process that connects.
+///
+/// [`connect`](Self::connect) applies the schema's migrations (under PostgreSQL's advisory lock,
+/// so processes starting together migrate once). Tables go to the first schema of the
+/// connection's `search_path`; to keep several stores apart in one database, give each its
+/// own, e.g. `postgres://…/baton?options=-csearch_path%3Dtenant_a`.
+///
+/// Writers of one thread are serialized by compare-and-append on the thread's row, whichever
+/// process they run in.
+#[derive(Debug)]
+pub struct PostgresStore {
+    engine: SqlEngine,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
+    /// migrates it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the URL is malformed, the server cannot be reached or refuses
+    /// the login, or a migration fails.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| backend("parsing the PostgreSQL URL", &e))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| backend("connecting to PostgreSQL", &e))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migrating the PostgreSQL database: {e}")))?;
+        Ok(Self {
+            engine: SqlEngine::new(pool, &POSTGRES),
+        })
+    }
+
+    /// Closes the pool: waits for the connections in use to come back, then closes them all.
+    pub async fn close(&self) {
+        self.engine.pool().close().await;
+    }
+}
+
+crate::delegate::store_via_engine!(PostgresStore);

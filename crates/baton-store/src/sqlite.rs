@@ -1,0 +1,188 @@
+//! [`SqliteStore`]: the embedded backend, one database file (or memory) per store.
+
+use crate::engine::{Dialect, SqlEngine};
+use crate::error::backend;
+use baton_core::error::StoreError;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+static SQLITE: Dialect = Dialect {
+    name: "sqlite",
+    // Takes the write lock up front: a deferred transaction that reads and then writes can be
+    // refused the upgrade (SQLITE_BUSY) without waiting when another connection writes.
+    begin_write: "BEGIN IMMEDIATE",
+};
+
+/// Connections of a file store: writes take turns on the file's lock, reads run beside them.
+const FILE_CONNECTIONS: u32 = 4;
+
+/// How long a connection waits for another (or another process) to release the write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Threads and episodic logs in an SQLite database: durable, embedded, no server.
+///
+/// [`open`](Self::open) applies the schema's migrations and puts the database in WAL mode with
+/// `synchronous=NORMAL`: readers never block the writer, and a commit costs no `fsync` (a power
+/// loss may drop the last commits, never corrupt the file). Several stores, in one process or
+/// many, may open the same file; writes to one thread are serialized by compare-and-append.
+///
+/// ```
+/// use baton_core::memory::{Page, ThreadStore};
+/// use baton_core::{ids::ThreadId, llm::Message};
+/// use baton_store::SqliteStore;
+/// use std::sync::Arc;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = std::env::temp_dir().join(format!("baton-doc-{}", ThreadId::new()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let store = SqliteStore::open(dir.join("memory.db")).await.unwrap();
+/// let thread = ThreadId::new();
+/// store.append(thread, Some(0), &[Arc::new(Message::user("hi"))]).await.unwrap();
+/// assert_eq!(store.list(thread, Page::ALL).await.unwrap().len(), 1);
+/// # store.close().await;
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    engine: SqlEngine,
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file if it does not exist, and migrates it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if the file cannot be opened or created (missing directory,
+    /// permissions, a path that is not UTF-8), or a migration fails.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = std::path::absolute(path.as_ref()).map_err(|e| {
+            StoreError::Backend(format!("cannot resolve {}: {e}", path.as_ref().display()))
+        })?;
+        let url = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .to_url_lossy();
+        let pool = AnyPoolOptions::new().max_connections(FILE_CONNECTIONS);
+        Self::connect(AnyConnectOptions::from_url(&url), pool).await
+    }
+
+    /// Opens a fresh database in memory: nothing survives the store. For tests and examples.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if SQLite cannot be initialized.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        // Each connection to `:memory:` has its own database, so the pool keeps exactly one,
+        // for the life of the store.
+        let pool = AnyPoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+        Self::connect(AnyConnectOptions::from_str("sqlite::memory:"), pool).await
+    }
+
+    async fn connect(
+        options: Result<AnyConnectOptions, sqlx::Error>,
+        pool: AnyPoolOptions,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let options = options.map_err(|e| backend("parsing the SQLite location", &e))?;
+        let pool = pool
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    let pragmas = format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = {};",
+                        BUSY_TIMEOUT.as_millis()
+                    );
+                    conn.execute(pragmas.as_str()).await.map(drop)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| backend("opening the SQLite database", &e))?;
+        // Migrating under the write lock: a second process opening the same new file waits,
+        // then finds the migrations applied.
+        let failed = |e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!("migrating the SQLite database: {e}"))
+        };
+        let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| failed(&e))?;
+        MIGRATOR.run(&mut *tx).await.map_err(|e| failed(&e))?;
+        tx.commit().await.map_err(|e| failed(&e))?;
+        drop(conn);
+        Ok(Self {
+            engine: SqlEngine::new(pool, &SQLITE),
+        })
+    }
+
+    /// Closes the pool: waits for the connections in use to come back, then closes them all.
+    pub async fn close(&self) {
+        self.engine.pool().close().await;
+    }
+}
+
+crate::delegate::store_via_engine!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn files_are_in_wal_mode_with_normal_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let pool = store.engine.pool();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(sync, 1, "NORMAL");
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn opening_again_finds_the_migrations_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        SqliteStore::open(&path).await.unwrap().close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(store.engine.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, MIGRATOR.iter().count() as i64);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_directory_is_a_backend_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SqliteStore::open(dir.path().join("missing/store.db"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend(m) if m.contains("opening the SQLite database")),
+            "{err}"
+        );
+    }
+}
