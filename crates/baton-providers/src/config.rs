@@ -197,15 +197,25 @@ impl ProviderConfig {
     }
 
     /// Fills the unset key, base URL and model from the environment.
-    pub(crate) fn or_env(mut self, variables: &EnvVariables) -> Self {
+    pub(crate) fn or_env(self, variables: &EnvVariables) -> Self {
+        self.or_lookup(variables, |name| std::env::var(name).ok())
+    }
+
+    /// Fills the unset key, base URL and model from `lookup`; empty values count as unset.
+    fn or_lookup(
+        mut self,
+        variables: &EnvVariables,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let read = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         if self.api_key.is_none() {
-            self.api_key = env_var(variables.api_key).map(ApiKey::new);
+            self.api_key = read(variables.api_key).map(ApiKey::new);
         }
         if self.base_url.is_none() {
-            self.base_url = env_var(variables.base_url);
+            self.base_url = read(variables.base_url);
         }
         if self.model.is_none() {
-            self.model = env_var(variables.model);
+            self.model = read(variables.model);
         }
         self
     }
@@ -288,13 +298,6 @@ pub enum ConfigError {
     Client(String),
 }
 
-/// Reads an environment variable, treating an empty value as unset.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .filter(|value| !value.trim().is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +311,63 @@ mod tests {
             "Incorrect API key provided: [redacted]."
         );
         assert_eq!(key.redact("nothing to hide"), "nothing to hide");
+    }
+
+    const VARIABLES: EnvVariables = EnvVariables {
+        api_key: "TEST_API_KEY",
+        base_url: "TEST_BASE_URL",
+        model: "TEST_MODEL",
+    };
+
+    const DEFAULTS: ProviderDefaults = ProviderDefaults {
+        base_url: "https://api.example.invalid/v1",
+        model: "default-model",
+        env: VARIABLES,
+    };
+
+    fn environment(name: &str) -> Option<String> {
+        match name {
+            "TEST_API_KEY" => Some("sk-from-env".into()),
+            "TEST_BASE_URL" => Some("http://127.0.0.1:8080/v1".into()),
+            "TEST_MODEL" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_environment_fills_only_what_code_left_unset() {
+        let config = ProviderConfig::new()
+            .base_url("http://127.0.0.1:9999/v1")
+            .or_lookup(&VARIABLES, environment)
+            .resolve(&DEFAULTS)
+            .unwrap();
+        assert_eq!(config.base_url, "http://127.0.0.1:9999/v1");
+        assert_eq!(
+            config.api_key.as_ref().map(ApiKey::expose),
+            Some("sk-from-env")
+        );
+        // An empty variable counts as unset, so the provider's default model applies.
+        assert_eq!(config.defaults.model, "default-model");
+    }
+
+    #[test]
+    fn the_providers_own_api_needs_a_key_and_others_do_not() {
+        let missing = ProviderConfig::new()
+            .or_lookup(&VARIABLES, |_| None)
+            .resolve(&DEFAULTS);
+        assert_eq!(
+            missing.unwrap_err(),
+            ConfigError::MissingApiKey {
+                variable: "TEST_API_KEY"
+            }
+        );
+        let local = ProviderConfig::new()
+            .base_url("http://127.0.0.1:8080/v1")
+            .model("local-model")
+            .resolve(&DEFAULTS)
+            .unwrap();
+        assert!(local.api_key.is_none());
+        assert_eq!(local.defaults.model, "local-model");
     }
 
     #[test]

@@ -19,6 +19,10 @@ use std::time::Duration;
 /// Most bytes of an error response read for its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
+/// Most bytes of a non-streaming response: far above any answer a model writes, low enough
+/// that a misbehaving server cannot exhaust memory.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A client bound to one endpoint (`…/chat/completions`, `…/v1/messages`). Clones share the
 /// connection pool.
 #[derive(Clone)]
@@ -90,7 +94,7 @@ impl HttpClient {
         let limit = self.timeouts.response;
         let call = async {
             let response = self.send(body, "application/json").await?;
-            let bytes = response.bytes().await.map_err(transport_error)?;
+            let bytes = read_body(response, MAX_RESPONSE_BYTES).await?;
             serde_json::from_slice::<T>(&bytes).map_err(|error| {
                 LlmError::MalformedStream(format!("response is not the expected JSON: {error}"))
             })
@@ -145,6 +149,20 @@ impl HttpClient {
             None => error,
         }
     }
+}
+
+/// The whole body of `response`, failing once it grows past `limit` bytes.
+async fn read_body(response: Response, limit: usize) -> Result<Vec<u8>, LlmError> {
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(transport_error)?;
+        if body.len().saturating_add(chunk.len()) > limit {
+            return Err(LlmError::ResponseTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `error` with the API key scrubbed from the server's message.

@@ -166,3 +166,27 @@ async fn dropping_the_stream_ends_the_request() {
         "the server still holds the request"
     );
 }
+
+#[tokio::test]
+async fn dropping_the_call_before_the_answer_ends_the_request() {
+    let (received_tx, received) = tokio::sync::oneshot::channel();
+    let (dropped_tx, dropped) = tokio::sync::oneshot::channel();
+    let server = MockServer::start([Reply::never_answer()
+        .notify_received(received_tx)
+        .notify_drop(dropped_tx)])
+    .await;
+    let provider = openai(&server);
+    let request = request();
+
+    tokio::select! {
+        _ = provider.chat_stream(&request) => panic!("the server never answers"),
+        _ = received => {}
+    }
+    // The call's future was dropped when `select!` returned.
+
+    let noticed = tokio::time::timeout(Duration::from_secs(10), dropped).await;
+    assert!(
+        matches!(noticed, Ok(Ok(()))),
+        "the server still holds the request"
+    );
+}

@@ -56,6 +56,7 @@ pub struct Reply {
     body: String,
     end: End,
     answer: bool,
+    received: Option<oneshot::Sender<()>>,
     dropped: Option<oneshot::Sender<()>>,
 }
 
@@ -90,6 +91,7 @@ impl Reply {
             body: body.to_owned(),
             end: End::Close,
             answer: true,
+            received: None,
             dropped: None,
         }
     }
@@ -112,15 +114,25 @@ impl Reply {
         self
     }
 
-    /// Signals on `dropped` when the server stops sending this body because the client went
-    /// away.
+    /// Signals on `received` when the request has arrived.
+    pub fn notify_received(mut self, received: oneshot::Sender<()>) -> Self {
+        self.received = Some(received);
+        self
+    }
+
+    /// Signals on `dropped` when the server stops answering (or sending the body) because
+    /// the client went away.
     pub fn notify_drop(mut self, dropped: oneshot::Sender<()>) -> Self {
         self.dropped = Some(dropped);
         self
     }
 
-    async fn into_response(self) -> Response {
+    async fn into_response(mut self) -> Response {
+        if let Some(received) = self.received.take() {
+            let _ = received.send(());
+        }
         if !self.answer {
+            let _guard = self.dropped.map(DropSignal);
             return std::future::pending().await;
         }
         let frames: Vec<Result<Vec<u8>, std::io::Error>> = self
