@@ -1,0 +1,250 @@
+//! `cargo run --release -p baton-bench -- WORKLOAD [options]`: prints one line per figure,
+//! each with its ratio to the bare baseline measured in the same command.
+//!
+//! Workloads: `loop`, `handoff`, `conc`, `stream`, `all`. Options: `--steps K`, `--runs R`,
+//! `--hops H`, `--latency-ms L`, `--chunks N`. `conc` measures peak memory in child processes
+//! so that the baseline and Baton do not share a high-water mark.
+
+use baton_bench::{
+    Measurement, conc_baseline, conc_workload, handoff_workload, loop_baseline, loop_workload,
+    stream_baseline, stream_workload,
+};
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+struct Options {
+    values: HashMap<String, u64>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut values = HashMap::new();
+        let mut iter = args.iter();
+        while let Some(flag) = iter.next() {
+            let name = flag
+                .strip_prefix("--")
+                .ok_or_else(|| format!("unexpected argument {flag:?}"))?;
+            let value = iter
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value"))?
+                .parse::<u64>()
+                .map_err(|_| format!("{flag} needs a number"))?;
+            values.insert(name.to_owned(), value);
+        }
+        Ok(Self { values })
+    }
+
+    fn get(&self, name: &str, default: u64) -> u64 {
+        self.values.get(name).copied().unwrap_or(default)
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(workload) = args.first().cloned() else {
+        eprintln!(
+            "usage: baton-bench loop|handoff|conc|stream|all [--steps K] [--runs R] [--hops H] [--latency-ms L] [--chunks N]"
+        );
+        std::process::exit(2);
+    };
+    let options = match Options::parse(&args[1..]) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("baton-bench: {error}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|error| panic!("a tokio runtime: {error}"));
+    // Workloads run as tasks on the runtime's workers, as a service's handlers would, not on
+    // the thread that blocks on the runtime.
+    let options = std::sync::Arc::new(options);
+    match workload.as_str() {
+        "loop" => on_runtime(&runtime, &options, bench_loop),
+        "handoff" => on_runtime(&runtime, &options, bench_handoff),
+        "stream" => on_runtime(&runtime, &options, bench_stream),
+        "conc" => bench_conc(&options),
+        "conc-child" => on_runtime(&runtime, &options, conc_child),
+        "all" => {
+            on_runtime(&runtime, &options, bench_loop);
+            on_runtime(&runtime, &options, bench_handoff);
+            on_runtime(&runtime, &options, bench_stream);
+            bench_conc(&options);
+        }
+        other => {
+            eprintln!("baton-bench: unknown workload {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn on_runtime<F, Fut>(runtime: &tokio::runtime::Runtime, options: &std::sync::Arc<Options>, work: F)
+where
+    F: FnOnce(std::sync::Arc<Options>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    runtime
+        .block_on(runtime.spawn(work(std::sync::Arc::clone(options))))
+        .unwrap_or_else(|error| panic!("benchmark task: {error}"));
+}
+
+async fn bench_loop(options: std::sync::Arc<Options>) {
+    let steps = options.get("steps", 5) as usize;
+    let runs = options.get("runs", 20_000);
+    // Warm both paths (allocator, tokenizer-free caches, the runtime) before measuring.
+    loop_baseline(steps, runs / 10 + 1).await;
+    loop_workload(steps, runs / 10 + 1).await;
+    let bare = loop_baseline(steps, runs).await;
+    let baton = loop_workload(steps, runs).await;
+    println!(
+        "loop     steps={steps} runs={runs}: baton {:.2} µs/model-call, bare {:.2} µs/model-call, ratio {:.2}x, overhead {:.2} µs/step",
+        baton.micros_per_call(),
+        bare.micros_per_call(),
+        baton.micros_per_call() / bare.micros_per_call(),
+        baton.micros_per_call() - bare.micros_per_call(),
+    );
+}
+
+async fn bench_handoff(options: std::sync::Arc<Options>) {
+    let hops = options.get("hops", 5) as usize;
+    let runs = options.get("runs", 20_000) / 2;
+    handoff_workload(hops, runs / 10 + 1).await;
+    loop_baseline(hops, runs / 10 + 1).await;
+    let bare = loop_baseline(hops, runs).await;
+    let baton = handoff_workload(hops, runs).await;
+    let per_handoff = (baton.elapsed.as_secs_f64() - bare.elapsed.as_secs_f64()) * 1e6
+        / (runs as f64 * hops as f64);
+    println!(
+        "handoff  hops={hops} runs={runs}: baton {:.2} µs/model-call, bare {:.2} µs/model-call, ratio {:.2}x, overhead {per_handoff:.2} µs/handoff",
+        baton.micros_per_call(),
+        bare.micros_per_call(),
+        baton.micros_per_call() / bare.micros_per_call(),
+    );
+}
+
+async fn bench_stream(options: std::sync::Arc<Options>) {
+    let chunks = options.get("chunks", 2_000_000) as usize;
+    stream_baseline(chunks / 10).await;
+    stream_workload(chunks / 10).await;
+    let bare = stream_baseline(chunks).await;
+    let baton = stream_workload(chunks).await;
+    println!(
+        "stream   chunks={chunks}: baton {:.0} chunks/s, bare {:.0} chunks/s, ratio {:.2}x",
+        baton.chunks_per_second(),
+        bare.chunks_per_second(),
+        bare.chunks_per_second() / baton.chunks_per_second(),
+    );
+}
+
+fn bench_conc(options: &Options) {
+    let latency = options.get("latency-ms", 50);
+    let runs_list = match options.values.get("runs") {
+        Some(runs) => vec![*runs],
+        None => vec![10_000, 100_000],
+    };
+    for runs in runs_list {
+        let bare = run_child("bare", runs, latency);
+        let baton = run_child("baton", runs, latency);
+        let ideal = 3.0 * latency as f64 / 1000.0;
+        println!(
+            "conc     runs={runs} latency={latency}ms: baton {:.3} s ({:.2}x ideal, {:.2}x bare), bare {:.3} s ({:.2}x ideal); throughput {:.0} runs/s",
+            baton.seconds,
+            baton.seconds / ideal,
+            baton.seconds / bare.seconds,
+            bare.seconds,
+            bare.seconds / ideal,
+            runs as f64 / baton.seconds,
+        );
+        println!(
+            "conc-mem runs={runs}: baton peak {:.0} MiB ({:.2} KiB/run), bare peak {:.0} MiB ({:.2} KiB/run), ratio {:.2}x",
+            baton.peak_kib as f64 / 1024.0,
+            baton.kib_per_run(runs),
+            bare.peak_kib as f64 / 1024.0,
+            bare.kib_per_run(runs),
+            baton.kib_per_run(runs) / bare.kib_per_run(runs).max(f64::MIN_POSITIVE),
+        );
+    }
+}
+
+struct ChildFigures {
+    seconds: f64,
+    start_kib: u64,
+    peak_kib: u64,
+}
+
+impl ChildFigures {
+    fn kib_per_run(&self, runs: u64) -> f64 {
+        self.peak_kib.saturating_sub(self.start_kib) as f64 / runs as f64
+    }
+}
+
+fn run_child(mode: &str, runs: u64, latency: u64) -> ChildFigures {
+    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("own executable: {error}"));
+    let output = Command::new(exe)
+        .args([
+            "conc-child",
+            "--mode",
+            if mode == "baton" { "1" } else { "0" },
+        ])
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--latency-ms",
+            &latency.to_string(),
+        ])
+        .output()
+        .unwrap_or_else(|error| panic!("child benchmark: {error}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| -> f64 {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "child output lacks {name}: {text} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+    };
+    ChildFigures {
+        seconds: field("seconds"),
+        start_kib: field("start_kib") as u64,
+        peak_kib: field("peak_kib") as u64,
+    }
+}
+
+async fn conc_child(options: std::sync::Arc<Options>) {
+    let runs = options.get("runs", 10_000);
+    let latency = Duration::from_millis(options.get("latency-ms", 50));
+    let start_kib = proc_status_kib("VmRSS");
+    let measurement: Measurement = if options.get("mode", 1) == 1 {
+        conc_workload(runs, latency).await
+    } else {
+        conc_baseline(runs, latency).await
+    };
+    println!(
+        "seconds={} start_kib={start_kib} peak_kib={}",
+        measurement.elapsed.as_secs_f64(),
+        proc_status_kib("VmHWM")
+    );
+}
+
+/// A memory figure of this process from `/proc/self/status`, in KiB (0 where unavailable).
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix(field)?
+                    .trim_start_matches(':')
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}

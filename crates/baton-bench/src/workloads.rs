@@ -1,0 +1,344 @@
+use crate::Echo;
+use baton_core::actor::Supervisor;
+use baton_core::agent::Agent;
+use baton_core::ids::ThreadId;
+use baton_core::llm::{ChatRequest, LlmProvider, Message, ResponseAssembler, Role, ToolCall};
+use baton_core::run::RunEvent;
+use baton_core::tool::{ToolRegistry, execute_call};
+use baton_testkit::{Script, ScriptedProvider};
+use futures::StreamExt;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a workload did and how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measurement {
+    /// Wall time of the measured part.
+    pub elapsed: Duration,
+    /// Runs completed.
+    pub runs: u64,
+    /// Model calls made.
+    pub model_calls: u64,
+    /// Text chunks that reached the consumer.
+    pub chunks: u64,
+}
+
+impl Measurement {
+    /// Microseconds of wall time per model call.
+    #[must_use]
+    pub fn micros_per_call(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1e6 / self.model_calls.max(1) as f64
+    }
+
+    /// Text chunks per second that reached the consumer.
+    #[must_use]
+    pub fn chunks_per_second(&self) -> f64 {
+        self.chunks as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Tool results since the last user message: how far the current run has got.
+fn steps_done(request: &ChatRequest) -> usize {
+    request
+        .messages
+        .iter()
+        .rev()
+        .take_while(|m| m.role() != Role::User)
+        .filter(|m| m.role() == Role::Tool)
+        .count()
+}
+
+/// A model that calls `echo` `tool_steps` times, then answers; each call takes `latency`.
+#[must_use]
+pub fn stepping_model(tool_steps: usize, latency: Duration) -> ScriptedProvider {
+    ScriptedProvider::from_fn(move |request| {
+        let script = if steps_done(request) < tool_steps {
+            Script::tool_call("echo", json!({"text": "step"}))
+        } else {
+            Script::text("All steps are done.")
+        };
+        script.with_latency(latency)
+    })
+    .without_recording()
+}
+
+fn echo_agent(name: &str) -> Agent {
+    Agent::builder(name)
+        .instructions("Call echo until the work is done, then answer.")
+        .tool(Echo)
+        .build()
+        .unwrap_or_else(|error| panic!("the benchmark agent is valid: {error}"))
+}
+
+async fn drain(mut stream: baton_core::run::RunStream) -> u64 {
+    let mut chunks = 0;
+    while let Some(event) = stream.next_event().await {
+        match event {
+            RunEvent::TextDelta { .. } => chunks += 1,
+            RunEvent::Failed { error } => panic!("a benchmark run failed: {error}"),
+            _ => {}
+        }
+    }
+    chunks
+}
+
+async fn spawn_supervisor(builder: baton_core::actor::SupervisorBuilder) -> Supervisor {
+    builder
+        .spawn()
+        .await
+        .unwrap_or_else(|error| panic!("the benchmark supervisor starts: {error}"))
+}
+
+/// `runs` runs in sequence, each `tool_steps` tool steps and an answer, through the supervisor.
+pub async fn loop_workload(tool_steps: usize, runs: u64) -> Measurement {
+    let supervisor = spawn_supervisor(
+        Supervisor::builder()
+            .provider(Arc::new(stepping_model(tool_steps, Duration::ZERO)))
+            .agent(echo_agent("worker")),
+    )
+    .await;
+    let started = Instant::now();
+    let mut chunks = 0;
+    for _ in 0..runs {
+        let stream = supervisor
+            .run("worker", ThreadId::new(), "do the steps")
+            .await
+            .unwrap_or_else(|error| panic!("run starts: {error}"));
+        chunks += drain(stream).await;
+    }
+    let elapsed = started.elapsed();
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    Measurement {
+        elapsed,
+        runs,
+        model_calls: runs * (tool_steps as u64 + 1),
+        chunks,
+    }
+}
+
+/// The same model and tool calls as [`loop_workload`], in a bare loop over a `Vec` of messages.
+pub async fn loop_baseline(tool_steps: usize, runs: u64) -> Measurement {
+    let provider = stepping_model(tool_steps, Duration::ZERO);
+    let tools = ToolRegistry::new()
+        .with(Echo)
+        .unwrap_or_else(|error| panic!("valid tool: {error}"));
+    let started = Instant::now();
+    let mut chunks = 0;
+    for _ in 0..runs {
+        chunks += bare_run(&provider, &tools).await;
+    }
+    Measurement {
+        elapsed: started.elapsed(),
+        runs,
+        model_calls: runs * (tool_steps as u64 + 1),
+        chunks,
+    }
+}
+
+/// One run with no orchestration: call, assemble, run tools, append, repeat.
+async fn bare_run(provider: &ScriptedProvider, tools: &ToolRegistry) -> u64 {
+    let mut messages = vec![
+        Arc::new(Message::system(
+            "Call echo until the work is done, then answer.",
+        )),
+        Arc::new(Message::user("do the steps")),
+    ];
+    let mut chunks = 0;
+    loop {
+        let request = ChatRequest::new(messages.clone());
+        let mut stream = provider
+            .chat_stream(&request)
+            .await
+            .unwrap_or_else(|error| panic!("scripted call: {error}"));
+        let mut assembler = ResponseAssembler::new(usize::MAX);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.unwrap_or_else(|error| panic!("scripted chunk: {error}"));
+            if matches!(chunk, baton_core::llm::ChatChunk::Text { .. }) {
+                chunks += 1;
+            }
+            let _ = assembler.push(&chunk);
+        }
+        let response = assembler
+            .finish()
+            .unwrap_or_else(|error| panic!("scripted response: {error}"));
+        let calls: Vec<ToolCall> = response.message.tool_calls().to_vec();
+        messages.push(Arc::new(response.message));
+        if calls.is_empty() {
+            return chunks;
+        }
+        for call in &calls {
+            let outcome = execute_call(tools, call, Duration::from_secs(60)).await;
+            messages.push(Arc::new(outcome.message));
+        }
+    }
+}
+
+/// `runs` runs in sequence through a chain of `hops + 1` agents, each handing off to the next;
+/// the last answers. One model call per agent.
+pub async fn handoff_workload(hops: usize, runs: u64) -> Measurement {
+    let names: Vec<String> = (0..=hops).map(|i| format!("agent{i}")).collect();
+    let model = ScriptedProvider::from_fn(move |request| {
+        // The number of handoffs so far tells which agent speaks.
+        let done = steps_done(request);
+        if done < hops {
+            Script::tool_call(
+                &format!("transfer_to_agent{}", done + 1),
+                json!({"reason": "next"}),
+            )
+        } else {
+            Script::text("The chain is complete.")
+        }
+    })
+    .without_recording();
+    let mut builder = Supervisor::builder()
+        .provider(Arc::new(model))
+        .max_handoffs(u32::try_from(hops).unwrap_or(u32::MAX));
+    for (i, name) in names.iter().enumerate() {
+        let mut agent = Agent::builder(name.as_str()).instructions("Pass it on.");
+        if let Some(next) = names.get(i + 1) {
+            agent = agent.handoff(next.as_str());
+        }
+        builder = builder.agent(
+            agent
+                .build()
+                .unwrap_or_else(|error| panic!("valid agent: {error}")),
+        );
+    }
+    let supervisor = spawn_supervisor(builder).await;
+    let started = Instant::now();
+    let mut chunks = 0;
+    for _ in 0..runs {
+        let stream = supervisor
+            .run("agent0", ThreadId::new(), "go")
+            .await
+            .unwrap_or_else(|error| panic!("run starts: {error}"));
+        chunks += drain(stream).await;
+    }
+    let elapsed = started.elapsed();
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    Measurement {
+        elapsed,
+        runs,
+        model_calls: runs * (hops as u64 + 1),
+        chunks,
+    }
+}
+
+/// `runs` concurrent runs on distinct threads, each two tool steps and an answer (three model
+/// calls) of `latency` each.
+pub async fn conc_workload(runs: u64, latency: Duration) -> Measurement {
+    let supervisor = spawn_supervisor(
+        Supervisor::builder()
+            .provider(Arc::new(stepping_model(2, latency)))
+            .agent(echo_agent("worker"))
+            .max_concurrent_runs(usize::try_from(runs).unwrap_or(usize::MAX))
+            .max_queued_runs(0),
+    )
+    .await;
+    let started = Instant::now();
+    let mut streams = Vec::with_capacity(usize::try_from(runs).unwrap_or(0));
+    for _ in 0..runs {
+        let stream = supervisor
+            .run("worker", ThreadId::new(), "do the steps")
+            .await
+            .unwrap_or_else(|error| panic!("run starts: {error}"));
+        streams.push(drain(stream));
+    }
+    let chunks: u64 = futures::future::join_all(streams).await.into_iter().sum();
+    let elapsed = started.elapsed();
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    Measurement {
+        elapsed,
+        runs,
+        model_calls: runs * 3,
+        chunks,
+    }
+}
+
+/// The same concurrent work as [`conc_workload`], one bare task per run.
+pub async fn conc_baseline(runs: u64, latency: Duration) -> Measurement {
+    let provider = Arc::new(stepping_model(2, latency));
+    let tools = Arc::new(
+        ToolRegistry::new()
+            .with(Echo)
+            .unwrap_or_else(|error| panic!("valid tool: {error}")),
+    );
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..runs)
+        .map(|_| {
+            let (provider, tools) = (Arc::clone(&provider), Arc::clone(&tools));
+            tokio::spawn(async move { bare_run(&provider, &tools).await })
+        })
+        .collect();
+    let mut chunks = 0;
+    for task in tasks {
+        chunks += task
+            .await
+            .unwrap_or_else(|error| panic!("bare run: {error}"));
+    }
+    Measurement {
+        elapsed: started.elapsed(),
+        runs,
+        model_calls: runs * 3,
+        chunks,
+    }
+}
+
+/// One run whose answer streams as `chunks` text chunks to a consumer.
+pub async fn stream_workload(chunks: usize) -> Measurement {
+    let model = ScriptedProvider::from_fn(move |_| Script::repeated_text("tok ", chunks))
+        .without_recording();
+    let supervisor = spawn_supervisor(
+        Supervisor::builder()
+            .provider(Arc::new(model))
+            .agent(echo_agent("talker")),
+    )
+    .await;
+    let options = baton_core::run::RunOptions::default().with_max_response_bytes(usize::MAX);
+    let started = Instant::now();
+    let stream = supervisor
+        .run_with(
+            "talker",
+            ThreadId::new(),
+            vec![Message::user("talk")],
+            baton_core::actor::RunSettings::default().with_options(options),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("run starts: {error}"));
+    let received = drain(stream).await;
+    let elapsed = started.elapsed();
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    Measurement {
+        elapsed,
+        runs: 1,
+        model_calls: 1,
+        chunks: received,
+    }
+}
+
+/// The provider's stream of `chunks` chunks consumed directly, with no orchestration.
+pub async fn stream_baseline(chunks: usize) -> Measurement {
+    let provider = ScriptedProvider::from_fn(move |_| Script::repeated_text("tok ", chunks))
+        .without_recording();
+    let request = ChatRequest::new(vec![Arc::new(Message::user("talk"))]);
+    let started = Instant::now();
+    let mut stream = provider
+        .chat_stream(&request)
+        .await
+        .unwrap_or_else(|error| panic!("scripted call: {error}"));
+    let mut text = String::new();
+    let mut received = 0;
+    while let Some(chunk) = stream.next().await {
+        if let Ok(baton_core::llm::ChatChunk::Text { delta }) = chunk {
+            text.push_str(&delta);
+            received += 1;
+        }
+    }
+    Measurement {
+        elapsed: started.elapsed(),
+        runs: 1,
+        model_calls: 1,
+        chunks: received,
+    }
+}
