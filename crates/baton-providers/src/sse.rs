@@ -87,7 +87,6 @@ impl<D: EventDecoder> Decoding<D> {
             };
             match outcome {
                 Ok(Progress::More) => {}
-                // Nothing is read after the end, so the connection closes with the stream.
                 Ok(Progress::Done) => self.events = None,
                 Err(error) => {
                     self.events = None;

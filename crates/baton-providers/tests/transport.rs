@@ -190,3 +190,21 @@ async fn dropping_the_call_before_the_answer_ends_the_request() {
         "the server still holds the request"
     );
 }
+
+#[tokio::test]
+async fn finished_streams_leave_the_connection_for_the_next_call() {
+    let server =
+        MockServer::start([Reply::sse("openai/text.sse"), Reply::sse("openai/text.sse")]).await;
+    let provider = openai(&server);
+
+    for _ in 0..2 {
+        let (_, error) = drain(provider.chat_stream(&request()).await.unwrap()).await;
+        assert_eq!(error, None);
+    }
+
+    let seen = server.seen();
+    assert_eq!(
+        seen[0].peer, seen[1].peer,
+        "the second call opened a new connection"
+    );
+}

@@ -6,12 +6,13 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -30,6 +31,8 @@ pub fn fixture(name: &str) -> String {
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The client's address: one per connection.
+    pub peer: SocketAddr,
     pub path: String,
     pub headers: HeaderMap,
     pub body: serde_json::Value,
@@ -185,7 +188,7 @@ struct Shared {
 
 /// The server. Dropping it stops it.
 pub struct MockServer {
-    address: std::net::SocketAddr,
+    address: SocketAddr,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -199,6 +202,7 @@ impl MockServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, app).await.unwrap();
         });
         Self {
@@ -234,12 +238,14 @@ impl Drop for MockServer {
 
 async fn answer(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     shared.seen.lock().unwrap().push(Seen {
+        peer,
         path: uri.path().to_owned(),
         headers,
         body,
