@@ -243,9 +243,15 @@ pub async fn conc_workload(runs: u64, latency: Duration) -> Measurement {
             .run("worker", ThreadId::new(), "do the steps")
             .await
             .unwrap_or_else(|error| panic!("run starts: {error}"));
-        streams.push(drain(stream));
+        // One consumer task per run, as a service has one handler per request.
+        streams.push(tokio::spawn(drain(stream)));
     }
-    let chunks: u64 = futures::future::join_all(streams).await.into_iter().sum();
+    let mut chunks = 0;
+    for consumer in streams {
+        chunks += consumer
+            .await
+            .unwrap_or_else(|error| panic!("consumer: {error}"));
+    }
     let elapsed = started.elapsed();
     supervisor.shutdown(Duration::from_secs(5)).await;
     Measurement {

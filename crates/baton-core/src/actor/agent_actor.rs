@@ -214,7 +214,8 @@ impl RunSegment {
         let (handoffs, steps, usage) = handoff
             .as_ref()
             .map_or((0, 0, Usage::default()), |h| (h.count, h.steps, h.usage));
-        let started = RunLoop::start(ctx.clone(), thread, input, options).await;
+        // Boxed: starting is short and its future large; the waiting run should not carry it.
+        let started = Box::pin(RunLoop::start(ctx.clone(), thread, input, options)).await;
         let mut run = match started {
             Ok(run) => run.continuing(steps, usage),
             Err(error) => return record_failure(&ctx, Some(&sink), error).await,
@@ -241,9 +242,9 @@ impl RunSegment {
                     ticket,
                     admission,
                 });
-                self.hand_off(&ctx, to, request).await;
+                Box::pin(self.hand_off(&ctx, to, request)).await;
             }
-            Err(error) => record_failure(&ctx, Some(&sink), error).await,
+            Err(error) => Box::pin(record_failure(&ctx, Some(&sink), error)).await,
         }
     }
 

@@ -173,10 +173,19 @@ impl RunLoop {
         let llm = self.ctx.llm.as_ref();
         let source = match self.mode {
             Mode::Streaming => ResponseSource::Stream(
-                stream_with_retry(llm, &self.ctx.cancel, &request, &self.opts.retry).await?,
+                Box::pin(stream_with_retry(
+                    llm,
+                    &self.ctx.cancel,
+                    &request,
+                    &self.opts.retry,
+                ))
+                .await?,
             ),
             Mode::Blocking => ResponseSource::Complete(
-                with_retry(&self.opts.retry, &self.ctx.cancel, || llm.chat(&request)).await?,
+                Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || {
+                    llm.chat(&request)
+                }))
+                .await?,
             ),
         };
         Ok(OpenedStep {
@@ -242,7 +251,13 @@ impl RunLoop {
     ) -> Result<StepDisposition, Error> {
         let response = match opened.source {
             ResponseSource::Stream(stream) => {
-                forward_chunks(stream, sink, &self.ctx.cancel, self.opts.max_response_bytes).await?
+                Box::pin(forward_chunks(
+                    stream,
+                    sink,
+                    &self.ctx.cancel,
+                    self.opts.max_response_bytes,
+                ))
+                .await?
             }
             ResponseSource::Complete(response) => {
                 check_response_size(&response, self.opts.max_response_bytes)?;
@@ -253,7 +268,8 @@ impl RunLoop {
         if !self.opts.guardrails.is_empty() {
             check_post_llm(&self.opts.guardrails, &opened.request, &response).await?;
         }
-        self.record_and_dispatch(response, latency_ms, sink).await
+        // Boxed: dispatch is large and short-lived; a waiting run should not carry its space.
+        Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
     }
 }
 
