@@ -1,10 +1,13 @@
 //! Quickstart: one agent with a tool, streamed to the terminal.
 //!
-//! Runs offline on the scripted provider:
+//! Runs offline on the scripted provider, or on a real model with
+//! `--provider openai|anthropic` (keys and base URLs from the environment):
 //!
 //! ```text
 //! cargo run --example quickstart
 //! ```
+
+mod common;
 
 use baton::prelude::*;
 use baton::testkit::{Script, ScriptedProvider};
@@ -52,7 +55,7 @@ impl Tool for ConvertCurrency {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The scripted model first calls the tool, then answers with its result.
-    let provider = Arc::new(
+    let provider = common::provider_from_args()?.or_scripted(
         ScriptedProvider::new()
             .respond(Script::tool_call(
                 "convert_currency",

@@ -1,7 +1,7 @@
 //! Research pipeline: a planner breaks the question down and hands off to a researcher, who
 //! gathers facts with tools (two lookups in parallel) and hands off to a writer, who answers.
 //!
-//! Runs offline on scripted models:
+//! Runs offline on scripted models, or on a real model with `--provider openai|anthropic`:
 //!
 //! ```text
 //! cargo run --example research
@@ -14,7 +14,6 @@ use baton::testkit::{Script, ScriptedProvider};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Searches a small built-in library of notes.
 struct SearchNotes;
@@ -58,6 +57,7 @@ fn has_tool_results(request: &ChatRequest) -> bool {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let choice = common::provider_from_args()?;
     let planner = ScriptedProvider::from_fn(|_| {
         Script::tool_call(
             "transfer_to_researcher",
@@ -88,7 +88,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .instructions("Break the question into research steps, then hand off to the researcher.")
                 .handoff("researcher")
                 .build()?,
-            Arc::new(planner),
+            choice.or_scripted(planner),
         )
         .agent_with_provider(
             Agent::builder("researcher")
@@ -96,13 +96,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .tool(SearchNotes)
                 .handoff("writer")
                 .build()?,
-            Arc::new(researcher),
+            choice.or_scripted(researcher),
         )
         .agent_with_provider(
             Agent::builder("writer")
                 .instructions("Write a short, accurate answer from the facts on the thread.")
                 .build()?,
-            Arc::new(writer),
+            choice.or_scripted(writer),
         )
         .spawn()
         .await?;

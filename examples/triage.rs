@@ -1,10 +1,13 @@
 //! Customer-support triage: a triage agent hands the customer to billing, which looks the order
 //! up and hands off to refunds, which issues the refund. One stream carries the whole run.
 //!
-//! Runs offline on scripted models:
+//! Runs offline on scripted models, or on a real model:
 //!
 //! ```text
 //! cargo run --example triage
+//! OPENAI_API_KEY=… cargo run --example triage -- --provider openai
+//! ANTHROPIC_API_KEY=… cargo run --example triage -- --provider anthropic
+//! OPENAI_BASE_URL=http://127.0.0.1:8080/v1 OPENAI_MODEL=qwen2.5 cargo run --example triage -- --provider openai
 //! ```
 
 mod common;
@@ -14,7 +17,6 @@ use baton::testkit::{Script, ScriptedProvider};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Looks an order up in the (demo) order system.
 struct LookupOrder;
@@ -78,6 +80,7 @@ fn tool_results(request: &ChatRequest) -> usize {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let choice = common::provider_from_args()?;
     let triage_model = ScriptedProvider::from_fn(|_| {
         Script::tool_call(
             "transfer_to_billing",
@@ -106,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .handoff("billing")
                 .handoff("technical")
                 .build()?,
-            Arc::new(triage_model),
+            choice.or_scripted(triage_model),
         )
         .agent_with_provider(
             Agent::builder("billing")
@@ -114,18 +117,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .tool(LookupOrder)
                 .handoff("refunds")
                 .build()?,
-            Arc::new(billing_model),
+            choice.or_scripted(billing_model),
         )
         .agent_with_provider(
             Agent::builder("refunds")
                 .instructions("Issue refunds and tell the customer what happens next.")
                 .tool(IssueRefund)
                 .build()?,
-            Arc::new(refunds_model),
+            choice.or_scripted(refunds_model),
         )
         .agent_with_provider(
             Agent::builder("technical").instructions("Solve technical problems.").build()?,
-            Arc::new(ScriptedProvider::from_fn(|_| Script::text("Have you tried turning it off and on again?"))),
+            choice.or_scripted(ScriptedProvider::from_fn(|_| {
+                Script::text("Have you tried turning it off and on again?")
+            })),
         )
         .spawn()
         .await?;

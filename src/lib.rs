@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | (always) | [`core`] (`baton-core`) | types, the streaming agent loop, tools, memory |
 //! | `testkit` | [`testkit`] (`baton-testkit`) | a scripted provider for tests, examples and benchmarks |
+//! | `openai`, `anthropic` | [`providers`] (`baton-providers`) | real model providers over HTTP |
 //!
 //! ```
 //! # #[cfg(feature = "testkit")]
@@ -33,3 +34,6 @@ pub use baton_core::prelude;
 
 #[cfg(feature = "testkit")]
 pub use baton_testkit as testkit;
+
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+pub use baton_providers as providers;

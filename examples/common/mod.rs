@@ -1,4 +1,10 @@
-//! Printing a run's events to the terminal, shared by the examples.
+//! Shared by the examples: printing a run's events, choosing the provider.
+
+#![allow(dead_code)]
+
+mod provider;
+
+pub use provider::provider_from_args;
 
 use baton::prelude::*;
 use std::io::Write;
