@@ -25,9 +25,18 @@ struct SearchArgs {
 }
 
 const NOTES: &[(&str, &str)] = &[
-    ("actor model", "Actors own their state and talk only through messages; a supervisor restarts failed actors."),
-    ("backpressure", "A bounded channel makes a fast producer wait for a slow consumer instead of buffering without limit."),
-    ("handoff", "A handoff moves a conversation to another agent, with the whole history."),
+    (
+        "actor model",
+        "Actors own their state and talk only through messages; a supervisor restarts failed actors.",
+    ),
+    (
+        "backpressure",
+        "A bounded channel makes a fast producer wait for a slow consumer instead of buffering without limit.",
+    ),
+    (
+        "handoff",
+        "A handoff moves a conversation to another agent, with the whole history.",
+    ),
 ];
 
 impl Tool for SearchNotes {
@@ -49,10 +58,11 @@ impl Tool for SearchNotes {
 }
 
 fn has_tool_results(request: &ChatRequest) -> bool {
-    request
-        .messages
-        .iter()
-        .any(|m| m.role() == baton::core::llm::Role::Tool && m.content().contains(':') && !m.content().starts_with("transferred"))
+    request.messages.iter().any(|m| {
+        m.role() == baton::core::llm::Role::Tool
+            && m.content().contains(':')
+            && !m.content().starts_with("transferred")
+    })
 }
 
 #[tokio::main]
@@ -66,7 +76,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let researcher = ScriptedProvider::from_fn(|request| {
         if has_tool_results(request) {
-            Script::tool_call("transfer_to_writer", json!({"reason": "facts gathered on actors and backpressure"}))
+            Script::tool_call(
+                "transfer_to_writer",
+                json!({"reason": "facts gathered on actors and backpressure"}),
+            )
         } else {
             Script::tool_calls([
                 ("search_notes", json!({"query": "actor model"})),
@@ -85,7 +98,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let supervisor = Supervisor::builder()
         .agent_with_provider(
             Agent::builder("planner")
-                .instructions("Break the question into research steps, then hand off to the researcher.")
+                .instructions(
+                    "Break the question into research steps, then hand off to the researcher.",
+                )
                 .handoff("researcher")
                 .build()?,
             choice.or_scripted(planner),

@@ -65,7 +65,10 @@ impl Tool for IssueRefund {
         "Refunds an amount on an order."
     }
     async fn call(&self, args: IssueRefundArgs) -> Result<String, ToolError> {
-        Ok(format!("refund R-7781 of {} on {} issued", args.amount, args.order))
+        Ok(format!(
+            "refund R-7781 of {} on {} issued",
+            args.amount, args.order
+        ))
     }
 }
 
@@ -95,7 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     });
     let refunds_model = ScriptedProvider::from_fn(|request| match tool_results(request) {
-        3 => Script::tool_call("issue_refund", json!({"order": "A-1042", "amount": "49.90 EUR"})),
+        3 => Script::tool_call(
+            "issue_refund",
+            json!({"order": "A-1042", "amount": "49.90 EUR"}),
+        ),
         _ => Script::text(
             "I'm sorry about the double charge. I refunded 49.90 EUR on order A-1042 \
              (refund R-7781); it reaches your card within 5 business days.",
@@ -127,7 +133,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             choice.or_scripted(refunds_model),
         )
         .agent_with_provider(
-            Agent::builder("technical").instructions("Solve technical problems.").build()?,
+            Agent::builder("technical")
+                .instructions("Solve technical problems.")
+                .build()?,
             choice.or_scripted(ScriptedProvider::from_fn(|_| {
                 Script::text("Have you tried turning it off and on again?")
             })),
@@ -137,13 +145,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let thread = ThreadId::new();
     println!("customer> I was charged twice for order A-1042.");
-    let events = supervisor.run("triage", thread, "I was charged twice for order A-1042.").await?;
+    let events = supervisor
+        .run("triage", thread, "I was charged twice for order A-1042.")
+        .await?;
     let run_id = events.run_id();
     common::print_run(events).await;
 
     println!("episodic log of run {run_id}:");
     for record in supervisor.store().episodes(run_id).await? {
-        println!("  {:>2} {}", record.seq, serde_json::to_string(&record.episode)?);
+        println!(
+            "  {:>2} {}",
+            record.seq,
+            serde_json::to_string(&record.episode)?
+        );
     }
     supervisor.shutdown(std::time::Duration::from_secs(5)).await;
     Ok(())

@@ -36,10 +36,14 @@ pub async fn print_run(mut events: RunStream) -> Option<String> {
                 print!("\n[{speaker}]");
                 on_header = true;
             }
-            RunEvent::ToolCallStarted { name, arguments, .. } => {
+            RunEvent::ToolCallStarted {
+                name, arguments, ..
+            } => {
                 print!("\n  -> {name}({arguments})");
             }
-            RunEvent::ToolCallFinished { output, is_error, .. } => {
+            RunEvent::ToolCallFinished {
+                output, is_error, ..
+            } => {
                 let mark = if is_error { "!!" } else { "<-" };
                 print!("\n  {mark} {output}");
             }

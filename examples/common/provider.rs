@@ -29,7 +29,9 @@ pub fn provider_from_args() -> Result<ProviderChoice, Box<dyn std::error::Error>
             ProviderChoice::Real(Arc::new(baton::providers::AnthropicProvider::from_env()?))
         }
         other => {
-            return Err(format!("unknown provider {other:?}: use openai, anthropic or scripted").into());
+            return Err(
+                format!("unknown provider {other:?}: use openai, anthropic or scripted").into(),
+            );
         }
     })
 }
