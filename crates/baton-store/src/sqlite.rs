@@ -141,6 +141,16 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn debug_output_names_the_backend_only() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let debug = format!("{store:?}");
+        assert!(
+            debug.contains("sqlite") && !debug.contains("memory:"),
+            "{debug}"
+        );
+    }
+
+    #[tokio::test]
     async fn files_are_in_wal_mode_with_normal_sync() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("store.db"))
@@ -172,6 +182,36 @@ mod tests {
             .unwrap();
         assert_eq!(applied, MIGRATOR.iter().count() as i64);
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn rows_that_do_not_decode_are_corrupt() {
+        use baton_core::ids::{RunId, ThreadId};
+        use baton_core::memory::{EpisodicStore, Page, ThreadStore};
+
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let (thread, run) = (ThreadId::new(), RunId::new());
+        sqlx::query("INSERT INTO messages (thread_id, seq, body) VALUES ($1, 0, '{\"role\":1}')")
+            .bind(thread.to_string())
+            .execute(store.engine.pool())
+            .await
+            .unwrap();
+        let err = store.list(thread, Page::ALL).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if m.contains(&format!("message 0 of thread {thread}"))),
+            "{err}"
+        );
+
+        sqlx::query(
+            "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
+             VALUES ($1, 0, 0, 'x', NULL, 0, 'not json')",
+        )
+        .bind(run.to_string())
+        .execute(store.engine.pool())
+        .await
+        .unwrap();
+        let err = store.episodes(run).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     }
 
     #[tokio::test]

@@ -82,10 +82,20 @@ impl From<StoreError> for Failure {
 }
 
 /// A pool on one of the backends, and the store operations on it.
-#[derive(Debug)]
 pub(crate) struct SqlEngine {
     pool: AnyPool,
     dialect: &'static Dialect,
+}
+
+impl std::fmt::Debug for SqlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the pool's options: they may hold the URL, and with it a password.
+        f.debug_struct("SqlEngine")
+            .field("backend", &self.dialect.name)
+            .field("connections", &self.pool.size())
+            .field("closed", &self.pool.is_closed())
+            .finish()
+    }
 }
 
 impl SqlEngine {
