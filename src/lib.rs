@@ -8,6 +8,7 @@
 //! | (always) | [`core`] (`baton-core`) | types, the streaming agent loop, tools, memory |
 //! | `testkit` | [`testkit`] (`baton-testkit`) | a scripted provider for tests, examples and benchmarks |
 //! | `openai`, `anthropic` | [`providers`] (`baton-providers`) | real model providers over HTTP |
+//! | `sqlite`, `postgres` | [`store`] (`baton-store`) | durable threads and episodic logs |
 //!
 //! ```
 //! # #[cfg(feature = "testkit")]
@@ -37,3 +38,6 @@ pub use baton_testkit as testkit;
 
 #[cfg(any(feature = "openai", feature = "anthropic"))]
 pub use baton_providers as providers;
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use baton_store as store;

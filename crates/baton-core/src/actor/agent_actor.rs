@@ -18,14 +18,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
-/// How a run reached this agent: from another agent's handoff.
-#[derive(Debug)]
-pub(crate) struct HandoffInfo {
-    pub(crate) from: AgentName,
-    pub(crate) reason: String,
-    /// Handoffs in this run so far, this one included.
-    pub(crate) count: u32,
+/// What a run has done before reaching this agent (after handoffs, or before a crash).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Handoffs so far.
+    pub(crate) handoffs: u32,
+    /// Steps so far, by every agent.
     pub(crate) steps: u32,
+    /// Tokens used so far.
     pub(crate) usage: Usage,
 }
 
@@ -41,7 +41,9 @@ pub(crate) struct RunRequest {
     pub(crate) cancel: CancellationToken,
     /// The run's place on its thread (always held after a handoff).
     pub(crate) thread_turn: ThreadTurn,
-    pub(crate) handoff: Option<HandoffInfo>,
+    pub(crate) progress: Progress,
+    /// The agent that handed the run over, if it arrives by a handoff.
+    pub(crate) handed_off_by: Option<AgentName>,
     pub(crate) ticket: RunTicket,
     pub(crate) admission: Admission,
 }
@@ -192,7 +194,7 @@ impl RunSegment {
             sink,
             cancel: run_cancel,
             thread_turn,
-            handoff,
+            progress,
             ticket,
             admission,
             ..
@@ -211,22 +213,17 @@ impl RunSegment {
         };
 
         let options = options.unwrap_or_else(|| self.spec.agent.options().clone());
-        let (handoffs, steps, usage) = handoff
-            .as_ref()
-            .map_or((0, 0, Usage::default()), |h| (h.count, h.steps, h.usage));
         // Boxed: starting is short and its future large; the waiting run should not carry it.
         let started = Box::pin(RunLoop::start(ctx.clone(), thread, input, options)).await;
         let mut run = match started {
-            Ok(run) => run.continuing(steps, usage),
+            Ok(run) => run.continuing(progress.steps, progress.usage),
             Err(error) => return record_failure(&ctx, Some(&sink), error).await,
         };
         match run.run(Some(&sink)).await {
             Ok(_) => {}
             Err(Error::Handoff { agent: to, reason }) => {
-                let handoff = HandoffInfo {
-                    from: ctx.agent_name().clone(),
-                    reason,
-                    count: handoffs + 1,
+                let progress = Progress {
+                    handoffs: progress.handoffs + 1,
                     steps: run.steps(),
                     usage: run.usage(),
                 };
@@ -238,23 +235,27 @@ impl RunSegment {
                     sink: sink.clone(),
                     cancel: run_cancel,
                     thread_turn: ThreadTurn::Held(thread_guard),
-                    handoff: Some(handoff),
+                    progress,
+                    handed_off_by: Some(ctx.agent_name().clone()),
                     ticket,
                     admission,
                 });
-                Box::pin(self.hand_off(&ctx, to, request)).await;
+                Box::pin(self.hand_off(&ctx, to, reason, request)).await;
             }
             Err(error) => Box::pin(record_failure(&ctx, Some(&sink), error)).await,
         }
     }
 
     /// Records the handoff, tells the consumer, and asks the supervisor to route the run.
-    async fn hand_off(&self, ctx: &AgentContext, to: AgentName, request: Box<RunRequest>) {
+    async fn hand_off(
+        &self,
+        ctx: &AgentContext,
+        to: AgentName,
+        reason: String,
+        request: Box<RunRequest>,
+    ) {
         let sink = request.sink.clone();
-        let Some(info) = request.handoff.as_ref() else {
-            return;
-        };
-        let (from, reason) = (info.from.clone(), info.reason.clone());
+        let from = ctx.agent_name().clone();
         let episode = Episode::HandedOff {
             from: from.clone(),
             to: to.clone(),

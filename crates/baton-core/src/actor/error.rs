@@ -1,5 +1,5 @@
 use crate::error::{LlmError, StoreError};
-use crate::ids::{AgentName, ThreadId};
+use crate::ids::{AgentName, RunId, ThreadId};
 
 /// Why the supervisor could not take or finish a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +20,17 @@ pub enum SupervisorError {
     /// Another run is active on the thread and the request asked not to wait.
     #[error("thread {0} is busy with another run")]
     ThreadBusy(ThreadId),
+    /// No run with this id is known to the store.
+    #[error("no run {0} in the store")]
+    UnknownRun(RunId),
+    /// The run cannot be resumed (it finished, or it is in flight).
+    #[error("run {run} cannot be resumed: {reason}")]
+    NotResumable {
+        /// The run.
+        run: RunId,
+        /// Why not.
+        reason: String,
+    },
     /// The supervisor is shutting down and takes no new runs.
     #[error("the supervisor is shutting down")]
     ShuttingDown,

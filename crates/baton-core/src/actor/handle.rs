@@ -1,6 +1,6 @@
 //! The caller-facing API: a builder that starts the actor tree and a cloneable handle.
 
-use super::agent_actor::{AgentMsg, RunRequest};
+use super::agent_actor::{AgentMsg, Progress, RunRequest};
 use super::error::SupervisorError;
 use super::shared::{AgentSpec, Limits, Shared};
 use super::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
@@ -9,7 +9,7 @@ use crate::agent::Agent;
 use crate::error::LlmError;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{LlmProvider, Message};
-use crate::memory::{InMemoryStore, Store};
+use crate::memory::{Episode, EpisodeRecord, InMemoryStore, Store};
 use crate::run::{RunEvent, RunOptions, RunOutput, RunStream};
 use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
@@ -254,6 +254,58 @@ impl Supervisor {
         input: Vec<Message>,
         settings: RunSettings,
     ) -> Result<RunStream, SupervisorError> {
+        let start = RunStart {
+            run_id: RunId::new(),
+            thread,
+            input,
+            progress: Progress::default(),
+        };
+        self.dispatch(agent, start, settings)
+    }
+
+    /// Runs that started but neither completed nor failed, and are not in flight here: runs
+    /// interrupted by a crash of this or another process. Oldest first.
+    pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, SupervisorError> {
+        let mut runs = self.shared.store.unfinished_runs().await?;
+        runs.retain(|run| !self.shared.runs.contains_key(run));
+        Ok(runs)
+    }
+
+    /// Continues an interrupted run from its last completed step, with the agent that was
+    /// working on it, streaming its events.
+    ///
+    /// The thread holds exactly the run's completed steps (a step's messages and its episodes
+    /// are committed together), so no tool call whose result was recorded runs again; the
+    /// run's step numbers, usage and handoff count go on from its log.
+    pub async fn resume(&self, run: RunId) -> Result<RunStream, SupervisorError> {
+        if self.shared.runs.contains_key(&run) {
+            return Err(SupervisorError::NotResumable {
+                run,
+                reason: "it is in flight".into(),
+            });
+        }
+        let log = self.shared.store.episodes(run).await?;
+        if log.is_empty() {
+            return Err(SupervisorError::UnknownRun(run));
+        }
+        let point =
+            resume_point(&log).map_err(|reason| SupervisorError::NotResumable { run, reason })?;
+        let start = RunStart {
+            run_id: run,
+            thread: point.thread,
+            input: Vec::new(),
+            progress: point.progress,
+        };
+        self.dispatch(point.agent.as_str(), start, RunSettings::default())
+    }
+
+    /// Admits a run and gives it to its agent's actor.
+    fn dispatch(
+        &self,
+        agent: &str,
+        start: RunStart,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
         if !self.shared.accepting.load(Ordering::Acquire) {
             return Err(SupervisorError::ShuttingDown);
         }
@@ -271,6 +323,20 @@ impl Supervisor {
             .admit()
             .ok_or_else(|| SupervisorError::Overloaded(name.clone()))?;
         drop(slot);
+        let RunStart {
+            run_id,
+            thread,
+            input,
+            progress,
+        } = start;
+        let cancel = CancellationToken::new();
+        let ticket = self
+            .shared
+            .register_run(run_id, cancel.clone())
+            .ok_or_else(|| SupervisorError::NotResumable {
+                run: run_id,
+                reason: "it is in flight".into(),
+            })?;
         let thread_turn = match settings.busy_thread {
             BusyThread::Wait => self.shared.threads.enqueue(thread),
             BusyThread::Fail => ThreadTurn::Held(
@@ -280,9 +346,6 @@ impl Supervisor {
                     .ok_or(SupervisorError::ThreadBusy(thread))?,
             ),
         };
-        let run_id = RunId::new();
-        let cancel = CancellationToken::new();
-        let ticket = self.shared.register_run(run_id, cancel.clone());
         let (sink, stream) = RunStream::channel(run_id);
         let request = Box::new(RunRequest {
             run_id,
@@ -292,7 +355,8 @@ impl Supervisor {
             sink,
             cancel,
             thread_turn,
-            handoff: None,
+            progress,
+            handed_off_by: None,
             ticket,
             admission,
         });
@@ -470,6 +534,60 @@ impl Supervisor {
     }
 }
 
+/// What a run starts from: fresh, or resumed from its log.
+struct RunStart {
+    run_id: RunId,
+    thread: ThreadId,
+    input: Vec<Message>,
+    progress: Progress,
+}
+
+/// Where an interrupted run goes on: its thread, the agent working on it, and its progress.
+#[derive(Debug, PartialEq)]
+struct ResumePoint {
+    thread: ThreadId,
+    agent: AgentName,
+    progress: Progress,
+}
+
+/// Reads a run's log to find where it stopped.
+fn resume_point(log: &[EpisodeRecord]) -> Result<ResumePoint, String> {
+    let mut thread = None;
+    let mut agent = None;
+    let mut progress = Progress::default();
+    for record in log {
+        match &record.episode {
+            Episode::Started {
+                agent: started,
+                thread: on,
+            } => {
+                thread.get_or_insert(*on);
+                agent = Some(started.clone());
+            }
+            Episode::StepCompleted { step, usage, .. } => {
+                progress.steps = progress.steps.max(*step);
+                progress.usage += *usage;
+            }
+            Episode::HandedOff { to, .. } => {
+                agent = Some(to.clone());
+                progress.handoffs += 1;
+            }
+            Episode::Completed { .. } | Episode::Failed { .. } => {
+                return Err("it already finished".into());
+            }
+            _ => {}
+        }
+    }
+    match (thread, agent) {
+        (Some(thread), Some(agent)) => Ok(ResumePoint {
+            thread,
+            agent,
+            progress,
+        }),
+        _ => Err("its log does not say where it started".into()),
+    }
+}
+
 /// A snapshot of a supervisor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupervisorStatus {
@@ -501,4 +619,92 @@ pub struct ShutdownReport {
     pub in_flight: usize,
     /// Runs cancelled because they did not finish within the grace period.
     pub cancelled: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{FinishReason, Usage};
+
+    fn log(episodes: Vec<Episode>) -> Vec<EpisodeRecord> {
+        episodes
+            .into_iter()
+            .enumerate()
+            .map(|(seq, episode)| EpisodeRecord::now(seq as u64, episode))
+            .collect()
+    }
+
+    fn step(step: u32, usage: Usage) -> Episode {
+        Episode::StepCompleted {
+            step,
+            usage,
+            latency_ms: 1,
+            finish_reason: FinishReason::ToolCalls,
+            tool_calls: 1,
+        }
+    }
+
+    #[test]
+    fn the_resume_point_follows_steps_and_handoffs() {
+        let thread = ThreadId::new();
+        let (a, b) = (AgentName::new("a").unwrap(), AgentName::new("b").unwrap());
+        let point = resume_point(&log(vec![
+            Episode::Started {
+                agent: a.clone(),
+                thread,
+            },
+            step(1, Usage::new(10, 1)),
+            Episode::HandedOff {
+                from: a.clone(),
+                to: b.clone(),
+                reason: "r".into(),
+            },
+            Episode::Started {
+                agent: b.clone(),
+                thread,
+            },
+            step(2, Usage::new(20, 2)),
+        ]))
+        .unwrap();
+        assert_eq!(
+            point,
+            ResumePoint {
+                thread,
+                agent: b.clone(),
+                progress: Progress {
+                    handoffs: 1,
+                    steps: 2,
+                    usage: Usage::new(30, 3)
+                }
+            }
+        );
+        // Handed off, but the target never started: the target goes on.
+        let point = resume_point(&log(vec![
+            Episode::Started {
+                agent: a.clone(),
+                thread,
+            },
+            Episode::HandedOff {
+                from: a.clone(),
+                to: b.clone(),
+                reason: "r".into(),
+            },
+        ]))
+        .unwrap();
+        assert_eq!(point.agent, b);
+    }
+
+    #[test]
+    fn finished_runs_are_not_resumable() {
+        let thread = ThreadId::new();
+        let a = AgentName::new("a").unwrap();
+        let finished = log(vec![
+            Episode::Started { agent: a, thread },
+            Episode::Failed {
+                error: "cancelled".into(),
+            },
+        ]);
+        assert_eq!(resume_point(&finished).unwrap_err(), "it already finished");
+        assert!(resume_point(&[]).is_err());
+    }
 }

@@ -109,15 +109,21 @@ impl Shared {
     }
 
     /// Registers a run so it can be cancelled by id; it is forgotten when the ticket drops.
+    /// `None` if the run is already in flight.
     pub(crate) fn register_run(
         self: &Arc<Self>,
         run: RunId,
         cancel: CancellationToken,
-    ) -> RunTicket {
-        self.runs.insert(run, cancel);
-        RunTicket {
-            run,
-            shared: Arc::clone(self),
+    ) -> Option<RunTicket> {
+        match self.runs.entry(run) {
+            dashmap::mapref::entry::Entry::Occupied(_) => None,
+            dashmap::mapref::entry::Entry::Vacant(vacant) => {
+                vacant.insert(cancel);
+                Some(RunTicket {
+                    run,
+                    shared: Arc::clone(self),
+                })
+            }
         }
     }
 

@@ -193,11 +193,11 @@ impl SupervisorState {
 
     /// Checks a handoff and gives the run to the target's actor.
     fn route_handoff(&self, to: AgentName, mut request: Box<RunRequest>) -> Result<(), String> {
-        let Some(info) = request.handoff.as_ref() else {
+        let Some(from) = request.handed_off_by.as_ref() else {
             return Err("a handoff request without its origin".to_owned());
         };
         let max = self.shared.limits.max_handoffs;
-        if info.count > max {
+        if request.progress.handoffs > max {
             return Err(format!(
                 "handoff to {to} refused: the run reached its limit of {max} handoffs"
             ));
@@ -205,12 +205,11 @@ impl SupervisorState {
         let allowed = self
             .shared
             .agents
-            .get(&info.from)
+            .get(from)
             .is_some_and(|slot| slot.spec.agent.handoffs().contains(&to));
         if !allowed {
             return Err(format!(
-                "handoff to {to} refused: {} may not hand off to it",
-                info.from
+                "handoff to {to} refused: {from} may not hand off to it"
             ));
         }
         let Some(slot) = self.shared.agents.get(&to) else {
