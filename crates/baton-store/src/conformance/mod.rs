@@ -2,8 +2,9 @@
 //!
 //! Each check is an async function that takes a fresh, empty store and panics (with a message
 //! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`] takes two
-//! handles on one database, as two processes would hold. [`conformance_tests!`] turns the checks
-//! into one `#[tokio::test]` each:
+//! handles on one database, as two processes would hold.
+//! [`conformance_tests!`](crate::conformance_tests) turns the checks into one `#[tokio::test]`
+//! each:
 //!
 //! ```
 //! use baton_core::memory::{InMemoryStore, Store};

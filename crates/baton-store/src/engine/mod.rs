@@ -40,7 +40,6 @@ use baton_core::llm::Message;
 use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit};
 use sqlx::any::Any;
 use sqlx::{AnyPool, Transaction};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use threads::Extension;
 
@@ -109,36 +108,41 @@ impl SqlEngine {
         &self.pool
     }
 
-    /// What to do after attempt number `attempts` of `doing` ended with `outcome`: return it,
-    /// or (for a lost race, up to [`MAX_ATTEMPTS`] times) try again.
-    fn settle<T>(
+    /// Runs `attempt` until it succeeds, fails for good, or has lost [`MAX_ATTEMPTS`] races
+    /// with other writers.
+    async fn retrying<T, F>(
         &self,
         doing: &'static str,
-        attempts: u32,
-        outcome: Result<T, Failure>,
-    ) -> ControlFlow<Result<T, StoreError>> {
-        let error = match outcome {
-            Ok(value) => return ControlFlow::Break(Ok(value)),
-            Err(Failure::Store(error)) => return ControlFlow::Break(Err(error)),
-            Err(Failure::Sql(error)) if !is_transient(&error) => {
-                return ControlFlow::Break(Err(backend(doing, &error)));
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, Failure>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(Failure::Store(error)) => return Err(error),
+                Err(Failure::Sql(error)) if !is_transient(&error) => {
+                    return Err(backend(doing, &error));
+                }
+                Err(Failure::Sql(error)) => error.to_string(),
+                Err(Failure::Race) => "the data changed under the transaction".to_owned(),
+            };
+            if attempts >= MAX_ATTEMPTS {
+                return Err(StoreError::Backend(format!(
+                    "{doing}: gave up after losing {attempts} races with other writers ({error})"
+                )));
             }
-            Err(Failure::Sql(error)) => error.to_string(),
-            Err(Failure::Race) => "the data changed under the transaction".to_owned(),
-        };
-        if attempts >= MAX_ATTEMPTS {
-            return ControlFlow::Break(Err(StoreError::Backend(format!(
-                "{doing}: gave up after losing {attempts} races with other writers ({error})"
-            ))));
+            tracing::debug!(
+                backend = self.dialect.name,
+                doing,
+                attempts,
+                %error,
+                "lost a race with another writer; trying again"
+            );
         }
-        tracing::debug!(
-            backend = self.dialect.name,
-            doing,
-            attempts,
-            %error,
-            "lost a race with another writer; trying again"
-        );
-        ControlFlow::Continue(())
     }
 
     /// Opens a write transaction.
@@ -155,16 +159,10 @@ impl SqlEngine {
     ) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(messages)?;
         let id = thread.to_string();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let outcome = self.try_append(thread, &id, expected_len, &bodies).await;
-            if let ControlFlow::Break(done) =
-                self.settle("appending to a thread", attempts, outcome)
-            {
-                return done;
-            }
-        }
+        self.retrying("appending to a thread", || {
+            self.try_append(thread, &id, expected_len, &bodies)
+        })
+        .await
     }
 
     async fn try_append(
@@ -208,16 +206,11 @@ impl SqlEngine {
     pub(crate) async fn record(&self, run: RunId, episode: &Episode) -> Result<(), StoreError> {
         let rows = [EpisodeRow::new(episode)?];
         let id = run.to_string();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            // One statement: its implicit transaction is enough.
-            let outcome = episodes::insert_statement(&self.pool, &id, &rows).await;
-            if let ControlFlow::Break(done) = self.settle("recording an episode", attempts, outcome)
-            {
-                return done;
-            }
-        }
+        // One statement: its implicit transaction is enough.
+        self.retrying("recording an episode", || {
+            episodes::insert_statement(&self.pool, &id, &rows)
+        })
+        .await
     }
 
     pub(crate) async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
@@ -246,14 +239,10 @@ impl SqlEngine {
             .iter()
             .map(EpisodeRow::new)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let outcome = self.try_commit_step(&commit, &bodies, &rows).await;
-            if let ControlFlow::Break(done) = self.settle("committing a step", attempts, outcome) {
-                return done;
-            }
-        }
+        self.retrying("committing a step", || {
+            self.try_commit_step(&commit, &bodies, &rows)
+        })
+        .await
     }
 
     async fn try_commit_step(
