@@ -1,0 +1,3 @@
+//! Baton topology files.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
