@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{Message, Usage};
 use crate::memory::Episode;
+use crate::run::history::History;
 use crate::run::{EventSink, RunEvent, RunLoop, RunOptions, record_failure};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
@@ -44,6 +45,8 @@ pub(crate) struct RunRequest {
     pub(crate) progress: Progress,
     /// The agent that handed the run over, if it arrives by a handoff.
     pub(crate) handed_off_by: Option<AgentName>,
+    /// The thread as the previous agent had it (after a handoff), so it is not read again.
+    pub(crate) history: Option<History>,
     pub(crate) ticket: RunTicket,
     pub(crate) admission: Admission,
 }
@@ -195,6 +198,7 @@ impl RunSegment {
             cancel: run_cancel,
             thread_turn,
             progress,
+            history,
             ticket,
             admission,
             ..
@@ -214,7 +218,18 @@ impl RunSegment {
 
         let options = options.unwrap_or_else(|| self.spec.agent.options().clone());
         // Boxed: starting is short and its future large; the waiting run should not carry it.
-        let started = Box::pin(RunLoop::start(ctx.clone(), thread, input, options)).await;
+        let started = match history {
+            Some(history) => {
+                Box::pin(RunLoop::start_carrying(
+                    ctx.clone(),
+                    thread,
+                    options,
+                    history,
+                ))
+                .await
+            }
+            None => Box::pin(RunLoop::start(ctx.clone(), thread, input, options)).await,
+        };
         let mut run = match started {
             Ok(run) => run.continuing(progress.steps, progress.usage),
             Err(error) => return record_failure(&ctx, Some(&sink), error).await,
@@ -237,6 +252,7 @@ impl RunSegment {
                     thread_turn: ThreadTurn::Held(thread_guard),
                     progress,
                     handed_off_by: Some(ctx.agent_name().clone()),
+                    history: Some(run.into_history()),
                     ticket,
                     admission,
                 });

@@ -357,6 +357,7 @@ impl Supervisor {
             thread_turn,
             progress,
             handed_off_by: None,
+            history: None,
             ticket,
             admission,
         });

@@ -86,6 +86,42 @@ impl RunLoop {
         opts: RunOptions,
         mode: Mode,
     ) -> Result<Self, Error> {
+        Self::start_inner(ctx, thread, input, opts, mode, None).await
+    }
+
+    /// Continues a run on another agent with the history the previous agent had: the thread
+    /// is not read again (the run is its one writer, so the history is the thread).
+    pub(crate) async fn start_carrying(
+        ctx: AgentContext,
+        thread: ThreadId,
+        opts: RunOptions,
+        mut history: History,
+    ) -> Result<Self, Error> {
+        history.rewind();
+        Self::start_inner(
+            ctx,
+            thread,
+            Vec::new(),
+            opts,
+            Mode::Streaming,
+            Some(history),
+        )
+        .await
+    }
+
+    /// The history this agent saw, to hand to the next.
+    pub(crate) fn into_history(self) -> History {
+        self.history
+    }
+
+    async fn start_inner(
+        ctx: AgentContext,
+        thread: ThreadId,
+        input: Vec<Message>,
+        opts: RunOptions,
+        mode: Mode,
+        history: Option<History>,
+    ) -> Result<Self, Error> {
         ctx.store
             .record(
                 ctx.run_id,
@@ -103,8 +139,10 @@ impl RunLoop {
                 steps: opts.max_steps,
             });
         }
-        let messages = ctx.store.list(thread, Page::ALL).await?;
-        let mut history = History::new(messages);
+        let mut history = match history {
+            Some(history) => history,
+            None => History::new(ctx.store.list(thread, Page::ALL).await?),
+        };
         if !input.is_empty() {
             let input: Vec<Arc<Message>> = input.into_iter().map(Arc::new).collect();
             ctx.store

@@ -45,6 +45,15 @@ pub(crate) struct History {
     window_bound: u64,
 }
 
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("messages", &self.entries.len())
+            .field("window_start", &self.start)
+            .finish()
+    }
+}
+
 impl History {
     pub(crate) fn new(messages: Vec<Arc<Message>>) -> Self {
         let mut history = Self {
@@ -56,6 +65,13 @@ impl History {
             history.push(message);
         }
         history
+    }
+
+    /// Forgets the window, for a run that moves to another agent (whose budget and system
+    /// message differ): the next request is cut afresh from the whole thread.
+    pub(crate) fn rewind(&mut self) {
+        self.start = 0;
+        self.window_bound = self.entries.iter().map(|e| u64::from(e.bound)).sum();
     }
 
     /// The thread's length, as the store counts it.
@@ -172,6 +188,19 @@ mod tests {
         let agent = Agent::builder("a").build().unwrap();
         let mut history = History::new(vec![Arc::new(Message::user("far too long ".repeat(50)))]);
         assert_eq!(history.build_request(&agent, 1).messages.len(), 1);
+    }
+
+    #[test]
+    fn a_rewound_history_is_cut_afresh_for_the_next_agent() {
+        let agent = Agent::builder("a").build().unwrap();
+        let words = "many words here ".repeat(30);
+        let mut history = History::new(vec![
+            Arc::new(Message::user(words.clone())),
+            Arc::new(Message::user(words)),
+        ]);
+        assert_eq!(history.build_request(&agent, 150).messages.len(), 1);
+        history.rewind();
+        assert_eq!(history.build_request(&agent, 10_000).messages.len(), 2);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 mod driver;
 mod event;
 mod guardrails;
-mod history;
+pub(crate) mod history;
 mod options;
 mod retry;
 mod step;
