@@ -31,9 +31,11 @@
 //! use baton_core::ids::{AgentName, RunId, ThreadId};
 //! use baton_core::llm::{FinishReason, Message, Usage};
 //! use baton_core::memory::{Episode, EpisodicStore, Page, StepCommit, Store, ThreadStore};
+//! # #[cfg(feature = "sqlite")]
 //! use baton_store::SqliteStore;
 //! use std::sync::Arc;
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let store = SqliteStore::open_in_memory().await?;
 //! let (thread, run) = (ThreadId::new(), RunId::new());

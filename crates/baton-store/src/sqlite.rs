@@ -100,8 +100,8 @@ impl SqliteStore {
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     let pragmas = format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = {};",
+                        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = NORMAL;",
                         BUSY_TIMEOUT.as_millis()
                     );
                     conn.execute(pragmas.as_str()).await.map(drop)
@@ -182,6 +182,21 @@ mod tests {
             .unwrap();
         assert_eq!(applied, MIGRATOR.iter().count() as i64);
         store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_opening_a_new_file_together_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let (first, second) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
+        let (first, second) = (first.unwrap(), second.unwrap());
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(second.engine.pool())
+            .await
+            .unwrap();
+        assert_eq!(applied, MIGRATOR.iter().count() as i64);
+        first.close().await;
+        second.close().await;
     }
 
     #[tokio::test]
