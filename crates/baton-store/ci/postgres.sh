@@ -12,7 +12,7 @@
 set -euo pipefail
 
 PORT="${BATON_PG_PORT:-55432}"
-DIR="${BATON_PG_DIR:-/tmp/baton-postgres}"
+DIR="$(realpath -m "${BATON_PG_DIR:-/tmp/baton-postgres}")"
 DATA="$DIR/data"
 SOCKETS="$DIR/sockets"
 ROLE=baton
@@ -20,6 +20,9 @@ PASSWORD=baton
 DATABASE=baton
 
 log() { echo "postgres.sh: $*" >&2; }
+
+# The server's tools run as `postgres`, which may not be allowed into the caller's directory.
+cd /
 
 server_bin() {
     local dir

@@ -17,6 +17,13 @@
 //! migrations (`migrations/sqlite`, `migrations/postgres`) when a store opens. Failures of the
 //! database are [`StoreError::Backend`]; rows that do not decode are [`StoreError::Corrupt`].
 //!
+//! Both backends run one code path: the queries are written once, in the SQL that SQLite and
+//! PostgreSQL share, and run through sqlx's `Any` driver. What differs is kept out of the Rust
+//! code — column types and the trigger that tracks runs live in each backend's migrations, and
+//! the only other difference is how a write transaction begins (`BEGIN IMMEDIATE` on SQLite,
+//! which takes the file's write lock up front). A step commits in one transaction of a few
+//! statements, whatever the number of its messages and episodes.
+//!
 //! | feature | what it adds |
 //! |---|---|
 //! | `sqlite` (default) | [`SqliteStore`] |
