@@ -1,0 +1,113 @@
+//! Bearer-token authentication: which tenant is calling.
+
+use crate::config::Tenant;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// The tenant a request was authenticated as; handlers take it from the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) tenant: Arc<str>,
+}
+
+/// The tenants, each with the SHA-256 digest of its token.
+///
+/// Tokens are compared as digests: equal length whatever the token, so the comparison (done in
+/// constant time, against every tenant) reveals neither a token's bytes nor its length.
+#[derive(Debug)]
+pub(crate) struct TenantTable {
+    tenants: Vec<(Arc<str>, [u8; 32])>,
+}
+
+impl TenantTable {
+    pub(crate) fn new(tenants: &[Tenant]) -> Self {
+        Self {
+            tenants: tenants
+                .iter()
+                .map(|t| (Arc::from(t.name.as_str()), digest(&t.token)))
+                .collect(),
+        }
+    }
+
+    /// The tenant whose token is `token`, if any.
+    pub(crate) fn authenticate(&self, token: &str) -> Option<Caller> {
+        let presented = digest(token);
+        let mut found = None;
+        for (name, expected) in &self.tenants {
+            let matches: bool = expected.ct_eq(&presented).into();
+            if matches && found.is_none() {
+                found = Some(Caller {
+                    tenant: Arc::clone(name),
+                });
+            }
+        }
+        found
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Middleware: lets the request through with its [`Caller`] if it carries a known bearer
+/// token, answers 401 otherwise.
+pub(crate) async fn require_tenant(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer_token);
+    let Some(token) = token else {
+        return ApiError::unauthorized(
+            "send the tenant's token as an `Authorization: Bearer <token>` header",
+        )
+        .into_response();
+    };
+    match state.tenants.authenticate(token) {
+        Some(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        None => ApiError::unauthorized("the bearer token is not valid").into_response(),
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_authenticate_their_own_tenant_only() {
+        let table = TenantTable::new(&[Tenant::new("a", "token-a"), Tenant::new("b", "token-b")]);
+        assert_eq!(table.authenticate("token-b").unwrap().tenant.as_ref(), "b");
+        assert!(table.authenticate("token-").is_none());
+        assert!(table.authenticate("").is_none());
+    }
+
+    #[test]
+    fn bearer_values_are_parsed_strictly() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! Baton as an HTTP service: a [`Supervisor`] behind a JSON API with streamed runs (SSE), an
+//! OpenAI-compatible endpoint, tenants, probes and Prometheus metrics.
+//!
+//! The server uses only the public library API: anything it does, an embedder could do. Run
+//! it with [`serve`] (or [`serve_on`] with a listener of your own), or mount [`router`] in an
+//! existing axum application.
+//!
+//! # Example
+//!
+//! ```
+//! use baton_core::actor::Supervisor;
+//! use baton_core::agent::Agent;
+//! use baton_server::{ServerConfig, Tenant};
+//! use baton_testkit::{Script, ScriptedProvider};
+//! use std::sync::Arc;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let supervisor = Supervisor::builder()
+//!     .provider(Arc::new(ScriptedProvider::new().respond(Script::text("Hello!"))))
+//!     .agent(Agent::builder("greeter").build()?)
+//!     .spawn()
+//!     .await?;
+//! let config = ServerConfig::new(vec![Tenant::new("acme", "token-1")]);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}", listener.local_addr()?);
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(baton_server::serve_on(listener, supervisor, config, async {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! let client = reqwest::Client::new();
+//! let thread: serde_json::Value = client
+//!     .post(format!("{url}/v1/threads"))
+//!     .bearer_auth("token-1")
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let run: serde_json::Value = client
+//!     .post(format!("{url}/v1/threads/{}/runs", thread["id"].as_str().unwrap_or_default()))
+//!     .bearer_auth("token-1")
+//!     .json(&serde_json::json!({ "agent": "greeter", "input": "hi" }))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(run["output"], "Hello!");
+//!
+//! let _ = stop.send(());
+//! server.await??;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Endpoints
+//!
+//! Everything under `/v1` needs `Authorization: Bearer <token>` of a configured [`Tenant`].
+//! Errors are JSON, `{"error": {"type": "...", "message": "..."}}`, with a 4xx status for the
+//! caller's mistakes (400 invalid JSON or fields, 401 no or bad token, 404 unknown thread,
+//! run, agent or route, 409 thread busy, 413 body too large, 429 agent overloaded) and a 5xx
+//! status for the server's (502 provider failed, 503 shutting down).
+//!
+//! | endpoint | what |
+//! |---|---|
+//! | `POST /v1/threads` | a new thread of the caller: `201 {"id"}` |
+//! | `GET /v1/threads?offset=&limit=` | the caller's threads, oldest first |
+//! | `GET /v1/threads/{id}/messages?offset=&limit=` | a page of a thread's messages |
+//! | `POST /v1/threads/{id}/runs` | `{"agent", "input", "stream"}`: with `stream: true`, SSE of the run's events (`event: <type>`, JSON data, ending with `completed` or `failed`); otherwise `{"run_id", "thread_id", "output", "usage", "steps"}` |
+//! | `GET /v1/runs/{id}/episodes` | the run's episodic log |
+//! | `POST /v1/runs/{id}/cancel` | cancels a run in flight: `{"run_id", "cancelled"}` |
+//! | `POST /v1/chat/completions` | OpenAI-compatible; `model` names an agent |
+//! | `GET /v1/models` | the agents, as OpenAI models |
+//! | `GET /healthz` | liveness (no token) |
+//! | `GET /readyz` | 200 while runs are taken, 503 during shutdown (no token) |
+//! | `GET /metrics` | Prometheus metrics, OpenMetrics text (no token; aggregate per agent) |
+//!
+//! Responses that start a run carry `x-baton-run-id` and `x-baton-thread-id` headers, so a
+//! streaming client can cancel its run or read its log. A client that disconnects from a
+//! stream (or from a request waiting for its answer) cancels the run: the server drops the
+//! run's stream, and the run records `Failed { error: "consumer-dropped" }`.
+//!
+//! # Tenancy
+//!
+//! Each thread belongs to the tenant that created it, and another tenant gets 404 for it and
+//! for its runs, exactly as for ids that do not exist. The store has no place for metadata, so
+//! the owner is encoded in the thread id: a server-minted id is a UUID v7 whose last 32 bits
+//! are a tag derived from the tenant's name. An in-memory map (thread → tenant) is the
+//! authority for threads created by this process; after a restart, a thread belongs to the
+//! tenant whose tag it carries, if the store holds messages for it. So ownership survives in
+//! a durable store without writing anything but the thread itself. Limits: a thread created
+//! but never written to is forgotten on restart; renaming a tenant orphans its threads
+//! (tokens may rotate); listing a tenant's threads reads the store's whole thread list.
+//!
+//! Tokens are compared in constant time, as SHA-256 digests so that their length does not
+//! show either, and never appear in `Debug` output or logs.
+//!
+//! # Metrics
+//!
+//! Computed from the events the server relays and from [`Supervisor::status`]: runs started,
+//! completed and failed per agent, steps, input and output tokens, run and step latency
+//! histograms, active runs per agent, and handoffs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod config;
+mod error;
+mod extract;
+mod metrics;
+mod ownership;
+mod relay;
+mod routes;
+mod serve;
+mod state;
+
+pub use config::{ServerConfig, Tenant};
+pub use error::ServerError;
+pub use serve::{serve, serve_on};
+
+use baton_core::actor::Supervisor;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// The service's routes over `supervisor`, for embedding in an existing axum application.
+///
+/// The router holds its own state (tenants, thread owners, metrics), so build it once and
+/// clone it. Readiness follows the supervisor: `/readyz` answers 503 once
+/// [`Supervisor::shutdown`] began. Call [`ServerConfig::validate`] first; the router does not.
+///
+/// ```
+/// use baton_core::actor::Supervisor;
+/// use baton_core::agent::Agent;
+/// use baton_server::{ServerConfig, Tenant};
+/// use baton_testkit::ScriptedProvider;
+/// use std::sync::Arc;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let supervisor = Supervisor::builder()
+///     .provider(Arc::new(ScriptedProvider::new()))
+///     .agent(Agent::builder("assistant").build()?)
+///     .spawn()
+///     .await?;
+/// let config = ServerConfig::new(vec![Tenant::new("acme", "token-1")]);
+/// config.validate()?;
+/// let app = axum::Router::new().nest("/agents", baton_server::router(supervisor, &config));
+/// # let _ = app;
+/// # Ok(())
+/// # }
+/// ```
+pub fn router(supervisor: Supervisor, config: &ServerConfig) -> axum::Router {
+    serve::build_router(supervisor, config, Arc::new(AtomicBool::new(false)))
+}

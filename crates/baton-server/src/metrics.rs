@@ -1,0 +1,198 @@
+//! Prometheus metrics, computed from the run events the server relays and from
+//! [`Supervisor::status`](baton_core::actor::Supervisor::status).
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `baton_runs_started_total` | `agent` | runs started through the server, by entry agent |
+//! | `baton_runs_completed_total` | `agent` | runs that completed, by entry agent |
+//! | `baton_runs_failed_total` | `agent` | runs that failed or were abandoned, by entry agent |
+//! | `baton_run_duration_seconds` | `agent` | start to terminal event, by entry agent |
+//! | `baton_steps_total` | `agent` | model steps, by the agent that ran them |
+//! | `baton_step_duration_seconds` | `agent` | one step (model call and its tools) |
+//! | `baton_input_tokens_total`, `baton_output_tokens_total` | `agent` | tokens per step's agent |
+//! | `baton_handoffs_total` | `from`, `to` | handoffs between agents |
+//! | `baton_active_runs` | `agent` | runs admitted (running or waiting), at scrape time |
+//!
+//! Runs started on the supervisor directly, not through the server, appear only in
+//! `baton_active_runs`.
+
+use baton_core::actor::SupervisorStatus;
+use baton_core::llm::Usage;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabel {
+    agent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HandoffLabels {
+    from: String,
+    to: String,
+}
+
+type HistogramFamily = Family<AgentLabel, Histogram, fn() -> Histogram>;
+
+/// The server's metrics and their registry.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    runs_started: Family<AgentLabel, Counter>,
+    runs_completed: Family<AgentLabel, Counter>,
+    runs_failed: Family<AgentLabel, Counter>,
+    run_duration: HistogramFamily,
+    steps: Family<AgentLabel, Counter>,
+    step_duration: HistogramFamily,
+    input_tokens: Family<AgentLabel, Counter>,
+    output_tokens: Family<AgentLabel, Counter>,
+    handoffs: Family<HandoffLabels, Counter>,
+    active_runs: Family<AgentLabel, Gauge>,
+}
+
+fn run_histogram() -> Histogram {
+    // 50 ms to about 7 minutes.
+    Histogram::new(exponential_buckets(0.05, 2.0, 14))
+}
+
+fn step_histogram() -> Histogram {
+    // 10 ms to about 80 s.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("baton"),
+            runs_started: Family::default(),
+            runs_completed: Family::default(),
+            runs_failed: Family::default(),
+            run_duration: Family::new_with_constructor(run_histogram),
+            steps: Family::default(),
+            step_duration: Family::new_with_constructor(step_histogram),
+            input_tokens: Family::default(),
+            output_tokens: Family::default(),
+            handoffs: Family::default(),
+            active_runs: Family::default(),
+        };
+        let registry = &mut metrics.registry;
+        registry.register(
+            "runs_started",
+            "Runs started through the server, by entry agent",
+            metrics.runs_started.clone(),
+        );
+        registry.register(
+            "runs_completed",
+            "Runs that completed, by entry agent",
+            metrics.runs_completed.clone(),
+        );
+        registry.register(
+            "runs_failed",
+            "Runs that failed, were cancelled or were abandoned by their client, by entry agent",
+            metrics.runs_failed.clone(),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Time from a run's start to its terminal event, by entry agent",
+            metrics.run_duration.clone(),
+        );
+        registry.register(
+            "steps",
+            "Model steps, by the agent that ran them",
+            metrics.steps.clone(),
+        );
+        registry.register(
+            "step_duration_seconds",
+            "Time of one step: the model call and its tool calls",
+            metrics.step_duration.clone(),
+        );
+        registry.register(
+            "input_tokens",
+            "Prompt tokens, by the agent whose step used them",
+            metrics.input_tokens.clone(),
+        );
+        registry.register(
+            "output_tokens",
+            "Generated tokens, by the agent whose step produced them",
+            metrics.output_tokens.clone(),
+        );
+        registry.register(
+            "handoffs",
+            "Handoffs between agents",
+            metrics.handoffs.clone(),
+        );
+        registry.register(
+            "active_runs",
+            "Runs admitted by an agent (running or waiting), at scrape time",
+            metrics.active_runs.clone(),
+        );
+        metrics
+    }
+
+    pub(crate) fn run_started(&self, agent: &str) {
+        self.runs_started.get_or_create(&label(agent)).inc();
+    }
+
+    pub(crate) fn run_finished(&self, agent: &str, completed: bool, took: Duration) {
+        let label = label(agent);
+        let outcome = if completed {
+            &self.runs_completed
+        } else {
+            &self.runs_failed
+        };
+        outcome.get_or_create(&label).inc();
+        self.run_duration
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn step_finished(&self, agent: &str, usage: Usage, took: Duration) {
+        let label = label(agent);
+        self.steps.get_or_create(&label).inc();
+        self.step_duration
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
+        self.input_tokens
+            .get_or_create(&label)
+            .inc_by(usage.input_tokens);
+        self.output_tokens
+            .get_or_create(&label)
+            .inc_by(usage.output_tokens);
+    }
+
+    pub(crate) fn handed_off(&self, from: &str, to: &str) {
+        self.handoffs
+            .get_or_create(&HandoffLabels {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The metrics in the OpenMetrics text format, with the active runs taken from `status`.
+    pub(crate) fn encode(&self, status: &SupervisorStatus) -> Result<String, std::fmt::Error> {
+        for agent in &status.agents {
+            let admitted = i64::try_from(agent.admitted_runs).unwrap_or(i64::MAX);
+            self.active_runs
+                .get_or_create(&label(agent.name.as_str()))
+                .set(admitted);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+fn label(agent: &str) -> AgentLabel {
+    AgentLabel {
+        agent: agent.to_owned(),
+    }
+}

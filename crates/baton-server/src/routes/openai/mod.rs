@@ -1,0 +1,242 @@
+//! The OpenAI-compatible endpoints: `POST /v1/chat/completions` (where `model` names an agent)
+//! and `GET /v1/models` (the agents).
+//!
+//! Each chat completion runs on a new thread owned by the caller: the request's messages before
+//! the last become the thread's history, the last (a user message) the run's input. The
+//! response names the thread in `x-baton-thread-id`, so a client may read it later with
+//! `GET /v1/threads/{id}/messages`.
+
+mod conversation;
+mod wire;
+
+use super::runs::run_headers;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::relay::{RelayedRun, start_run};
+use crate::state::{AppState, unix_seconds};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use baton_core::llm::{FinishReason, Message};
+use baton_core::run::RunEvent;
+use conversation::Conversation;
+use futures::{Stream, StreamExt, stream};
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use wire::{
+    AssistantMessage, ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
+    ChunkChoice, CompletionUsage, Delta, Model, ModelList,
+};
+
+/// `GET /v1/models`: one model per agent.
+pub(crate) async fn models(State(state): State<Arc<AppState>>, _caller: Caller) -> Json<ModelList> {
+    let data = state
+        .supervisor
+        .status()
+        .agents
+        .into_iter()
+        .map(|agent| Model {
+            id: agent.name.as_str().to_owned(),
+            object: "model",
+            created: state.started_at,
+            owned_by: "baton",
+        })
+        .collect();
+    Json(ModelList {
+        object: "list",
+        data,
+    })
+}
+
+/// `POST /v1/chat/completions`.
+pub(crate) async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    JsonBody(request): JsonBody<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let conversation = Conversation::from_wire(request.messages)?;
+    // Checked before the thread is written, so that a bad name leaves nothing behind.
+    let known = state
+        .supervisor
+        .status()
+        .agents
+        .iter()
+        .any(|agent| agent.name.as_str() == request.model);
+    if !known {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!(
+                "no agent named {:?}; GET /v1/models lists them",
+                request.model
+            ),
+        ));
+    }
+    let thread = state.threads.create(&caller.tenant);
+    if !conversation.history.is_empty() {
+        let history: Vec<Arc<Message>> = conversation
+            .history
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        state
+            .supervisor
+            .store()
+            .append(thread, Some(0), &history)
+            .await
+            .map_err(|error| ApiError::store(&error))?;
+    }
+    let run = start_run(
+        &state,
+        &caller,
+        &request.model,
+        thread,
+        vec![conversation.input],
+    )
+    .await?;
+    let headers = run_headers(run.run_id(), thread);
+    let completion = CompletionMeta {
+        id: wire::completion_id(run.run_id()),
+        created: unix_seconds(),
+        model: request.model,
+    };
+    if request.stream.unwrap_or(false) {
+        let include_usage = request
+            .stream_options
+            .and_then(|options| options.include_usage)
+            .unwrap_or(false);
+        let chunks = chunk_stream(Arc::clone(&state), run, completion, include_usage);
+        return Ok((headers, chunks).into_response());
+    }
+    let finished = run.finish().await?;
+    let body = ChatCompletion {
+        id: &completion.id,
+        object: "chat.completion",
+        created: completion.created,
+        model: &completion.model,
+        choices: [Choice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: &finished.output,
+            },
+            finish_reason: wire::finish_reason(finished.finish_reason),
+            logprobs: None,
+        }],
+        usage: finished.usage.into(),
+    };
+    Ok((headers, Json(body)).into_response())
+}
+
+/// What every chunk of one completion repeats.
+#[derive(Debug)]
+struct CompletionMeta {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl CompletionMeta {
+    fn chunk<'a>(
+        &'a self,
+        choices: Vec<ChunkChoice<'a>>,
+        usage: Option<CompletionUsage>,
+    ) -> ChatCompletionChunk<'a> {
+        ChatCompletionChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+        }
+    }
+
+    fn delta<'a>(&'a self, delta: Delta<'a>, finish_reason: Option<&'static str>) -> Event {
+        data_event(&self.chunk(
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+                logprobs: None,
+            }],
+            None,
+        ))
+    }
+}
+
+/// The run as `chat.completion.chunk` events: the assistant role, the text deltas, a final
+/// chunk with the finish reason, the usage if asked for, then `[DONE]`. A failure is sent as
+/// an `{"error": …}` event and ends the stream.
+fn chunk_stream(
+    state: Arc<AppState>,
+    run: RelayedRun,
+    completion: CompletionMeta,
+    include_usage: bool,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let run_id = run.run_id();
+    let opening = completion.delta(
+        Delta {
+            role: Some("assistant"),
+            content: Some(""),
+        },
+        None,
+    );
+    let mut last_finish: Option<FinishReason> = None;
+    let events = run.flat_map(move |event| {
+        let events = match event {
+            RunEvent::TextDelta { delta } => vec![completion.delta(
+                Delta {
+                    role: None,
+                    content: Some(&delta),
+                },
+                None,
+            )],
+            RunEvent::StepFinished { finish_reason, .. } => {
+                last_finish = Some(finish_reason);
+                Vec::new()
+            }
+            RunEvent::Completed { usage, .. } => {
+                let mut events = vec![
+                    completion.delta(Delta::default(), Some(wire::finish_reason(last_finish))),
+                ];
+                if include_usage {
+                    events.push(data_event(&completion.chunk(Vec::new(), Some(usage.into()))));
+                }
+                events.push(Event::default().data("[DONE]"));
+                events
+            }
+            RunEvent::Failed { error } => {
+                let error = ApiError::run_failed(run_id, &error, state.shutting_down());
+                vec![data_event(&ErrorEnvelope {
+                    error: error.object(),
+                })]
+            }
+            _ => Vec::new(),
+        };
+        stream::iter(events.into_iter().map(Ok))
+    });
+    Sse::new(stream::once(async move { Ok(opening) }).chain(events))
+        .keep_alive(KeepAlive::default())
+}
+
+#[derive(Serialize)]
+struct ErrorEnvelope<'a> {
+    error: crate::error::ErrorObject<'a>,
+}
+
+/// An SSE event whose data is `value` as JSON.
+fn data_event(value: &impl Serialize) -> Event {
+    match serde_json::to_string(value) {
+        Ok(json) => Event::default().data(json),
+        Err(error) => {
+            tracing::error!(%error, "a chunk could not be encoded");
+            Event::default()
+                .data(r#"{"error":{"type":"internal","message":"a chunk could not be encoded"}}"#)
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! A server on 127.0.0.1 for the behaviour tests, and helpers to call it.
+#![allow(dead_code)]
+
+use baton_core::actor::Supervisor;
+use baton_core::agent::Agent;
+use baton_core::ids::RunId;
+use baton_core::llm::{LlmProvider, Usage};
+use baton_core::memory::Episode;
+use baton_server::{ServerConfig, ServerError, Tenant};
+use baton_testkit::{Script, ScriptedProvider};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ACME: &str = "token-acme";
+pub const GLOBEX: &str = "token-globex";
+
+pub fn config() -> ServerConfig {
+    ServerConfig::new(vec![
+        Tenant::new("acme", ACME),
+        Tenant::new("globex", GLOBEX),
+    ])
+}
+
+/// A server running `serve_on` over a real socket.
+pub struct TestServer {
+    pub url: String,
+    pub supervisor: Supervisor,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl TestServer {
+    pub async fn start(supervisor: Supervisor) -> Self {
+        Self::start_with(supervisor, config()).await
+    }
+
+    pub async fn start_with(supervisor: Supervisor, config: ServerConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(baton_server::serve_on(
+            listener,
+            supervisor.clone(),
+            config,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            url,
+            supervisor,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Signals shutdown and waits for the server to return.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        self.signal_stop();
+        self.task.take().unwrap().await.unwrap()
+    }
+
+    /// Signals shutdown without waiting; `join` waits.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn join(mut self) -> Result<(), ServerError> {
+        self.task.take().unwrap().await.unwrap()
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+
+    /// Creates a thread for the tenant of `token`.
+    pub async fn thread(&self, token: &str) -> String {
+        let response = self.post("/v1/threads", token).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Starts a run and returns the raw response.
+    pub async fn run(
+        &self,
+        token: &str,
+        thread: &str,
+        agent: &str,
+        input: &str,
+        stream: bool,
+    ) -> reqwest::Response {
+        self.post(&format!("/v1/threads/{thread}/runs"), token)
+            .json(&json!({ "agent": agent, "input": input, "stream": stream }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// One server-sent event: its `event:` name and its data.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub event: String,
+    pub data: String,
+}
+
+/// An SSE response as a stream of events.
+pub fn sse(response: reqwest::Response) -> impl futures::Stream<Item = Sse> + Unpin {
+    Box::pin(
+        response
+            .bytes_stream()
+            .eventsource()
+            .map(|event| event.expect("a well-formed SSE stream"))
+            .map(|event| Sse {
+                event: event.event,
+                data: event.data,
+            }),
+    )
+}
+
+/// Every event of an SSE response, to its end.
+pub async fn all_events(response: reqwest::Response) -> Vec<Sse> {
+    sse(response).collect().await
+}
+
+pub fn run_id(response: &reqwest::Response) -> RunId {
+    response.headers()["x-baton-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub async fn episodes(supervisor: &Supervisor, run: RunId) -> Vec<Episode> {
+    supervisor
+        .store()
+        .episodes(run)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| record.episode)
+        .collect()
+}
+
+pub fn shared(provider: ScriptedProvider) -> Arc<ScriptedProvider> {
+    Arc::new(provider)
+}
+
+/// triage hands off to billing, which answers.
+pub async fn triage_and_billing() -> (Supervisor, Arc<ScriptedProvider>) {
+    let triage_llm = shared(ScriptedProvider::new().respond(
+        Script::tool_call("transfer_to_billing", json!({"reason": "double charge"}))
+            .with_usage(Usage::new(10, 1)),
+    ));
+    let billing_llm = shared(
+        ScriptedProvider::new()
+            .respond(Script::text("Refund issued for A17.").with_usage(Usage::new(20, 2))),
+    );
+    let supervisor = Supervisor::builder()
+        .agent_with_provider(
+            Agent::builder("triage")
+                .instructions("Route the customer.")
+                .handoff("billing")
+                .build()
+                .unwrap(),
+            triage_llm,
+        )
+        .agent_with_provider(
+            Agent::builder("billing")
+                .instructions("Solve billing problems.")
+                .build()
+                .unwrap(),
+            billing_llm.clone() as Arc<dyn LlmProvider>,
+        )
+        .spawn()
+        .await
+        .unwrap();
+    (supervisor, billing_llm)
+}
+
+/// One agent, `assistant`, answering from `provider`.
+pub async fn assistant(provider: Arc<ScriptedProvider>) -> Supervisor {
+    Supervisor::builder()
+        .provider(provider)
+        .agent(Agent::builder("assistant").build().unwrap())
+        .spawn()
+        .await
+        .unwrap()
+}

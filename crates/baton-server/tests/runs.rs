@@ -1,0 +1,270 @@
+//! Threads and runs over HTTP: SSE across a handoff, JSON answers, logs, cancellation,
+//! metrics.
+
+mod common;
+
+use baton_core::memory::Episode;
+use baton_testkit::{Script, ScriptedProvider};
+use common::*;
+use futures::StreamExt;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_relays_typed_events_in_order_across_a_handoff() {
+    let (supervisor, _) = triage_and_billing().await;
+    let server = TestServer::start(supervisor).await;
+    let thread = server.thread(ACME).await;
+
+    let response = server
+        .run(ACME, &thread, "triage", "I was charged twice", true)
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let events = all_events(response).await;
+
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e.event.as_str())
+        .filter(|name| *name != "text_delta")
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "agent_started",
+            "tool_call_started",
+            "tool_call_finished",
+            "step_finished",
+            "handed_off",
+            "agent_started",
+            "step_finished",
+            "completed",
+        ]
+    );
+    let data: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    for (event, json) in events.iter().zip(&data) {
+        assert_eq!(json["type"], event.event.as_str(), "the data is the typed event");
+    }
+    let handoff = &data[names.iter().position(|n| *n == "handed_off").unwrap()];
+    assert_eq!(
+        (&handoff["from"], &handoff["to"], &handoff["reason"]),
+        (&"triage".into(), &"billing".into(), &"double charge".into())
+    );
+    let text: String = data
+        .iter()
+        .filter(|json| json["type"] == "text_delta")
+        .map(|json| json["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "Refund issued for A17.");
+    let completed = data.last().unwrap();
+    assert_eq!(completed["output"], "Refund issued for A17.");
+    assert_eq!(completed["usage"]["input_tokens"], 30);
+    assert_eq!(completed["usage"]["output_tokens"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_streaming_answers_once_and_leaves_its_messages_and_log() {
+    let (supervisor, billing_llm) = triage_and_billing().await;
+    let server = TestServer::start(supervisor).await;
+    let thread = server.thread(ACME).await;
+
+    let response = server
+        .run(ACME, &thread, "triage", "I was charged twice", false)
+        .await;
+    assert_eq!(response.status(), 200);
+    let run = run_id(&response);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["run_id"], run.to_string());
+    assert_eq!(body["thread_id"], thread);
+    assert_eq!(body["output"], "Refund issued for A17.");
+    assert_eq!(body["steps"], 2);
+    assert_eq!(body["usage"]["input_tokens"], 30);
+    assert_eq!(billing_llm.call_count(), 1);
+
+    let messages: Value = server
+        .get(&format!("/v1/threads/{thread}/messages"), ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<&str> = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    assert_eq!(messages["messages"][0]["content"], "I was charged twice");
+    assert_eq!(messages["has_more"], false);
+
+    let page: Value = server
+        .get(&format!("/v1/threads/{thread}/messages?offset=1&limit=2"), ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(page["messages"][0]["role"], "assistant");
+    assert_eq!(page["has_more"], true);
+
+    let log: Value = server
+        .get(&format!("/v1/runs/{run}/episodes"), ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = log["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["episode"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"started"));
+    assert!(kinds.contains(&"handed_off"));
+    assert_eq!(kinds.last(), Some(&"completed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_are_listed_per_tenant_oldest_first() {
+    let server = TestServer::start(assistant(shared(ScriptedProvider::new())).await).await;
+    let first = server.thread(ACME).await;
+    let second = server.thread(ACME).await;
+    let theirs = server.thread(GLOBEX).await;
+
+    let list: Value = server
+        .get("/v1/threads", ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()]);
+    assert!(!ids.contains(&theirs.as_str()));
+
+    let page: Value = server
+        .get("/v1/threads?offset=1&limit=1", ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["threads"][0]["id"], second);
+    assert_eq!(page["has_more"], false);
+
+    let bad = server.get("/v1/threads?limit=0", ACME).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_thread_is_refused_and_a_run_can_be_cancelled_by_id() {
+    let provider = shared(ScriptedProvider::new().respond(Script::text("a b c d").stall_after(1)));
+    let supervisor = assistant(provider).await;
+    let server = TestServer::start(supervisor.clone()).await;
+    let thread = server.thread(ACME).await;
+
+    let response = server.run(ACME, &thread, "assistant", "hi", true).await;
+    let run = run_id(&response);
+    let mut events = sse(response);
+    assert_eq!(events.next().await.unwrap().event, "agent_started");
+    assert_eq!(events.next().await.unwrap().event, "text_delta");
+
+    let second = server.run(ACME, &thread, "assistant", "again", false).await;
+    assert_eq!(second.status(), 409);
+    let error: Value = second.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "thread_busy");
+
+    let cancel: Value = server
+        .post(&format!("/v1/runs/{run}/cancel"), ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancel["cancelled"], true);
+    let rest: Vec<Sse> = events.collect().await;
+    let last = rest.last().unwrap();
+    assert_eq!(last.event, "failed");
+    assert!(last.data.contains("cancelled"), "{}", last.data);
+    supervisor.idle().await;
+    assert_eq!(
+        episodes(&supervisor, run).await.last(),
+        Some(&Episode::Failed {
+            error: "cancelled".into()
+        })
+    );
+
+    let again: Value = server
+        .post(&format!("/v1/runs/{run}/cancel"), ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["cancelled"], false, "a finished run is not in flight");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_agents_and_empty_input_are_client_errors() {
+    let server = TestServer::start(assistant(shared(ScriptedProvider::new())).await).await;
+    let thread = server.thread(ACME).await;
+
+    let unknown = server.run(ACME, &thread, "nobody", "hi", false).await;
+    assert_eq!(unknown.status(), 404);
+    let error: Value = unknown.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "unknown_agent");
+    assert!(error["error"]["message"].as_str().unwrap().contains("nobody"));
+
+    let empty = server.run(ACME, &thread, "assistant", "  ", false).await;
+    assert_eq!(empty.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_runs_steps_tokens_latency_and_handoffs() {
+    let (supervisor, _) = triage_and_billing().await;
+    let server = TestServer::start(supervisor.clone()).await;
+    let thread = server.thread(ACME).await;
+    let response = server
+        .run(ACME, &thread, "triage", "I was charged twice", false)
+        .await;
+    assert_eq!(response.status(), 200);
+    supervisor.idle().await;
+
+    let text = server.metrics().await;
+    for line in [
+        r#"baton_runs_started_total{agent="triage"} 1"#,
+        r#"baton_runs_completed_total{agent="triage"} 1"#,
+        r#"baton_steps_total{agent="triage"} 1"#,
+        r#"baton_steps_total{agent="billing"} 1"#,
+        r#"baton_input_tokens_total{agent="triage"} 10"#,
+        r#"baton_input_tokens_total{agent="billing"} 20"#,
+        r#"baton_output_tokens_total{agent="billing"} 2"#,
+        r#"baton_handoffs_total{from="triage",to="billing"} 1"#,
+        r#"baton_run_duration_seconds_count{agent="triage"} 1"#,
+        r#"baton_step_duration_seconds_count{agent="billing"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(r#"baton_active_runs{agent="billing"}"#), "{text}");
+    assert!(!text.contains("baton_runs_failed_total{"), "{text}");
+}
