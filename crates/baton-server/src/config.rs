@@ -146,15 +146,30 @@ mod tests {
         let twice = ServerConfig::new(vec![Tenant::new("a", "t1"), Tenant::new("a", "t2")]);
         assert!(twice.validate().unwrap_err().to_string().contains("twice"));
         let shared = ServerConfig::new(vec![Tenant::new("a", "t"), Tenant::new("b", "t")]);
-        assert!(shared.validate().unwrap_err().to_string().contains("shares"));
+        assert!(
+            shared
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("shares")
+        );
         let empty = ServerConfig::new(vec![Tenant::new("a", "")]);
-        assert!(empty.validate().unwrap_err().to_string().contains("empty token"));
+        assert!(
+            empty
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("empty token")
+        );
     }
 
     #[test]
     fn tokens_stay_out_of_debug_output() {
         let config = ServerConfig::new(vec![Tenant::new("acme", "hunter2")]);
         let shown = format!("{config:?}");
-        assert!(shown.contains("acme") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("acme") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

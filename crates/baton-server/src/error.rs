@@ -161,10 +161,9 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if unauthorized {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -177,7 +176,10 @@ mod tests {
     #[test]
     fn supervisor_refusals_map_to_client_and_server_statuses() {
         let busy = ApiError::from(SupervisorError::ThreadBusy(baton_core::ids::ThreadId::new()));
-        assert_eq!((busy.status, busy.kind), (StatusCode::CONFLICT, "thread_busy"));
+        assert_eq!(
+            (busy.status, busy.kind),
+            (StatusCode::CONFLICT, "thread_busy")
+        );
         let unknown = ApiError::from(SupervisorError::UnknownAgent("x".into()));
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         let down = ApiError::from(SupervisorError::ShuttingDown);

@@ -51,7 +51,10 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
                 } else {
                     ApiError::bad_request(
                         "invalid_body",
-                        format!("the request body could not be read: {}", rejection.body_text()),
+                        format!(
+                            "the request body could not be read: {}",
+                            rejection.body_text()
+                        ),
                     )
                 }
             })?;

@@ -48,7 +48,11 @@ async fn a_streamed_run_relays_typed_events_in_order_across_a_handoff() {
         .map(|e| serde_json::from_str(&e.data).unwrap())
         .collect();
     for (event, json) in events.iter().zip(&data) {
-        assert_eq!(json["type"], event.event.as_str(), "the data is the typed event");
+        assert_eq!(
+            json["type"],
+            event.event.as_str(),
+            "the data is the typed event"
+        );
     }
     let handoff = &data[names.iter().position(|n| *n == "handed_off").unwrap()];
     assert_eq!(
@@ -105,7 +109,10 @@ async fn a_run_without_streaming_answers_once_and_leaves_its_messages_and_log() 
     assert_eq!(messages["has_more"], false);
 
     let page: Value = server
-        .get(&format!("/v1/threads/{thread}/messages?offset=1&limit=2"), ACME)
+        .get(
+            &format!("/v1/threads/{thread}/messages?offset=1&limit=2"),
+            ACME,
+        )
         .send()
         .await
         .unwrap()
@@ -170,7 +177,11 @@ async fn threads_are_listed_per_tenant_oldest_first() {
     assert_eq!(page["threads"][0]["id"], second);
     assert_eq!(page["has_more"], false);
 
-    let bad = server.get("/v1/threads?limit=0", ACME).send().await.unwrap();
+    let bad = server
+        .get("/v1/threads?limit=0", ACME)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
 }
 
@@ -233,7 +244,12 @@ async fn unknown_agents_and_empty_input_are_client_errors() {
     assert_eq!(unknown.status(), 404);
     let error: Value = unknown.json().await.unwrap();
     assert_eq!(error["error"]["type"], "unknown_agent");
-    assert!(error["error"]["message"].as_str().unwrap().contains("nobody"));
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody")
+    );
 
     let empty = server.run(ACME, &thread, "assistant", "  ", false).await;
     assert_eq!(empty.status(), 400);
@@ -263,8 +279,14 @@ async fn metrics_count_runs_steps_tokens_latency_and_handoffs() {
         r#"baton_run_duration_seconds_count{agent="triage"} 1"#,
         r#"baton_step_duration_seconds_count{agent="billing"} 1"#,
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
-    assert!(text.contains(r#"baton_active_runs{agent="billing"}"#), "{text}");
+    assert!(
+        text.contains(r#"baton_active_runs{agent="billing"}"#),
+        "{text}"
+    );
     assert!(!text.contains("baton_runs_failed_total{"), "{text}");
 }

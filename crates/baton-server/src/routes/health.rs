@@ -21,7 +21,9 @@ pub(crate) async fn live() -> Json<serde_json::Value> {
 }
 
 /// `GET /readyz`: ready while the supervisor takes runs; 503 once shutdown began.
-pub(crate) async fn ready(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+pub(crate) async fn ready(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if state.shutting_down() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

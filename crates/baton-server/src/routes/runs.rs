@@ -131,7 +131,10 @@ async fn belongs_to(
     run: RunId,
     log: Option<&[EpisodeRecord]>,
 ) -> Result<bool, ApiError> {
-    let starter = state.runs.get(&run).map(|tenant| Arc::clone(tenant.value()));
+    let starter = state
+        .runs
+        .get(&run)
+        .map(|tenant| Arc::clone(tenant.value()));
     if let Some(starter) = starter {
         return Ok(starter == caller.tenant);
     }

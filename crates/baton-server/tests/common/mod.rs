@@ -182,10 +182,12 @@ pub fn shared(provider: ScriptedProvider) -> Arc<ScriptedProvider> {
 
 /// triage hands off to billing, which answers.
 pub async fn triage_and_billing() -> (Supervisor, Arc<ScriptedProvider>) {
-    let triage_llm = shared(ScriptedProvider::new().respond(
-        Script::tool_call("transfer_to_billing", json!({"reason": "double charge"}))
-            .with_usage(Usage::new(10, 1)),
-    ));
+    let triage_llm = shared(
+        ScriptedProvider::new().respond(
+            Script::tool_call("transfer_to_billing", json!({"reason": "double charge"}))
+                .with_usage(Usage::new(10, 1)),
+        ),
+    );
     let billing_llm = shared(
         ScriptedProvider::new()
             .respond(Script::text("Refund issued for A17.").with_usage(Usage::new(20, 2))),

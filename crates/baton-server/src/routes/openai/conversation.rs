@@ -150,9 +150,13 @@ mod tests {
             {"role": "user", "content": "hi"}
         ]))
         .unwrap_err();
-        assert!(orphan.message.starts_with("messages[0]"), "{}", orphan.message);
-        let image = parse(json!([{"role": "user", "content": [{"type": "image_url"}]}]))
-            .unwrap_err();
+        assert!(
+            orphan.message.starts_with("messages[0]"),
+            "{}",
+            orphan.message
+        );
+        let image =
+            parse(json!([{"role": "user", "content": [{"type": "image_url"}]}])).unwrap_err();
         assert!(image.message.contains("image_url"));
     }
 }

@@ -78,11 +78,7 @@ pub(crate) async fn chat_completions(
     }
     let thread = state.threads.create(&caller.tenant);
     if !conversation.history.is_empty() {
-        let history: Vec<Arc<Message>> = conversation
-            .history
-            .into_iter()
-            .map(Arc::new)
-            .collect();
+        let history: Vec<Arc<Message>> = conversation.history.into_iter().map(Arc::new).collect();
         state
             .supervisor
             .store()
@@ -205,7 +201,9 @@ fn chunk_stream(
                     completion.delta(Delta::default(), Some(wire::finish_reason(last_finish))),
                 ];
                 if include_usage {
-                    events.push(data_event(&completion.chunk(Vec::new(), Some(usage.into()))));
+                    events.push(data_event(
+                        &completion.chunk(Vec::new(), Some(usage.into())),
+                    ));
                 }
                 events.push(Event::default().data("[DONE]"));
                 events

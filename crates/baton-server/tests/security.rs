@@ -1,0 +1,223 @@
+//! Authentication, tenant isolation, and what malformed requests get.
+
+mod common;
+
+use baton_server::ServerConfig;
+use baton_testkit::{Script, ScriptedProvider};
+use common::*;
+use serde_json::{Value, json};
+
+async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_needs_a_known_bearer_token_and_the_probes_do_not() {
+    let server = TestServer::start(assistant(shared(ScriptedProvider::new())).await).await;
+    let client = &server.client;
+    let url = &server.url;
+
+    for request in [
+        client.get(format!("{url}/v1/threads")),
+        client.post(format!("{url}/v1/threads")),
+        client.get(format!("{url}/v1/models")),
+        client.post(format!("{url}/v1/chat/completions")).body("{}"),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let (status, error) = error_of(response).await;
+        assert_eq!(
+            (status, error["type"].as_str()),
+            (401, Some("unauthorized"))
+        );
+    }
+    let wrong = server
+        .get("/v1/threads", "token-acme-but-not")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let basic = client
+        .get(format!("{url}/v1/threads"))
+        .header("authorization", format!("Basic {ACME}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    // Authentication comes before the body is read.
+    let unauthenticated_garbage = client
+        .post(format!("{url}/v1/chat/completions"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated_garbage.status(), 401);
+
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let response = client.get(format!("{url}{open}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{open}");
+    }
+    let healthz: Value = client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(healthz["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tenant_gets_404_for_a_thread_and_its_runs() {
+    let provider = shared(ScriptedProvider::new().respond(Script::text("Hello.")));
+    let server = TestServer::start(assistant(provider).await).await;
+    let thread = server.thread(ACME).await;
+    let response = server.run(ACME, &thread, "assistant", "hi", false).await;
+    assert_eq!(response.status(), 200);
+    let run = run_id(&response);
+
+    let attempts = [
+        server.get(&format!("/v1/threads/{thread}/messages"), GLOBEX),
+        server
+            .post(&format!("/v1/threads/{thread}/runs"), GLOBEX)
+            .json(&json!({"agent": "assistant", "input": "hi"})),
+        server.get(&format!("/v1/runs/{run}/episodes"), GLOBEX),
+        server.post(&format!("/v1/runs/{run}/cancel"), GLOBEX),
+    ];
+    for attempt in attempts {
+        let (status, error) = error_of(attempt.send().await.unwrap()).await;
+        assert_eq!((status, error["type"].as_str()), (404, Some("not_found")));
+    }
+    // The same answer as for ids that do not exist at all.
+    let (status, _) = error_of(
+        server
+            .get(&format!("/v1/threads/{}/messages", uuid_like()), ACME)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let listed: Value = server
+        .get("/v1/threads", GLOBEX)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["threads"], json!([]));
+
+    let owner = server
+        .get(&format!("/v1/runs/{run}/episodes"), ACME)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(owner.status(), 200);
+}
+
+fn uuid_like() -> String {
+    baton_core::ids::ThreadId::new().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413() {
+    let config = ServerConfig {
+        max_body_bytes: 1024,
+        ..config()
+    };
+    let server =
+        TestServer::start_with(assistant(shared(ScriptedProvider::new())).await, config).await;
+    let thread = server.thread(ACME).await;
+
+    let response = server
+        .post(&format!("/v1/threads/{thread}/runs"), ACME)
+        .json(&json!({"agent": "assistant", "input": "x".repeat(4096)}))
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(response).await;
+    assert_eq!(status, 413);
+    assert_eq!(error["type"], "payload_too_large");
+    assert!(error["message"].as_str().unwrap().contains("1024 bytes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_with_a_message_that_says_what_is_wrong() {
+    let server = TestServer::start(assistant(shared(ScriptedProvider::new())).await).await;
+    let thread = server.thread(ACME).await;
+    let runs = format!("/v1/threads/{thread}/runs");
+
+    let (status, error) = error_of(
+        server
+            .post(&runs, ACME)
+            .body("{\"agent\": ")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{error}"
+    );
+
+    let (status, error) = error_of(
+        server
+            .post(&runs, ACME)
+            .json(&json!({"agent": "assistant"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error["type"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("`input`"),
+        "{error}"
+    );
+
+    let (status, error) = error_of(
+        server
+            .post(&runs, ACME)
+            .json(&json!({"agent": "assistant", "input": "hi", "strem": true}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        error["message"].as_str().unwrap().contains("strem"),
+        "{error}"
+    );
+
+    let (status, error) = error_of(
+        server
+            .get("/v1/threads/not-a-uuid/messages", ACME)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, error["type"].as_str()), (400, Some("invalid_id")));
+
+    let (status, _) = error_of(server.get("/v1/nothing-here", ACME).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    let (status, _) = error_of(server.get(&runs, ACME).send().await.unwrap()).await;
+    assert_eq!(status, 405);
+}
