@@ -43,14 +43,15 @@ pub(crate) struct ApiError {
     pub(crate) run_id: Option<RunId>,
 }
 
+/// The error as JSON: the response body, and the event sent when a stream fails after it
+/// started.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     error: ErrorObject<'a>,
 }
 
-/// The error object, also sent as an event when a stream fails after it started.
 #[derive(Serialize)]
-pub(crate) struct ErrorObject<'a> {
+struct ErrorObject<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     message: &'a str,
@@ -105,12 +106,14 @@ impl ApiError {
         self
     }
 
-    /// The error as the object sent inside a stream.
-    pub(crate) fn object(&self) -> ErrorObject<'_> {
-        ErrorObject {
-            kind: self.kind,
-            message: &self.message,
-            run_id: self.run_id,
+    /// The error as JSON.
+    pub(crate) fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorObject {
+                kind: self.kind,
+                message: &self.message,
+                run_id: self.run_id,
+            },
         }
     }
 
@@ -153,13 +156,7 @@ impl From<SupervisorError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
-        let mut response = (
-            self.status,
-            Json(ErrorBody {
-                error: self.object(),
-            }),
-        )
-            .into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if unauthorized {
             response
                 .headers_mut()

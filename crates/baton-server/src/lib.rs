@@ -111,12 +111,12 @@ mod metrics;
 mod ownership;
 mod relay;
 mod routes;
-mod serve;
+mod server;
 mod state;
 
 pub use config::{ServerConfig, Tenant};
 pub use error::ServerError;
-pub use serve::{serve, serve_on};
+pub use server::{serve, serve_on};
 
 use baton_core::actor::Supervisor;
 use std::sync::Arc;
@@ -150,5 +150,5 @@ use std::sync::atomic::AtomicBool;
 /// # }
 /// ```
 pub fn router(supervisor: Supervisor, config: &ServerConfig) -> axum::Router {
-    serve::build_router(supervisor, config, Arc::new(AtomicBool::new(false)))
+    server::build_router(supervisor, config, Arc::new(AtomicBool::new(false)))
 }

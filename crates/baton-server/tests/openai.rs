@@ -2,6 +2,7 @@
 
 mod common;
 
+use baton_core::error::LlmError;
 use baton_core::llm::{Message, Usage};
 use baton_testkit::{Script, ScriptedProvider};
 use common::*;
@@ -267,5 +268,53 @@ async fn models_are_the_agents_and_unknown_models_are_404() {
         listed["threads"],
         json!([]),
         "refused requests leave no thread"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_reported_in_openai_error_shape() {
+    let refused = || {
+        Script::error(LlmError::InvalidRequest(
+            "model refused the settings".into(),
+        ))
+    };
+    let provider = shared(
+        ScriptedProvider::new()
+            .respond(refused())
+            .respond(refused()),
+    );
+    let server = TestServer::start(assistant(provider).await).await;
+    let request = json!({"model": "assistant", "messages": [{"role": "user", "content": "hi"}]});
+
+    let response = server
+        .post("/v1/chat/completions", ACME)
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "provider_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model refused the settings")
+    );
+
+    let mut streamed = request;
+    streamed["stream"] = json!(true);
+    let response = server
+        .post("/v1/chat/completions", ACME)
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
+    let events: Vec<Sse> = sse(response).collect().await;
+    let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
+    assert_eq!(last["error"]["type"], "provider_error");
+    assert!(
+        events.iter().all(|event| event.data != "[DONE]"),
+        "a failed stream does not claim to be done"
     );
 }

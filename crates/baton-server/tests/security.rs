@@ -221,3 +221,71 @@ async fn malformed_requests_get_400_with_a_message_that_says_what_is_wrong() {
     let (status, _) = error_of(server.get(&runs, ACME).send().await.unwrap()).await;
     assert_eq!(status, 405);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ownership_outlives_the_server_process_through_the_store() {
+    let store = baton_core::memory::InMemoryStore::shared();
+    let supervisor = |script: Script| {
+        let store = store.clone();
+        async move {
+            baton_core::actor::Supervisor::builder()
+                .provider(shared(ScriptedProvider::new().respond(script)))
+                .store(store)
+                .agent(
+                    baton_core::agent::Agent::builder("assistant")
+                        .build()
+                        .unwrap(),
+                )
+                .spawn()
+                .await
+                .unwrap()
+        }
+    };
+    let before = TestServer::start(supervisor(Script::text("First.")).await).await;
+    let thread = before.thread(ACME).await;
+    let response = before.run(ACME, &thread, "assistant", "hi", false).await;
+    let run = run_id(&response);
+    before.stop().await.unwrap();
+
+    // A new process over the same store knows nothing in memory.
+    let after = TestServer::start(supervisor(Script::text("Second.")).await).await;
+    let messages = after
+        .get(&format!("/v1/threads/{thread}/messages"), ACME)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(messages.status(), 200);
+    let listed: Value = after
+        .get("/v1/threads", ACME)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["threads"][0]["id"], thread);
+    let episodes = after
+        .get(&format!("/v1/runs/{run}/episodes"), ACME)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(episodes.status(), 200);
+    let again = after.run(ACME, &thread, "assistant", "again", false).await;
+    assert_eq!(again.status(), 200);
+
+    for attempt in [
+        after.get(&format!("/v1/threads/{thread}/messages"), GLOBEX),
+        after.get(&format!("/v1/runs/{run}/episodes"), GLOBEX),
+    ] {
+        assert_eq!(attempt.send().await.unwrap().status(), 404);
+    }
+    let listed: Value = after
+        .get("/v1/threads", GLOBEX)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["threads"], json!([]));
+}

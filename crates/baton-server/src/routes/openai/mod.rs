@@ -210,9 +210,7 @@ fn chunk_stream(
             }
             RunEvent::Failed { error } => {
                 let error = ApiError::run_failed(run_id, &error, state.shutting_down());
-                vec![data_event(&ErrorEnvelope {
-                    error: error.object(),
-                })]
+                vec![data_event(&error.body())]
             }
             _ => Vec::new(),
         };
@@ -220,11 +218,6 @@ fn chunk_stream(
     });
     Sse::new(stream::once(async move { Ok(opening) }).chain(events))
         .keep_alive(KeepAlive::default())
-}
-
-#[derive(Serialize)]
-struct ErrorEnvelope<'a> {
-    error: crate::error::ErrorObject<'a>,
 }
 
 /// An SSE event whose data is `value` as JSON.
