@@ -133,6 +133,12 @@ impl ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::store(&error)
+    }
+}
+
 impl From<SupervisorError> for ApiError {
     fn from(error: SupervisorError) -> Self {
         let (status, kind) = match &error {

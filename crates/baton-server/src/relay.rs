@@ -144,7 +144,7 @@ impl RelayedRun {
             }
             RunEvent::Completed { .. } => self.end(true),
             RunEvent::Failed { error } => {
-                tracing::info!(run_id = %self.run_id(), %error, "run failed");
+                tracing::debug!(run_id = %self.run_id(), %error, "run failed");
                 self.end(false);
             }
             _ => {}
@@ -179,7 +179,7 @@ impl Stream for RelayedRun {
 impl Drop for RelayedRun {
     fn drop(&mut self) {
         if !self.finished {
-            tracing::info!(run_id = %self.run_id(), "client went away; the run is cancelled");
+            tracing::debug!(run_id = %self.run_id(), "client went away; the run is cancelled");
             self.end(false);
         }
     }

@@ -63,8 +63,7 @@ pub(crate) async fn start(
     let owned = state
         .threads
         .owns(state.supervisor.store(), &caller.tenant, thread)
-        .await
-        .map_err(|error| ApiError::store(&error))?;
+        .await?;
     if !owned {
         return Err(ApiError::thread_not_found());
     }
@@ -91,12 +90,7 @@ pub(crate) async fn episodes(
     caller: Caller,
     IdPath(run): IdPath<RunId>,
 ) -> Result<Json<EpisodeList>, ApiError> {
-    let log = state
-        .supervisor
-        .store()
-        .episodes(run)
-        .await
-        .map_err(|error| ApiError::store(&error))?;
+    let log = state.supervisor.store().episodes(run).await?;
     if !belongs_to(&state, &caller, run, Some(&log)).await? {
         return Err(ApiError::run_not_found());
     }
@@ -143,10 +137,7 @@ async fn belongs_to(
     let log = match log {
         Some(log) => log,
         None => {
-            read = store
-                .episodes(run)
-                .await
-                .map_err(|error| ApiError::store(&error))?;
+            read = store.episodes(run).await?;
             &read
         }
     };
@@ -155,11 +146,7 @@ async fn belongs_to(
         _ => None,
     });
     match thread {
-        Some(thread) => state
-            .threads
-            .owns(store, &caller.tenant, thread)
-            .await
-            .map_err(|error| ApiError::store(&error)),
+        Some(thread) => Ok(state.threads.owns(store, &caller.tenant, thread).await?),
         None => Ok(false),
     }
 }

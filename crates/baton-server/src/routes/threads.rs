@@ -53,8 +53,7 @@ pub(crate) async fn list(
     let all = state
         .threads
         .list(state.supervisor.store(), &caller.tenant)
-        .await
-        .map_err(|error| ApiError::store(&error))?;
+        .await?;
     let start = usize::try_from(page.offset).unwrap_or(usize::MAX);
     let mut threads: Vec<ThreadObject> = all
         .into_iter()
@@ -80,18 +79,11 @@ pub(crate) async fn messages(
 ) -> Result<Json<MessageList>, ApiError> {
     let (page, limit) = query.page_with_lookahead()?;
     let store = state.supervisor.store();
-    let owned = state
-        .threads
-        .owns(store, &caller.tenant, thread)
-        .await
-        .map_err(|error| ApiError::store(&error))?;
+    let owned = state.threads.owns(store, &caller.tenant, thread).await?;
     if !owned {
         return Err(ApiError::thread_not_found());
     }
-    let mut messages = store
-        .list(thread, page)
-        .await
-        .map_err(|error| ApiError::store(&error))?;
+    let mut messages = store.list(thread, page).await?;
     let has_more = messages.len() > limit;
     messages.truncate(limit);
     Ok(Json(MessageList {

@@ -83,8 +83,7 @@ pub(crate) async fn chat_completions(
             .supervisor
             .store()
             .append(thread, Some(0), &history)
-            .await
-            .map_err(|error| ApiError::store(&error))?;
+            .await?;
     }
     let run = start_run(
         &state,
