@@ -1,0 +1,320 @@
+//! What can be wrong with a topology file, and where.
+
+use baton_core::actor::SupervisorError;
+use baton_core::error::StoreError;
+use std::fmt;
+
+/// Why a topology could not be loaded, checked or built.
+///
+/// Problems in the file are reported all together, each with the file, line and column it is
+/// about:
+///
+/// ```text
+/// support.toml:12:14: agent "triage" hands off to "biling", which is not defined (defined agents: billing, refunds)
+/// support.toml:20:9: provider "openai" reads its API key from OPENAI_API_KEY, which is not set
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopologyError {
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The file, as given.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file has problems: syntax, unknown keys, references to things that are not defined,
+    /// missing environment variables.
+    #[error("{}", Problems(problems))]
+    Invalid {
+        /// Every problem found, in the order of the file.
+        problems: Vec<Problem>,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store {store}: {source}")]
+    Store {
+        /// The store, as configured (passwords hidden).
+        store: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// A provider chosen in code (or on the command line) is not defined in the file.
+    #[error(
+        "{file} defines no provider named {provider:?} (defined providers: {})",
+        List(defined)
+    )]
+    UnknownProvider {
+        /// The file, as given.
+        file: String,
+        /// The provider asked for.
+        provider: String,
+        /// The providers that are defined.
+        defined: Vec<String>,
+    },
+    /// The supervisor refused the topology or could not start.
+    #[error(transparent)]
+    Supervisor(#[from] SupervisorError),
+}
+
+impl TopologyError {
+    /// The problems found in the file (empty for other errors).
+    #[must_use]
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Self::Invalid { problems } => problems,
+            _ => &[],
+        }
+    }
+
+    pub(crate) fn invalid(mut problems: Vec<Problem>) -> Self {
+        problems.sort_by_key(|p| (p.line, p.column));
+        Self::Invalid { problems }
+    }
+}
+
+struct Problems<'a>(&'a [Problem]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One problem of a topology file, at a line and column (both from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file, as it was given.
+    pub file: String,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1.
+    pub column: usize,
+    /// What is wrong.
+    pub kind: ProblemKind,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.kind
+        )
+    }
+}
+
+/// What is wrong with a topology file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The TOML does not parse, a key is unknown, or a value has the wrong type.
+    #[error("{0}")]
+    Syntax(String),
+    /// The file defines no agent.
+    #[error("the file defines no agent: add an [[agents]] table with a name")]
+    NoAgents,
+    /// An agent's name is not a valid agent name.
+    #[error(
+        "agent name {0:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'"
+    )]
+    InvalidAgentName(String),
+    /// Two agents have the same name.
+    #[error("agent {name:?} is defined twice (first on line {first_line})")]
+    DuplicateAgent {
+        /// The name.
+        name: String,
+        /// Where the first definition is.
+        first_line: usize,
+    },
+    /// `entry` names an agent that is not defined.
+    #[error("entry agent {entry:?} is not defined (defined agents: {})", List(defined))]
+    UndefinedEntry {
+        /// The entry as written.
+        entry: String,
+        /// The agents that are defined.
+        defined: Vec<String>,
+    },
+    /// An agent hands off to an agent that is not defined.
+    #[error(
+        "agent {agent:?} hands off to {target:?}, which is not defined (defined agents: {})",
+        List(defined)
+    )]
+    UndefinedHandoff {
+        /// The agent.
+        agent: String,
+        /// The handoff target as written.
+        target: String,
+        /// The agents that are defined.
+        defined: Vec<String>,
+    },
+    /// An agent hands off to itself.
+    #[error("agent {0:?} hands off to itself")]
+    SelfHandoff(String),
+    /// An agent uses a tool that does not exist.
+    #[error(
+        "agent {agent:?} uses tool {tool:?}, which does not exist (available tools: {})",
+        List(available)
+    )]
+    UnknownTool {
+        /// The agent.
+        agent: String,
+        /// The tool as written.
+        tool: String,
+        /// Built-in tools usable without a table, and the tools the file defines.
+        available: Vec<String>,
+    },
+    /// An agent uses a built-in tool that needs a `[tools.NAME]` table the file lacks.
+    #[error(
+        "agent {agent:?} uses tool {tool:?}, which needs a [tools.{tool}] table ({needs})"
+    )]
+    ToolNeedsTable {
+        /// The agent.
+        agent: String,
+        /// The tool.
+        tool: String,
+        /// What the table must hold.
+        needs: &'static str,
+    },
+    /// An agent uses a provider that is not defined.
+    #[error(
+        "agent {agent:?} uses provider {provider:?}, which is not defined (defined providers: {})",
+        List(defined)
+    )]
+    UndefinedProvider {
+        /// The agent.
+        agent: String,
+        /// The provider as written.
+        provider: String,
+        /// The providers that are defined.
+        defined: Vec<String>,
+    },
+    /// The top-level `provider` is not defined.
+    #[error(
+        "default provider {provider:?} is not defined (defined providers: {})",
+        List(defined)
+    )]
+    UndefinedDefaultProvider {
+        /// The provider as written.
+        provider: String,
+        /// The providers that are defined.
+        defined: Vec<String>,
+    },
+    /// An agent names no provider and there is no single one to default to.
+    #[error(
+        "agent {agent:?} names no provider and there is no default (defined providers: {}): \
+         add provider = \"NAME\" to the agent or at the top of the file",
+        List(defined)
+    )]
+    NoProvider {
+        /// The agent.
+        agent: String,
+        /// The providers that are defined.
+        defined: Vec<String>,
+    },
+    /// A provider or tenant holds a secret inline.
+    #[error(
+        "{owner} has an inline {field}: secrets stay out of topology files; put it in an \
+         environment variable and name that variable with {field}_env"
+    )]
+    InlineSecret {
+        /// Who holds it (`provider "openai"`, `tenant "acme"`).
+        owner: String,
+        /// The field (`api_key`, `token`).
+        field: &'static str,
+    },
+    /// A field does not apply to this kind of provider or tool.
+    #[error("{field} does not apply to {owner}")]
+    NotApplicable {
+        /// The field.
+        field: String,
+        /// What it was set on (`tool "orders" of kind kv_lookup`).
+        owner: String,
+    },
+    /// A required field is missing.
+    #[error("{owner} needs {field}")]
+    Missing {
+        /// What lacks it.
+        owner: String,
+        /// The field and what it is for.
+        field: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{0}")]
+    InvalidValue(String),
+    /// A scripted turn calls a tool its agent does not have.
+    #[error(
+        "a scripted turn of agent {agent:?} calls tool {tool:?}, which the agent does not have \
+         (its tools: {})",
+        List(available)
+    )]
+    ScriptTool {
+        /// The agent.
+        agent: String,
+        /// The tool as written.
+        tool: String,
+        /// The agent's tools.
+        available: Vec<String>,
+    },
+    /// A scripted turn hands off to an agent its agent may not hand off to.
+    #[error(
+        "a scripted turn of agent {agent:?} hands off to {target:?}, which is not among its \
+         handoffs ({})",
+        List(allowed)
+    )]
+    ScriptHandoff {
+        /// The agent.
+        agent: String,
+        /// The target as written.
+        target: String,
+        /// The agent's handoffs.
+        allowed: Vec<String>,
+    },
+    /// An agent served by a scripted provider has no scripted turns.
+    #[error(
+        "agent {agent:?} uses the scripted provider {provider:?} but has no [[agents.script]] \
+         turns"
+    )]
+    MissingScript {
+        /// The agent.
+        agent: String,
+        /// The provider.
+        provider: String,
+    },
+    /// An environment variable the topology reads is not set.
+    #[error("{owner} reads its {what} from {variable}, which is not set")]
+    MissingEnv {
+        /// Who reads it (`provider "openai"`, `tenant "acme"`).
+        owner: String,
+        /// What it holds (`API key`, `token`).
+        what: &'static str,
+        /// The variable.
+        variable: String,
+    },
+    /// A provider could not be built from its configuration.
+    #[error("provider {provider:?}: {message}")]
+    Provider {
+        /// The provider.
+        provider: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// A comma-separated list of names, or "none".
+struct List<'a>(&'a [String]);
+
+impl fmt::Display for List<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.0.join(", "))
+    }
+}
