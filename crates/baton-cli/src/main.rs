@@ -1,4 +1,72 @@
-//! The `baton` command.
+//! The `baton` command: run, chat with, check and serve Baton topology files.
+//!
+//! ```text
+//! baton run examples/topologies/support.toml "I was charged twice"
+//! baton chat examples/topologies/support.toml
+//! baton check examples/topologies/support.toml
+//! baton threads list --store sqlite:baton.db
+//! baton runs show RUN_ID --file examples/topologies/support.toml
+//! baton serve examples/topologies/support.toml
+//! ```
+//!
+//! The command is glue over the library crates: `baton-topology` loads and builds the file,
+//! `baton-core`'s supervisor runs it, and this crate only prints. Errors print as
+//! `error: …` with exit code 1; an interrupted run exits with 130.
 #![forbid(unsafe_code)]
 
-fn main() {}
+mod cli;
+mod commands;
+mod error;
+mod interrupt;
+mod render;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use commands::Exit;
+use error::CliError;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&CliError::Io(error)),
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(Exit::Success) => ExitCode::SUCCESS,
+        Ok(Exit::Cancelled) => ExitCode::from(130),
+        Err(error) => fail(&error),
+    }
+}
+
+async fn dispatch(command: Command) -> Result<Exit, CliError> {
+    match command {
+        Command::Run(args) => commands::run::run(args).await,
+        Command::Chat(args) => commands::run::chat(args).await,
+        Command::Check(args) => commands::check::check(&args),
+        Command::Threads(command) => commands::store::threads(command).await,
+        Command::Runs(command) => commands::store::runs(command).await,
+        Command::Serve(args) => commands::serve::serve(args).await,
+    }
+}
+
+fn fail(error: &CliError) -> ExitCode {
+    for line in error.lines() {
+        eprintln!("error: {line}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Logs go to standard error, warnings and up unless `RUST_LOG` says otherwise.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

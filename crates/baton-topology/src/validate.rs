@@ -762,6 +762,8 @@ impl Validator<'_> {
                         variable.get_ref()
                     )),
                 ),
+                // An inline token was already reported, with the advice to use token_env.
+                None if tenant.token.is_some() => {}
                 None => self.report(
                     &tenant.name.span(),
                     ProblemKind::Missing {

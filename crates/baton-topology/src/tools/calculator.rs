@@ -74,6 +74,7 @@ mod tests {
         assert_eq!(evaluate("1 / 3").unwrap(), "0.3333333333");
         assert_eq!(evaluate("-2 * 0").unwrap(), "0");
         assert_eq!(evaluate("-1.5 * 2").unwrap(), "-3");
+        assert_eq!(evaluate("round(24 / 13 * 10) / 10").unwrap(), "1.8");
     }
 
     #[test]

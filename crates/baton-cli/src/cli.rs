@@ -1,0 +1,138 @@
+//! The command line, as `clap` parses it.
+
+use baton_core::ids::{RunId, ThreadId};
+use baton_topology::StoreSpec;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Run, chat with, check and serve Baton topology files.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Runs a topology on one message and streams the answer.
+    Run(RunArgs),
+    /// Talks with a topology on one thread, a line at a time (until end of input or /quit).
+    Chat(ChatArgs),
+    /// Validates a topology file and the environment variables it names.
+    Check(CheckArgs),
+    /// Lists and shows the threads of a store.
+    #[command(subcommand)]
+    Threads(ThreadsCommand),
+    /// Shows and resumes runs recorded in a store.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Serves a topology over HTTP.
+    Serve(ServeArgs),
+}
+
+/// Which topology to run and what to change in it.
+#[derive(Debug, Args)]
+pub(crate) struct TopologyArgs {
+    /// The topology file.
+    pub(crate) file: PathBuf,
+    /// The store to use instead of the file's: memory, sqlite:PATH or postgres://…
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<StoreSpec>,
+    /// Serves every agent with this provider of the file (e.g. a real model instead of the
+    /// scripted one).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) topology: TopologyArgs,
+    /// The agent to start with (default: the file's entry agent).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) agent: Option<String>,
+    /// Continues this thread (default: a new thread).
+    #[arg(long, value_name = "ID")]
+    pub(crate) thread: Option<ThreadId>,
+    /// The message.
+    #[arg(required = true, value_name = "MESSAGE")]
+    pub(crate) message: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    pub(crate) topology: TopologyArgs,
+    /// The agent to start each turn with (default: the file's entry agent).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) agent: Option<String>,
+    /// Continues this thread (default: a new thread).
+    #[arg(long, value_name = "ID")]
+    pub(crate) thread: Option<ThreadId>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// The topology file.
+    pub(crate) file: PathBuf,
+}
+
+/// Where to read threads and runs from.
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// The store: memory, sqlite:PATH or postgres://…
+    #[arg(long, value_name = "URL", global = true)]
+    pub(crate) store: Option<StoreSpec>,
+    /// A topology file whose store to use.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ThreadsCommand {
+    /// Lists the threads, oldest first.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Shows a thread's messages.
+    Show {
+        /// The thread.
+        id: ThreadId,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Shows a run's episodic log, one line per episode.
+    Show {
+        /// The run.
+        id: RunId,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Lists the runs that did not finish (interrupted, or in flight elsewhere).
+    Unfinished {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Continues an interrupted run from its last completed step (needs --file).
+    Resume {
+        /// The run.
+        id: RunId,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) topology: TopologyArgs,
+    /// The address to listen on instead of the file's [server] bind.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) bind: Option<std::net::SocketAddr>,
+}

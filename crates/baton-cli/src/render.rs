@@ -1,0 +1,185 @@
+//! How a run looks in a terminal: who is speaking, the text as it streams, tool calls,
+//! handoffs, and the usage at the end.
+
+use baton_core::agent::HANDOFF_TOOL_PREFIX;
+use baton_core::ids::AgentName;
+use baton_core::llm::Usage;
+use baton_core::run::RunEvent;
+use std::io::{self, IsTerminal, Stdout, Write};
+
+/// How much of a tool result a line shows.
+const RESULT_CHARS: usize = 160;
+
+/// Writes run events to standard output, styled when it is a terminal.
+pub(crate) struct Printer {
+    out: Stdout,
+    styled: bool,
+    speaker: Option<AgentName>,
+    /// Whether the next text starts a new paragraph labelled with the speaker.
+    label_due: bool,
+    /// Whether the speaker's name was shown since it took over.
+    speaker_shown: bool,
+    /// Whether the cursor is after text on an unfinished line.
+    mid_line: bool,
+    steps: u32,
+}
+
+impl Printer {
+    pub(crate) fn new() -> Self {
+        let out = io::stdout();
+        let styled = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Self {
+            out,
+            styled,
+            speaker: None,
+            label_due: true,
+            speaker_shown: false,
+            mid_line: false,
+            steps: 0,
+        }
+    }
+
+    /// Forgets the previous run, for the next one on the same terminal.
+    pub(crate) fn reset(&mut self) {
+        self.speaker = None;
+        self.label_due = true;
+        self.speaker_shown = false;
+        self.mid_line = false;
+        self.steps = 0;
+    }
+
+    pub(crate) fn event(&mut self, event: &RunEvent) -> io::Result<()> {
+        match event {
+            RunEvent::AgentStarted { agent } => {
+                self.speaker = Some(agent.clone());
+                self.label_due = true;
+                self.speaker_shown = false;
+            }
+            RunEvent::TextDelta { delta } => {
+                if self.label_due {
+                    self.end_line()?;
+                    let label = self.label();
+                    write!(self.out, "{label} ")?;
+                    self.label_due = false;
+                }
+                self.out.write_all(delta.as_bytes())?;
+                self.mid_line = !delta.ends_with('\n');
+                self.out.flush()?;
+            }
+            RunEvent::ToolCallStarted {
+                name, arguments, ..
+            } if !name.starts_with(HANDOFF_TOOL_PREFIX) => {
+                if !self.speaker_shown {
+                    self.end_line()?;
+                    let label = self.label();
+                    writeln!(self.out, "{label}")?;
+                }
+                let arguments = one_line(arguments, RESULT_CHARS);
+                self.note(&format!("  → {name} {arguments}"))?;
+                self.label_due = true;
+            }
+            RunEvent::ToolCallFinished {
+                name,
+                output,
+                is_error,
+                ..
+            } if *is_error || !name.starts_with(HANDOFF_TOOL_PREFIX) => {
+                let mark = if *is_error { "✗" } else { "←" };
+                let output = one_line(output, RESULT_CHARS);
+                self.note(&format!("  {mark} {name}: {output}"))?;
+                self.label_due = true;
+            }
+            RunEvent::HandedOff { from, to, reason } => {
+                self.note(&format!("  ⇒ handoff {from} → {to}: {reason}"))?;
+            }
+            RunEvent::StepFinished { .. } => self.steps += 1,
+            RunEvent::Completed { .. } | RunEvent::Failed { .. } => self.end_line()?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A line of its own, dimmed.
+    pub(crate) fn note(&mut self, text: &str) -> io::Result<()> {
+        self.end_line()?;
+        let text = self.paint("2", text);
+        writeln!(self.out, "{text}")?;
+        self.out.flush()
+    }
+
+    /// A plain line of its own.
+    pub(crate) fn line(&mut self, text: &str) -> io::Result<()> {
+        self.end_line()?;
+        writeln!(self.out, "{text}")?;
+        self.out.flush()
+    }
+
+    /// Text without a line break (a prompt).
+    pub(crate) fn prompt(&mut self, text: &str) -> io::Result<()> {
+        self.end_line()?;
+        let text = self.paint("1", text);
+        write!(self.out, "{text}")?;
+        self.out.flush()
+    }
+
+    pub(crate) fn usage(&mut self, usage: &Usage) -> io::Result<()> {
+        let plural = if self.steps == 1 { "" } else { "s" };
+        let text = format!(
+            "usage: {} tokens ({} in, {} out), {} step{plural}",
+            usage.total(),
+            usage.input_tokens,
+            usage.output_tokens,
+            self.steps
+        );
+        self.note(&text)
+    }
+
+    fn end_line(&mut self) -> io::Result<()> {
+        if self.mid_line {
+            writeln!(self.out)?;
+            self.mid_line = false;
+        }
+        Ok(())
+    }
+
+    /// The speaker's label, `[billing]`; showing it counts as introducing the speaker.
+    fn label(&mut self) -> String {
+        self.speaker_shown = true;
+        let name = self.speaker.as_ref().map_or("agent", AgentName::as_str);
+        self.paint("1;36", &format!("[{name}]"))
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.styled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// `text` on one line, cut to `max` characters.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() <= max {
+        return flat.to_owned();
+    }
+    let cut: String = flat.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_flattened_and_cut() {
+        assert_eq!(one_line(" a\nb\tc ", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("é€xyz", 2), "é€…");
+    }
+}

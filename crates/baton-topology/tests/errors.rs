@@ -1,0 +1,388 @@
+//! Every kind of problem a topology file can have, with the exact text and position reported.
+
+use baton_topology::{ProblemKind, Topology, TopologyError};
+
+/// The problems of `text` as `baton check` prints them.
+fn problems(text: &str) -> Vec<String> {
+    match Topology::parse("t.toml", text) {
+        Ok(_) => panic!("the topology is valid:\n{text}"),
+        Err(error) => {
+            assert!(!error.problems().is_empty(), "{error}");
+            error.problems().iter().map(ToString::to_string).collect()
+        }
+    }
+}
+
+fn only_problem(text: &str) -> String {
+    let mut all = problems(text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    all.remove(0)
+}
+
+/// A valid preamble: one scripted provider everyone uses.
+const OFFLINE: &str = "[providers.offline]\nkind = \"scripted\"\n";
+
+#[test]
+fn syntax_errors_name_the_position_and_what_was_expected() {
+    assert_eq!(
+        only_problem("[[agents]]\nname = \"triage\n"),
+        "t.toml:2:15: invalid basic string, expected `\"`"
+    );
+    assert_eq!(
+        only_problem("max_handoffs = [1]\n"),
+        "t.toml:1:16: invalid type: sequence, expected u32"
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_that_list_the_known_ones() {
+    assert_eq!(
+        only_problem("stor = \"memory\"\n"),
+        "t.toml:1:1: unknown field `stor`, expected one of `entry`, `provider`, `store`, \
+         `max_handoffs`, `providers`, `tools`, `agents`, `server`"
+    );
+    let text = format!("{OFFLINE}[[agents]]\nname = \"a\"\nmodle = \"x\"\n");
+    assert!(
+        only_problem(&text).starts_with(
+            "t.toml:5:1: unknown field `modle`, expected one of `name`, `instructions`"
+        )
+    );
+    let text = format!(
+        "{OFFLINE}[[agents]]\nname = \"a\"\n[[agents.script]]\nwhen = {{ calls = 1 }}\ntext = \"x\"\n"
+    );
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:6:10: unknown field `calls`, expected one of `call`, `user_contains`, \
+         `after_tool`, `result_contains`"
+    );
+    assert_eq!(
+        only_problem("[providers.x]\nkind = \"gemini\"\n"),
+        "t.toml:2:8: unknown variant `gemini`, expected one of `openai`, `anthropic`, `scripted`"
+    );
+}
+
+#[test]
+fn handoffs_must_name_defined_agents_other_than_themselves() {
+    let text = format!(
+        "{OFFLINE}
+[[agents]]
+name = \"triage\"
+handoffs = [\"billing\", \"biling\", \"triage\"]
+script = [{{ text = \"hi\" }}]
+
+[[agents]]
+name = \"billing\"
+script = [{{ text = \"hi\" }}]
+
+[[agents]]
+name = \"refunds\"
+script = [{{ text = \"hi\" }}]
+"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:6:24: agent \"triage\" hands off to \"biling\", which is not defined \
+             (defined agents: billing, refunds)",
+            "t.toml:6:34: agent \"triage\" hands off to itself",
+        ]
+    );
+}
+
+#[test]
+fn tools_must_exist_and_configured_kinds_need_a_table() {
+    let text = format!(
+        "{OFFLINE}
+[tools.lookup_order]
+kind = \"kv_lookup\"
+entries = {{ a = 1 }}
+
+[[agents]]
+name = \"billing\"
+tools = [\"calculator\", \"lookup_ordr\", \"http_get\", \"calculator\"]
+script = [{{ text = \"hi\" }}]
+"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:10:24: agent \"billing\" uses tool \"lookup_ordr\", which does not exist \
+             (available tools: calculator, current_time, lookup_order)",
+            "t.toml:10:39: agent \"billing\" uses tool \"http_get\", which needs a \
+             [tools.http_get] table (with allow_hosts, the hosts it may fetch from)",
+            "t.toml:10:51: agent \"billing\" lists tool \"calculator\" twice",
+        ]
+    );
+}
+
+#[test]
+fn providers_must_be_defined_or_defaulted() {
+    let two = "[providers.a]\nkind = \"scripted\"\n[providers.b]\nkind = \"scripted\"\n";
+    let text = format!("{two}[[agents]]\nname = \"x\"\nprovider = \"c\"\nscript = [{{ text = \"hi\" }}]\n");
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:7:12: agent \"x\" uses provider \"c\", which is not defined (defined providers: a, b)"
+    );
+    let text = format!("{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n");
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:6:8: agent \"x\" names no provider and there is no default (defined providers: \
+         a, b): add provider = \"NAME\" to the agent or at the top of the file"
+    );
+    let text = format!("provider = \"z\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n");
+    assert_eq!(
+        problems(&text)[0],
+        "t.toml:1:12: default provider \"z\" is not defined (defined providers: a, b)"
+    );
+    // With a top-level provider, or a single one, agents need not name it.
+    let text = format!("provider = \"b\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n");
+    assert!(Topology::parse("t.toml", text).is_ok());
+}
+
+#[test]
+fn agent_names_are_validated_once_each() {
+    let text = format!(
+        "{OFFLINE}
+[[agents]]
+name = \"Billing Team\"
+script = [{{ text = \"hi\" }}]
+
+[[agents]]
+name = \"billing\"
+script = [{{ text = \"hi\" }}]
+
+[[agents]]
+name = \"billing\"
+script = [{{ text = \"hi\" }}]
+"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:5:8: agent name \"Billing Team\" is invalid: use 1 to 64 characters from \
+             a-z, 0-9, '_' and '-'",
+            "t.toml:13:8: agent \"billing\" is defined twice (first on line 9)",
+        ]
+    );
+}
+
+#[test]
+fn the_entry_must_be_defined_and_some_agent_must_be() {
+    let text = format!("entry = \"triag\"\n{OFFLINE}[[agents]]\nname = \"triage\"\nscript = [{{ text = \"hi\" }}]\n");
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:1:9: entry agent \"triag\" is not defined (defined agents: triage)"
+    );
+    assert_eq!(
+        only_problem(OFFLINE),
+        "t.toml:1:1: the file defines no agent: add an [[agents]] table with a name"
+    );
+}
+
+#[test]
+fn secrets_inline_are_refused() {
+    let text = "[providers.openai]\nkind = \"openai\"\napi_key = \"sk-123\"\n\
+                [[agents]]\nname = \"a\"\n\
+                [server]\n[[server.tenants]]\nname = \"acme\"\ntoken = \"t0k3n\"\n";
+    assert_eq!(
+        problems(text),
+        [
+            "t.toml:3:11: provider \"openai\" has an inline api_key: secrets stay out of \
+             topology files; put it in an environment variable and name that variable with \
+             api_key_env",
+            "t.toml:9:9: tenant \"acme\" has an inline token: secrets stay out of topology \
+             files; put it in an environment variable and name that variable with token_env",
+        ]
+    );
+}
+
+#[test]
+fn fields_of_other_kinds_and_missing_fields_are_reported() {
+    let text = "[providers.openai]\nkind = \"openai\"\nchunk_delay = \"10ms\"\n\
+                [providers.offline]\nkind = \"scripted\"\nmodel = \"gpt\"\n\
+                [tools.fetch]\nkind = \"http_get\"\nentries = { a = 1 }\n\
+                [tools.orders]\nkind = \"kv_lookup\"\n\
+                [tools.mystery]\ndescription = \"?\"\n\
+                [[agents]]\nname = \"a\"\nprovider = \"openai\"\n\
+                [server]\n[[server.tenants]]\nname = \"acme\"\n";
+    assert_eq!(
+        problems(text),
+        [
+            "t.toml:3:15: chunk_delay does not apply to provider \"openai\" of kind openai",
+            "t.toml:6:9: model does not apply to provider \"offline\" of kind scripted",
+            "t.toml:7:8: tool \"fetch\" of kind http_get needs allow_hosts, the hosts it may \
+             fetch from",
+            "t.toml:9:11: entries does not apply to tool \"fetch\" of kind http_get",
+            "t.toml:10:8: tool \"orders\" of kind kv_lookup needs entries, the table it looks \
+             keys up in",
+            "t.toml:12:8: tool \"mystery\" needs kind, one of calculator, current_time, \
+             http_get, kv_lookup",
+            "t.toml:19:8: tenant \"acme\" needs token_env, the environment variable that holds \
+             its bearer token",
+        ]
+    );
+}
+
+#[test]
+fn values_are_checked() {
+    let text = "store = \"mysql://db\"\nmax_handoffs = 0\n\
+                [providers.openai]\nkind = \"openai\"\nbase_url = \"ftp://x\"\napi_key_env = \"MY-KEY\"\n\
+                [tools.fetch]\nkind = \"http_get\"\nallow_hosts = [\"https://example.com/\"]\nmax_bytes = 0\n\
+                [[agents]]\nname = \"a\"\nmax_steps = 0\n\
+                [server]\nbind = \"localhost\"\n";
+    assert_eq!(
+        problems(text),
+        [
+            "t.toml:1:1: max_handoffs must be at least 1, not 0",
+            "t.toml:1:9: store \"mysql://db\" is not a store: use \"memory\", \"sqlite:PATH\" \
+             (e.g. \"sqlite:baton.db\") or \"postgres://USER@HOST/DATABASE\"",
+            "t.toml:5:12: base_url \"ftp://x\" of provider \"openai\" is not an http:// or \
+             https:// URL",
+            "t.toml:6:15: api_key_env \"MY-KEY\" is not an environment variable name (use A-Z, \
+             0-9 and '_')",
+            "t.toml:9:16: allow_hosts entry \"https://example.com/\" is not a host: write e.g. \
+             \"example.com\", \"127.0.0.1\" or \"*.example.com\"",
+            "t.toml:10:13: max_bytes must be at least 1",
+            "t.toml:12:8: max_steps of agent \"a\" must be at least 1",
+            "t.toml:15:8: bind \"localhost\" is not an address with a port, such as \
+             \"127.0.0.1:8080\"",
+        ]
+    );
+    assert_eq!(
+        only_problem("[[agents]]\nname = \"a\"\ntool_timeout = \"soon\"\n"),
+        "t.toml:3:16: expected a duration: seconds as a number, or a text such as \"30s\", \
+         \"500ms\" or \"1m 30s\", found \"soon\""
+    );
+}
+
+#[test]
+fn scripts_may_only_use_the_agents_tools_and_handoffs() {
+    let text = format!(
+        "{OFFLINE}
+[[agents]]
+name = \"billing\"
+tools = [\"calculator\"]
+handoffs = [\"refunds\"]
+
+[[agents.script]]
+when = {{ call = 0 }}
+tool = \"lookup\"
+
+[[agents.script]]
+handoff = \"sales\"
+reason = \"see {{{{tool.x.y}}}} and {{{{usr}}}}\"
+
+[[agents.script]]
+when = {{ user_contains = \"x\" }}
+
+[[agents.script]]
+text = \"ok\"
+arguments = {{ a = 1 }}
+
+[[agents]]
+name = \"refunds\"
+"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:10:17: call counts from 1: the first call is call = 1",
+            "t.toml:11:8: a scripted turn of agent \"billing\" calls tool \"lookup\", which the \
+             agent does not have (its tools: calculator)",
+            "t.toml:14:11: a scripted turn of agent \"billing\" hands off to \"sales\", which is \
+             not among its handoffs (refunds)",
+            "t.toml:15:10: placeholder {{usr}} is not one of {{user}}, {{result}}, \
+             {{result.FIELD}}, {{tool.NAME}} or {{tool.NAME.FIELD}}",
+            "t.toml:17:1: a scripted turn of agent \"billing\" needs an answer: text, tool, \
+             tool_calls or handoff",
+            "t.toml:22:13: arguments does not apply to a scripted turn without tool",
+            "t.toml:25:8: agent \"refunds\" uses the scripted provider \"offline\" but has no \
+             [[agents.script]] turns",
+        ]
+    );
+}
+
+#[test]
+fn check_reports_missing_environment_variables() {
+    let text = "[providers.openai]\nkind = \"openai\"\napi_key_env = \"BATON_TEST_SURELY_UNSET\"\n\
+                [providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                [providers.official]\nkind = \"anthropic\"\n\
+                [[agents]]\nname = \"a\"\nprovider = \"openai\"\n\
+                [[agents]]\nname = \"b\"\nprovider = \"local\"\n\
+                [[agents]]\nname = \"c\"\nprovider = \"official\"\n\
+                [server]\n[[server.tenants]]\nname = \"acme\"\ntoken_env = \"BATON_TEST_SURELY_UNSET_TOO\"\n";
+    let topology = Topology::parse("t.toml", text).unwrap();
+    let error = topology.check().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "t.toml:3:15: provider \"openai\" reads its API key from BATON_TEST_SURELY_UNSET, which \
+         is not set\n\
+         t.toml:7:12: provider \"official\" needs api_key_env to talk to the provider's own API \
+         (e.g. api_key_env = \"ANTHROPIC_API_KEY\")"
+    );
+    assert!(matches!(
+        error.problems()[0].kind,
+        ProblemKind::MissingEnv { ref variable, .. } if variable == "BATON_TEST_SURELY_UNSET"
+    ));
+    assert_eq!(
+        topology.server_settings().unwrap_err().to_string(),
+        "t.toml:21:13: tenant \"acme\" reads its token from BATON_TEST_SURELY_UNSET_TOO, which is \
+         not set"
+    );
+}
+
+#[test]
+fn a_valid_file_checks_and_summarizes() {
+    // PATH is set wherever tests run; as a key it only has to be present.
+    let text = "entry = \"triage\"\nstore = \"memory\"\n\
+                [providers.openai]\nkind = \"openai\"\napi_key_env = \"PATH\"\nmodel = \"gpt-4o-mini\"\n\
+                [tools.fetch]\nkind = \"http_get\"\nallow_hosts = [\"127.0.0.1\"]\n\
+                [[agents]]\nname = \"billing\"\ntools = [\"fetch\", \"calculator\"]\n\
+                [[agents]]\nname = \"triage\"\nhandoffs = [\"billing\"]\n\
+                [server]\nbind = \"127.0.0.1:9000\"\nshutdown_grace = 2.5\n\
+                [[server.tenants]]\nname = \"acme\"\ntoken_env = \"PATH\"\n";
+    let topology = Topology::parse("t.toml", text).unwrap();
+    assert_eq!(topology.entry().as_str(), "triage");
+    let summary = topology.check().unwrap();
+    assert_eq!(
+        summary.to_string(),
+        "t.toml: 2 agents, entry triage, store memory\n  \
+         billing (openai) tools: fetch, calculator\n  \
+         triage  (openai) → billing"
+    );
+    let server = topology.server_settings().unwrap();
+    assert_eq!(server.bind.to_string(), "127.0.0.1:9000");
+    assert_eq!(server.shutdown_grace, std::time::Duration::from_millis(2500));
+    assert_eq!(server.tenants[0].name, "acme");
+    assert!(!format!("{:?}", server.tenants[0]).contains(&server.tenants[0].token));
+}
+
+#[test]
+fn another_provider_can_serve_every_agent() {
+    let text = format!(
+        "{OFFLINE}[providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [[agents]]\nname = \"a\"\nprovider = \"local\"\n"
+    );
+    let mut topology = Topology::parse("t.toml", text).unwrap();
+    let error = topology.use_provider("offlin").unwrap_err();
+    assert!(matches!(error, TopologyError::UnknownProvider { .. }));
+    assert_eq!(
+        error.to_string(),
+        "t.toml defines no provider named \"offlin\" (defined providers: local, offline)"
+    );
+    assert_eq!(
+        topology.use_provider("offline").unwrap_err().to_string(),
+        "t.toml:7:8: agent \"a\" uses the scripted provider \"offline\" but has no \
+         [[agents.script]] turns"
+    );
+    topology.use_provider("local").unwrap();
+}
+
+#[test]
+fn unreadable_files_say_so() {
+    let error = Topology::load("/no/such/topology.toml").unwrap_err();
+    assert!(
+        error.to_string().starts_with("cannot read /no/such/topology.toml: "),
+        "{error}"
+    );
+}
