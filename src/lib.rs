@@ -9,6 +9,7 @@
 //! | `testkit` | [`testkit`] (`baton-testkit`) | a scripted provider for tests, examples and benchmarks |
 //! | `openai`, `anthropic` | [`providers`] (`baton-providers`) | real model providers over HTTP |
 //! | `sqlite`, `postgres` | [`store`] (`baton-store`) | durable threads and episodic logs |
+//! | `server` | [`server`] (`baton-server`) | the HTTP/SSE service over a supervisor |
 //!
 //! ```
 //! # #[cfg(feature = "testkit")]
@@ -41,3 +42,6 @@ pub use baton_providers as providers;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use baton_store as store;
+
+#[cfg(feature = "server")]
+pub use baton_server as server;

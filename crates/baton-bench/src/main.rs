@@ -1,13 +1,14 @@
 //! `cargo run --release -p baton-bench -- WORKLOAD [options]`: prints one line per figure,
 //! each with its ratio to the bare baseline measured in the same command.
 //!
-//! Workloads: `loop`, `handoff`, `conc`, `stream`, `all`. Options: `--steps K`, `--runs R`,
+//! Workloads: `loop`, `handoff`, `conc`, `stream`, `store` (SQLite, and PostgreSQL when
+//! `BATON_POSTGRES_URL` is set), `all`. Options: `--steps K`, `--runs R`,
 //! `--hops H`, `--latency-ms L`, `--chunks N`. `conc` measures peak memory in child processes
 //! so that the baseline and Baton do not share a high-water mark.
 
 use baton_bench::{
     Measurement, conc_baseline, conc_workload, handoff_workload, loop_baseline, loop_workload,
-    stream_baseline, stream_workload,
+    loop_workload_on, stream_baseline, stream_workload,
 };
 use std::collections::HashMap;
 use std::process::Command;
@@ -67,11 +68,13 @@ fn main() {
         "handoff" => on_runtime(&runtime, &options, bench_handoff),
         "stream" => on_runtime(&runtime, &options, bench_stream),
         "conc" => bench_conc(&options),
+        "store" => on_runtime(&runtime, &options, bench_store),
         "conc-child" => on_runtime(&runtime, &options, conc_child),
         "all" => {
             on_runtime(&runtime, &options, bench_loop);
             on_runtime(&runtime, &options, bench_handoff);
             on_runtime(&runtime, &options, bench_stream);
+            on_runtime(&runtime, &options, bench_store);
             bench_conc(&options);
         }
         other => {
@@ -106,6 +109,49 @@ async fn bench_loop(options: std::sync::Arc<Options>) {
         baton.micros_per_call() / bare.micros_per_call(),
         baton.micros_per_call() - bare.micros_per_call(),
     );
+}
+
+type StoreFuture<S> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<S, baton_core::error::StoreError>> + Send>,
+>;
+
+// Boxed at a concrete type: sqlx's futures are Send, but the compiler cannot prove it through
+// a spawned async fn's generic lifetimes.
+fn open_sqlite(path: std::path::PathBuf) -> StoreFuture<baton_store::SqliteStore> {
+    Box::pin(async move { baton_store::SqliteStore::open(path).await })
+}
+
+fn connect_postgres(url: String) -> StoreFuture<baton_store::PostgresStore> {
+    Box::pin(async move { baton_store::PostgresStore::connect(&url).await })
+}
+
+async fn bench_store(options: std::sync::Arc<Options>) {
+    let steps = options.get("steps", 5) as usize;
+    let runs = options.get("runs", 2_000) / 4;
+    let memory = loop_workload(steps, runs).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
+    let sqlite = open_sqlite(dir.path().join("bench.db"))
+        .await
+        .unwrap_or_else(|error| panic!("sqlite store: {error}"));
+    let on_sqlite = loop_workload_on(Some(std::sync::Arc::new(sqlite)), steps, runs).await;
+    println!(
+        "store    sqlite steps={steps} runs={runs}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
+        on_sqlite.steps_per_second(),
+        memory.steps_per_second(),
+        memory.steps_per_second() / on_sqlite.steps_per_second(),
+    );
+    if let Ok(url) = std::env::var("BATON_POSTGRES_URL") {
+        let postgres = connect_postgres(url)
+            .await
+            .unwrap_or_else(|error| panic!("postgres store: {error}"));
+        let on_postgres = loop_workload_on(Some(std::sync::Arc::new(postgres)), steps, runs).await;
+        println!(
+            "store    postgres steps={steps} runs={runs}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
+            on_postgres.steps_per_second(),
+            memory.steps_per_second(),
+            memory.steps_per_second() / on_postgres.steps_per_second(),
+        );
+    }
 }
 
 async fn bench_handoff(options: std::sync::Arc<Options>) {

@@ -3,6 +3,7 @@ use baton_core::actor::Supervisor;
 use baton_core::agent::Agent;
 use baton_core::ids::ThreadId;
 use baton_core::llm::{ChatRequest, LlmProvider, Message, ResponseAssembler, Role, ToolCall};
+use baton_core::memory::Store;
 use baton_core::run::RunEvent;
 use baton_core::tool::{ToolRegistry, execute_call};
 use baton_testkit::{Script, ScriptedProvider};
@@ -29,6 +30,12 @@ impl Measurement {
     #[must_use]
     pub fn micros_per_call(&self) -> f64 {
         self.elapsed.as_secs_f64() * 1e6 / self.model_calls.max(1) as f64
+    }
+
+    /// Model calls (steps) per second.
+    #[must_use]
+    pub fn steps_per_second(&self) -> f64 {
+        self.model_calls as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
     }
 
     /// Text chunks per second that reached the consumer.
@@ -92,12 +99,22 @@ async fn spawn_supervisor(builder: baton_core::actor::SupervisorBuilder) -> Supe
 
 /// `runs` runs in sequence, each `tool_steps` tool steps and an answer, through the supervisor.
 pub async fn loop_workload(tool_steps: usize, runs: u64) -> Measurement {
-    let supervisor = spawn_supervisor(
-        Supervisor::builder()
-            .provider(Arc::new(stepping_model(tool_steps, Duration::ZERO)))
-            .agent(echo_agent("worker")),
-    )
-    .await;
+    loop_workload_on(None, tool_steps, runs).await
+}
+
+/// [`loop_workload`] on the given store (the in-memory store with `None`).
+pub async fn loop_workload_on(
+    store: Option<Arc<dyn Store>>,
+    tool_steps: usize,
+    runs: u64,
+) -> Measurement {
+    let mut builder = Supervisor::builder()
+        .provider(Arc::new(stepping_model(tool_steps, Duration::ZERO)))
+        .agent(echo_agent("worker"));
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    let supervisor = spawn_supervisor(builder).await;
     let started = Instant::now();
     let mut chunks = 0;
     for _ in 0..runs {

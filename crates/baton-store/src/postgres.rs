@@ -50,10 +50,17 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| backend("connecting to PostgreSQL", &e))?;
+        let migrating = |e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!("migrating the PostgreSQL database: {e}"))
+        };
+        // `run_direct` on a connection, not `run` on an `Acquire`: the latter's future cannot be
+        // proven `Send`, which would keep `connect` out of spawned tasks.
+        let mut conn = pool.acquire().await.map_err(|e| migrating(&e))?;
         MIGRATOR
-            .run(&pool)
+            .run_direct(&mut *conn)
             .await
-            .map_err(|e| StoreError::Backend(format!("migrating the PostgreSQL database: {e}")))?;
+            .map_err(|e| migrating(&e))?;
+        drop(conn);
         Ok(Self {
             engine: SqlEngine::new(pool, &POSTGRES),
         })

@@ -120,7 +120,12 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| failed(&e))?;
-        MIGRATOR.run(&mut *tx).await.map_err(|e| failed(&e))?;
+        // `run_direct` on the connection, not `run` on an `Acquire`: the latter's future cannot
+        // be proven `Send`, which would keep `open` out of spawned tasks.
+        MIGRATOR
+            .run_direct(&mut *tx)
+            .await
+            .map_err(|e| failed(&e))?;
         tx.commit().await.map_err(|e| failed(&e))?;
         drop(conn);
         Ok(Self {

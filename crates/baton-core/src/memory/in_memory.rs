@@ -4,6 +4,7 @@ use crate::ids::{RunId, ThreadId};
 use crate::llm::Message;
 use async_trait::async_trait;
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use std::sync::Arc;
 
 /// Threads and episodic logs in process memory, on sharded concurrent maps.
@@ -54,19 +55,29 @@ impl InMemoryStore {
         expected_len: Option<u64>,
         messages: &[Arc<Message>],
     ) -> Result<u64, StoreError> {
-        let mut entry = self.threads.entry(thread).or_default();
-        let actual = entry.len() as u64;
-        if let Some(expected) = expected_len
-            && expected != actual
-        {
-            return Err(StoreError::Conflict {
+        let conflict = |actual: u64| match expected_len {
+            Some(expected) if expected != actual => Err(StoreError::Conflict {
                 thread,
                 expected,
                 actual,
-            });
+            }),
+            _ => Ok(()),
+        };
+        match self.threads.entry(thread) {
+            Entry::Occupied(mut stored) => {
+                conflict(stored.get().len() as u64)?;
+                stored.get_mut().extend(messages.iter().cloned());
+                Ok(stored.get().len() as u64)
+            }
+            // A thread exists once it holds messages: a refused or empty append creates none.
+            Entry::Vacant(vacant) => {
+                conflict(0)?;
+                if !messages.is_empty() {
+                    vacant.insert(messages.to_vec());
+                }
+                Ok(messages.len() as u64)
+            }
         }
-        entry.extend(messages.iter().cloned());
-        Ok(entry.len() as u64)
     }
 
     /// Steps of a run are committed in increasing order, so the last one tells.
@@ -150,14 +161,34 @@ impl EpisodicStore for InMemoryStore {
 #[async_trait]
 impl Store for InMemoryStore {
     async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
+        // The thread's map entry is held from the check to the last write, so two identical
+        // commits cannot both pass the check (lock order: threads, then episodes).
+        let mut stored = self.threads.entry(commit.thread).or_default();
+        let actual = stored.len() as u64;
         if self.step_committed(commit.run, commit.step) {
-            return Ok(self
-                .threads
-                .get(&commit.thread)
-                .map_or(0, |t| t.len() as u64));
+            return Ok(actual);
         }
-        let len = self.append_now(commit.thread, commit.expected_len, commit.messages)?;
+        if let Some(expected) = commit.expected_len
+            && expected != actual
+        {
+            let thread = commit.thread;
+            drop(stored);
+            self.threads
+                .remove_if(&thread, |_, messages| messages.is_empty());
+            return Err(StoreError::Conflict {
+                thread,
+                expected,
+                actual,
+            });
+        }
+        stored.extend(commit.messages.iter().cloned());
+        let len = stored.len() as u64;
         self.record_now(commit.run, commit.episodes.iter().cloned());
+        drop(stored);
+        if len == 0 {
+            self.threads
+                .remove_if(&commit.thread, |_, messages| messages.is_empty());
+        }
         Ok(len)
     }
 }
