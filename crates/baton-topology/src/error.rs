@@ -121,9 +121,7 @@ pub enum ProblemKind {
     #[error("the file defines no agent: add an [[agents]] table with a name")]
     NoAgents,
     /// An agent's name is not a valid agent name.
-    #[error(
-        "agent name {0:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'"
-    )]
+    #[error("agent name {0:?} is invalid: use 1 to 64 characters from a-z, 0-9, '_' and '-'")]
     InvalidAgentName(String),
     /// Two agents have the same name.
     #[error("agent {name:?} is defined twice (first on line {first_line})")]
@@ -134,7 +132,10 @@ pub enum ProblemKind {
         first_line: usize,
     },
     /// `entry` names an agent that is not defined.
-    #[error("entry agent {entry:?} is not defined (defined agents: {})", List(defined))]
+    #[error(
+        "entry agent {entry:?} is not defined (defined agents: {})",
+        List(defined)
+    )]
     UndefinedEntry {
         /// The entry as written.
         entry: String,
@@ -171,9 +172,7 @@ pub enum ProblemKind {
         available: Vec<String>,
     },
     /// An agent uses a built-in tool that needs a `[tools.NAME]` table the file lacks.
-    #[error(
-        "agent {agent:?} uses tool {tool:?}, which needs a [tools.{tool}] table ({needs})"
-    )]
+    #[error("agent {agent:?} uses tool {tool:?}, which needs a [tools.{tool}] table ({needs})")]
     ToolNeedsTable {
         /// The agent.
         agent: String,

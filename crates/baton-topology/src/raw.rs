@@ -3,8 +3,8 @@
 //! Everything here only parses; what the values mean, and whether references resolve, is
 //! decided by `validate`.
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -233,7 +233,8 @@ impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct DurationVisitor;
 
-        const EXPECTED: &str = "a duration: seconds as a number, or a text such as \"30s\", \"500ms\" or \"1m 30s\"";
+        const EXPECTED: &str =
+            "a duration: seconds as a number, or a text such as \"30s\", \"500ms\" or \"1m 30s\"";
 
         impl Visitor<'_> for DurationVisitor {
             type Value = Seconds;

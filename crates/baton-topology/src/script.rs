@@ -61,7 +61,9 @@ impl When {
     fn holds(&self, seen: &Seen<'_>) -> bool {
         let contains_any = |haystack: &str, needles: &[String]| {
             let haystack = haystack.to_lowercase();
-            needles.iter().any(|needle| haystack.contains(needle.as_str()))
+            needles
+                .iter()
+                .any(|needle| haystack.contains(needle.as_str()))
         };
         self.call.is_none_or(|call| call == seen.call)
             && (self.user_contains.is_empty() || contains_any(seen.user, &self.user_contains))
@@ -378,20 +380,38 @@ mod tests {
     #[test]
     fn calls_are_counted_from_the_last_user_message_or_the_handoff_to_the_agent() {
         let turns = vec![
-            text("first", When { call: Some(1), ..When::default() }),
-            text("second", When { call: Some(2), ..When::default() }),
+            text(
+                "first",
+                When {
+                    call: Some(1),
+                    ..When::default()
+                },
+            ),
+            text(
+                "second",
+                When {
+                    call: Some(2),
+                    ..When::default()
+                },
+            ),
         ];
         let model = model(turns);
         let handoff = ToolCall::new("c1", "transfer_to_billing", r#"{"reason":"x"}"#);
         let lookup = ToolCall::new("c2", "lookup", "{}");
         let history = vec![
             Message::user("hi"),
-            Message::Assistant { content: String::new(), tool_calls: vec![handoff.clone()] },
+            Message::Assistant {
+                content: String::new(),
+                tool_calls: vec![handoff.clone()],
+            },
             Message::tool_result(&handoff, "transferred to billing"),
         ];
         assert_eq!(answer(&model, history.clone()).content(), "first");
         let mut later = history;
-        later.push(Message::Assistant { content: String::new(), tool_calls: vec![lookup.clone()] });
+        later.push(Message::Assistant {
+            content: String::new(),
+            tool_calls: vec![lookup.clone()],
+        });
         later.push(Message::tool_result(&lookup, "found"));
         assert_eq!(answer(&model, later.clone()).content(), "second");
         later.push(Message::assistant("second"));
@@ -423,10 +443,22 @@ mod tests {
                 tool_message("c", "lookup", result),
             ]
         };
-        assert_eq!(answer(&model, with("Charged TWICE!", "DUPLICATE payment")).content(), "refund");
-        assert_eq!(answer(&model, with("charged once", "duplicate")).content(), "fallback");
-        assert_eq!(answer(&model, with("twice", "paid once")).content(), "fallback");
-        assert_eq!(answer(&model, vec![Message::user("twice")]).content(), "fallback");
+        assert_eq!(
+            answer(&model, with("Charged TWICE!", "DUPLICATE payment")).content(),
+            "refund"
+        );
+        assert_eq!(
+            answer(&model, with("charged once", "duplicate")).content(),
+            "fallback"
+        );
+        assert_eq!(
+            answer(&model, with("twice", "paid once")).content(),
+            "fallback"
+        );
+        assert_eq!(
+            answer(&model, vec![Message::user("twice")]).content(),
+            "fallback"
+        );
     }
 
     #[test]
@@ -467,12 +499,21 @@ mod tests {
         let call = &message.tool_calls()[0];
         assert_eq!(call.name, "refund");
         let arguments: serde_json::Value = serde_json::from_str(&call.arguments).unwrap();
-        assert_eq!(arguments, json!({"order": "A-1042", "amount": 1, "all": ["49.90 EUR"]}));
+        assert_eq!(
+            arguments,
+            json!({"order": "A-1042", "amount": 1, "all": ["49.90 EUR"]})
+        );
     }
 
     #[test]
     fn no_applicable_turn_is_an_invalid_request() {
-        let model = model(vec![text("only first", When { call: Some(1), ..When::default() })]);
+        let model = model(vec![text(
+            "only first",
+            When {
+                call: Some(1),
+                ..When::default()
+            },
+        )]);
         let messages = vec![
             Arc::new(Message::user("hi")),
             Arc::new(Message::assistant("only first")),
@@ -490,8 +531,14 @@ mod tests {
     #[test]
     fn placeholders_are_validated() {
         assert_eq!(Placeholder::parse("user"), Ok(Placeholder::User));
-        assert_eq!(Placeholder::parse("result"), Ok(Placeholder::Result(vec![])));
-        assert_eq!(Placeholder::parse("tool.x.a.0"), Ok(Placeholder::Tool("x", vec!["a", "0"])));
+        assert_eq!(
+            Placeholder::parse("result"),
+            Ok(Placeholder::Result(vec![]))
+        );
+        assert_eq!(
+            Placeholder::parse("tool.x.a.0"),
+            Ok(Placeholder::Tool("x", vec!["a", "0"]))
+        );
         assert_eq!(
             Placeholder::invalid_in("{{ user }} {{usr}} {{tool}} {{result..x}} {{tool.x}}"),
             ["usr", "tool", "result..x"]

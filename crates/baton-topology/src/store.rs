@@ -126,8 +126,14 @@ mod tests {
     #[test]
     fn store_texts_parse() {
         assert_eq!("memory".parse(), Ok(StoreSpec::Memory));
-        assert_eq!(" sqlite:baton.db ".parse(), Ok(StoreSpec::Sqlite("baton.db".into())));
-        assert_eq!("sqlite:///tmp/x.db".parse(), Ok(StoreSpec::Sqlite("/tmp/x.db".into())));
+        assert_eq!(
+            " sqlite:baton.db ".parse(),
+            Ok(StoreSpec::Sqlite("baton.db".into()))
+        );
+        assert_eq!(
+            "sqlite:///tmp/x.db".parse(),
+            Ok(StoreSpec::Sqlite("/tmp/x.db".into()))
+        );
         assert_eq!("sqlite::memory:".parse(), Ok(StoreSpec::SqliteMemory));
         assert_eq!(
             "postgresql://u@h/d".parse(),
@@ -141,7 +147,10 @@ mod tests {
 
     #[test]
     fn passwords_are_hidden() {
-        assert_eq!(hide_password("postgres://u:p@h:5432/d?x=1"), "postgres://u:***@h:5432/d?x=1");
+        assert_eq!(
+            hide_password("postgres://u:p@h:5432/d?x=1"),
+            "postgres://u:***@h:5432/d?x=1"
+        );
         assert_eq!(hide_password("postgres://u@h/d"), "postgres://u@h/d");
         assert_eq!(hide_password("postgres://h/d"), "postgres://h/d");
     }
@@ -158,6 +167,9 @@ mod tests {
             panic!("a store in a missing directory opened");
         };
         let error = error.to_string();
-        assert!(error.starts_with("cannot open the store sqlite:"), "{error}");
+        assert!(
+            error.starts_with("cannot open the store sqlite:"),
+            "{error}"
+        );
     }
 }

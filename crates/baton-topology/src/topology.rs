@@ -2,7 +2,7 @@
 
 use crate::error::{Problem, ProblemKind, TopologyError};
 use crate::raw::{ProviderKind, RawTopology};
-use crate::script::{ScriptedModel, Turn};
+use crate::script::Turn;
 use crate::server::{ServerDef, ServerSettings, TenantToken};
 use crate::source::Source;
 use crate::store::StoreSpec;
@@ -85,10 +85,14 @@ pub(crate) struct ProviderDef {
     pub(crate) api_key_env: Option<(Range<usize>, String)>,
     pub(crate) model: Option<String>,
     pub(crate) timeouts: Timeouts,
+    #[cfg_attr(not(feature = "scripted"), allow(dead_code))]
     pub(crate) chunk_delay: Duration,
 }
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// An agent with the provider that serves it.
+type ServedAgent = (Agent, Arc<dyn LlmProvider>);
 
 fn process_env(variable: &str) -> Option<String> {
     std::env::var(variable)
@@ -237,7 +241,7 @@ impl Topology {
     }
 
     /// The agents with their providers, ready for a supervisor.
-    fn prepare(&self, env: Env<'_>) -> Result<Vec<(Agent, Arc<dyn LlmProvider>)>, TopologyError> {
+    fn prepare(&self, env: Env<'_>) -> Result<Vec<ServedAgent>, TopologyError> {
         let mut problems = Vec::new();
         let mut providers: BTreeMap<&str, Arc<dyn LlmProvider>> = BTreeMap::new();
         for agent in &self.agents {
@@ -260,9 +264,12 @@ impl Topology {
                 Ok(tool) => {
                     tools.insert(name, tool);
                 }
-                Err(error) => problems.push(self.source.problem_at_top(ProblemKind::InvalidValue(
-                    format!("tool {name:?}: {error}"),
-                ))),
+                Err(error) => problems.push(
+                    self.source
+                        .problem_at_top(ProblemKind::InvalidValue(format!(
+                            "tool {name:?}: {error}"
+                        ))),
+                ),
             }
         }
         if !problems.is_empty() {
@@ -270,7 +277,10 @@ impl Topology {
         }
         let mut agents = Vec::with_capacity(self.agents.len());
         for def in &self.agents {
-            let provider = match (self.providers.get(&def.provider), providers.get(def.provider.as_str())) {
+            let provider = match (
+                self.providers.get(&def.provider),
+                providers.get(def.provider.as_str()),
+            ) {
                 (_, Some(provider)) => Arc::clone(provider),
                 (Some(provider), None) => self.scripted_provider(def, provider)?,
                 (None, None) => continue,
@@ -359,6 +369,7 @@ impl Topology {
         agent: &AgentDef,
         provider: &ProviderDef,
     ) -> Result<Arc<dyn LlmProvider>, TopologyError> {
+        use crate::script::ScriptedModel;
         use baton_testkit::{Script, ScriptedProvider};
         let model = ScriptedModel {
             agent: agent.name.to_string(),
@@ -380,15 +391,17 @@ impl Topology {
         _agent: &AgentDef,
         provider: &ProviderDef,
     ) -> Result<Arc<dyn LlmProvider>, TopologyError> {
-        Err(TopologyError::invalid(vec![self.source.problem(
-            &provider.span,
-            ProblemKind::Provider {
-                provider: provider.name.clone(),
-                message: "this build has no scripted provider: enable the cargo feature \
+        Err(TopologyError::invalid(vec![
+            self.source.problem(
+                &provider.span,
+                ProblemKind::Provider {
+                    provider: provider.name.clone(),
+                    message: "this build has no scripted provider: enable the cargo feature \
                           `scripted` of baton-topology"
-                    .into(),
-            },
-        )]))
+                        .into(),
+                },
+            ),
+        ]))
     }
 
     fn tenants(&self, env: Env<'_>) -> Result<Vec<TenantToken>, TopologyError> {
@@ -477,12 +490,7 @@ impl fmt::Display for Summary {
             .max()
             .unwrap_or(0);
         for agent in &self.agents {
-            write!(
-                f,
-                "\n  {:width$} ({})",
-                agent.name.as_str(),
-                agent.provider
-            )?;
+            write!(f, "\n  {:width$} ({})", agent.name.as_str(), agent.provider)?;
             if !agent.tools.is_empty() {
                 write!(f, " tools: {}", agent.tools.join(", "))?;
             }

@@ -54,10 +54,13 @@ pub(crate) fn validate(source: Source, raw: RawTopology) -> Result<Topology, Vec
     }
     let entry = v.entry(raw.entry.as_ref(), &defined);
     let store = match &raw.store {
-        Some(text) => text.get_ref().parse().unwrap_or_else(|error: crate::store::InvalidStore| {
-            v.report(&text.span(), ProblemKind::InvalidValue(error.to_string()));
-            StoreSpec::default()
-        }),
+        Some(text) => text
+            .get_ref()
+            .parse()
+            .unwrap_or_else(|error: crate::store::InvalidStore| {
+                v.report(&text.span(), ProblemKind::InvalidValue(error.to_string()));
+                StoreSpec::default()
+            }),
         None => StoreSpec::default(),
     };
     let server = raw.server.map(|s| v.server(s)).unwrap_or_default();
@@ -138,27 +141,40 @@ impl Validator<'_> {
                 ("base_url", raw.base_url.as_ref().map(Spanned::span)),
                 ("api_key_env", raw.api_key_env.as_ref().map(Spanned::span)),
                 ("model", raw.model.as_ref().map(Spanned::span)),
-                ("connect_timeout", raw.connect_timeout.as_ref().map(Spanned::span)),
-                ("first_byte_timeout", raw.first_byte_timeout.as_ref().map(Spanned::span)),
+                (
+                    "connect_timeout",
+                    raw.connect_timeout.as_ref().map(Spanned::span),
+                ),
+                (
+                    "first_byte_timeout",
+                    raw.first_byte_timeout.as_ref().map(Spanned::span),
+                ),
                 ("idle_timeout", raw.idle_timeout.as_ref().map(Spanned::span)),
-                ("response_timeout", raw.response_timeout.as_ref().map(Spanned::span)),
+                (
+                    "response_timeout",
+                    raw.response_timeout.as_ref().map(Spanned::span),
+                ),
             ];
             for (field, span) in remote {
                 self.not_applicable(span, field, &of_kind);
             }
         } else {
-            self.not_applicable(raw.chunk_delay.as_ref().map(Spanned::span), "chunk_delay", &of_kind);
+            self.not_applicable(
+                raw.chunk_delay.as_ref().map(Spanned::span),
+                "chunk_delay",
+                &of_kind,
+            );
         }
-        if let Some(variable) = &raw.api_key_env {
-            if !is_env_name(variable.get_ref()) {
-                self.report(
-                    &variable.span(),
-                    ProblemKind::InvalidValue(format!(
-                        "api_key_env {:?} is not an environment variable name (use A-Z, 0-9 and '_')",
-                        variable.get_ref()
-                    )),
-                );
-            }
+        if let Some(variable) = &raw.api_key_env
+            && !is_env_name(variable.get_ref())
+        {
+            self.report(
+                &variable.span(),
+                ProblemKind::InvalidValue(format!(
+                    "api_key_env {:?} is not an environment variable name (use A-Z, 0-9 and '_')",
+                    variable.get_ref()
+                )),
+            );
         }
         if let Some(url) = &raw.base_url {
             let text = url.get_ref();
@@ -225,8 +241,16 @@ impl Validator<'_> {
         };
         let of_kind = format!("{owner} of kind {}", kind.name());
         if kind != ToolKind::HttpGet {
-            self.not_applicable(raw.allow_hosts.as_ref().map(Spanned::span), "allow_hosts", &of_kind);
-            self.not_applicable(raw.max_bytes.as_ref().map(Spanned::span), "max_bytes", &of_kind);
+            self.not_applicable(
+                raw.allow_hosts.as_ref().map(Spanned::span),
+                "allow_hosts",
+                &of_kind,
+            );
+            self.not_applicable(
+                raw.max_bytes.as_ref().map(Spanned::span),
+                "max_bytes",
+                &of_kind,
+            );
             self.not_applicable(raw.timeout.as_ref().map(Spanned::span), "timeout", &of_kind);
         }
         if kind != ToolKind::KvLookup {
@@ -319,7 +343,10 @@ impl Validator<'_> {
         for agent in agents {
             let name = agent.name.get_ref();
             if AgentName::new(name).is_err() {
-                self.report(&agent.name.span(), ProblemKind::InvalidAgentName(name.clone()));
+                self.report(
+                    &agent.name.span(),
+                    ProblemKind::InvalidAgentName(name.clone()),
+                );
                 continue;
             }
             let line = self.source.locate(agent.name.span().start).0;
@@ -419,16 +446,17 @@ impl Validator<'_> {
             .into_iter()
             .map(|turn| self.turn(&name, &tools, &handoff_names, turn))
             .collect();
-        if let Some(provider) = &provider {
-            if provider.kind == ProviderKind::Scripted && script.is_empty() {
-                self.report(
-                    &raw.name.span(),
-                    ProblemKind::MissingScript {
-                        agent: name.clone(),
-                        provider: provider.name.clone(),
-                    },
-                );
-            }
+        if let Some(provider) = &provider
+            && provider.kind == ProviderKind::Scripted
+            && script.is_empty()
+        {
+            self.report(
+                &raw.name.span(),
+                ProblemKind::MissingScript {
+                    agent: name.clone(),
+                    provider: provider.name.clone(),
+                },
+            );
         }
         let mut settings = ModelSettings::default();
         settings.model = raw.model;
@@ -741,7 +769,11 @@ impl Validator<'_> {
                     },
                 );
             }
-            if server.tenants.iter().any(|t| t.name == *tenant.name.get_ref()) {
+            if server
+                .tenants
+                .iter()
+                .any(|t| t.name == *tenant.name.get_ref())
+            {
                 self.report(
                     &tenant.name.span(),
                     ProblemKind::InvalidValue(format!("{owner} is defined twice")),

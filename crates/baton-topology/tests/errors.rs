@@ -118,7 +118,9 @@ script = [{{ text = \"hi\" }}]
 #[test]
 fn providers_must_be_defined_or_defaulted() {
     let two = "[providers.a]\nkind = \"scripted\"\n[providers.b]\nkind = \"scripted\"\n";
-    let text = format!("{two}[[agents]]\nname = \"x\"\nprovider = \"c\"\nscript = [{{ text = \"hi\" }}]\n");
+    let text = format!(
+        "{two}[[agents]]\nname = \"x\"\nprovider = \"c\"\nscript = [{{ text = \"hi\" }}]\n"
+    );
     assert_eq!(
         only_problem(&text),
         "t.toml:7:12: agent \"x\" uses provider \"c\", which is not defined (defined providers: a, b)"
@@ -129,13 +131,17 @@ fn providers_must_be_defined_or_defaulted() {
         "t.toml:6:8: agent \"x\" names no provider and there is no default (defined providers: \
          a, b): add provider = \"NAME\" to the agent or at the top of the file"
     );
-    let text = format!("provider = \"z\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n");
+    let text = format!(
+        "provider = \"z\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n"
+    );
     assert_eq!(
         problems(&text)[0],
         "t.toml:1:12: default provider \"z\" is not defined (defined providers: a, b)"
     );
     // With a top-level provider, or a single one, agents need not name it.
-    let text = format!("provider = \"b\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n");
+    let text = format!(
+        "provider = \"b\"\n{two}[[agents]]\nname = \"x\"\nscript = [{{ text = \"hi\" }}]\n"
+    );
     assert!(Topology::parse("t.toml", text).is_ok());
 }
 
@@ -168,7 +174,9 @@ script = [{{ text = \"hi\" }}]
 
 #[test]
 fn the_entry_must_be_defined_and_some_agent_must_be() {
-    let text = format!("entry = \"triag\"\n{OFFLINE}[[agents]]\nname = \"triage\"\nscript = [{{ text = \"hi\" }}]\n");
+    let text = format!(
+        "entry = \"triag\"\n{OFFLINE}[[agents]]\nname = \"triage\"\nscript = [{{ text = \"hi\" }}]\n"
+    );
     assert_eq!(
         only_problem(&text),
         "t.toml:1:9: entry agent \"triag\" is not defined (defined agents: triage)"
@@ -352,7 +360,10 @@ fn a_valid_file_checks_and_summarizes() {
     );
     let server = topology.server_settings().unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:9000");
-    assert_eq!(server.shutdown_grace, std::time::Duration::from_millis(2500));
+    assert_eq!(
+        server.shutdown_grace,
+        std::time::Duration::from_millis(2500)
+    );
     assert_eq!(server.tenants[0].name, "acme");
     assert!(!format!("{:?}", server.tenants[0]).contains(&server.tenants[0].token));
 }
@@ -382,7 +393,9 @@ fn another_provider_can_serve_every_agent() {
 fn unreadable_files_say_so() {
     let error = Topology::load("/no/such/topology.toml").unwrap_err();
     assert!(
-        error.to_string().starts_with("cannot read /no/such/topology.toml: "),
+        error
+            .to_string()
+            .starts_with("cannot read /no/such/topology.toml: "),
         "{error}"
     );
 }

@@ -28,7 +28,12 @@ async fn run(topology: &Topology, input: &str) -> (Vec<String>, Vec<String>, Vec
         match stream.next_event().await.unwrap() {
             RunEvent::AgentStarted { agent } => agents.push(agent.to_string()),
             RunEvent::HandedOff { from, to, .. } => handoffs.push(format!("{from}->{to}")),
-            RunEvent::ToolCallFinished { name, is_error, output, .. } => {
+            RunEvent::ToolCallFinished {
+                name,
+                is_error,
+                output,
+                ..
+            } => {
                 assert!(!is_error, "{name}: {output}");
                 tools.push(name);
             }
@@ -50,7 +55,13 @@ async fn support_refunds_a_double_charge() {
     assert_eq!(handoffs, ["triage->billing", "billing->refunds"]);
     assert_eq!(
         tools,
-        ["transfer_to_billing", "lookup_order", "transfer_to_refunds", "refund_policy", "current_time"]
+        [
+            "transfer_to_billing",
+            "lookup_order",
+            "transfer_to_refunds",
+            "refund_policy",
+            "current_time"
+        ]
     );
     assert!(
         output.starts_with(
@@ -82,9 +93,21 @@ async fn research_plans_researches_and_writes() {
     assert_eq!(handoffs, ["planner->researcher", "researcher->writer"]);
     assert_eq!(
         tools,
-        ["transfer_to_researcher", "facts", "current_time", "calculator", "transfer_to_writer"]
+        [
+            "transfer_to_researcher",
+            "facts",
+            "current_time",
+            "calculator",
+            "transfer_to_writer"
+        ]
     );
-    assert!(output.starts_with("Rust release history (as of 20"), "{output}");
+    assert!(
+        output.starts_with("Rust release history (as of 20"),
+        "{output}"
+    );
     assert!(output.contains("about 8.5 a year"), "{output}");
-    assert!(!output.contains("{{"), "every placeholder is filled: {output}");
+    assert!(
+        !output.contains("{{"),
+        "every placeholder is filled: {output}"
+    );
 }

@@ -43,7 +43,9 @@ pub(crate) async fn threads(command: ThreadsCommand) -> Result<Exit, CliError> {
             let store = open(&store).await?;
             let messages = store.list(id, Page::ALL).await?;
             if messages.is_empty() {
-                return Err(CliError::Usage(format!("thread {id} has no messages in this store")));
+                return Err(CliError::Usage(format!(
+                    "thread {id} has no messages in this store"
+                )));
             }
             for message in messages {
                 show_message(&mut printer, &message)?;
@@ -57,7 +59,10 @@ fn show_message(printer: &mut Printer, message: &Message) -> Result<(), CliError
     match message {
         Message::System { content } => printer.line(&format!("system: {content}"))?,
         Message::User { content } => printer.line(&format!("user: {content}"))?,
-        Message::Assistant { content, tool_calls } => {
+        Message::Assistant {
+            content,
+            tool_calls,
+        } => {
             if !content.is_empty() || tool_calls.is_empty() {
                 printer.line(&format!("assistant: {content}"))?;
             }
@@ -85,7 +90,9 @@ pub(crate) async fn runs(command: RunsCommand) -> Result<Exit, CliError> {
             let store = open(&store).await?;
             let log = store.episodes(id).await?;
             if log.is_empty() {
-                return Err(CliError::Usage(format!("run {id} has no episodes in this store")));
+                return Err(CliError::Usage(format!(
+                    "run {id} has no episodes in this store"
+                )));
             }
             for record in &log {
                 printer.line(&episode_line(record))?;
@@ -188,7 +195,10 @@ fn episode_line(record: &EpisodeRecord) -> String {
                 .unwrap_or_default()
         ),
         Episode::HandedOff { from, to, reason } => {
-            format!("handoff    {from} → {to}: {}", one_line(reason, PREVIEW_CHARS))
+            format!(
+                "handoff    {from} → {to}: {}",
+                one_line(reason, PREVIEW_CHARS)
+            )
         }
         Episode::Completed { output, usage } => format!(
             "completed  {} tokens: {}",
@@ -243,7 +253,12 @@ mod tests {
             "{}",
             episode_line(&step)
         );
-        let failed = record(2, Episode::Failed { error: "cancelled".into() });
+        let failed = record(
+            2,
+            Episode::Failed {
+                error: "cancelled".into(),
+            },
+        );
         assert!(episode_line(&failed).ends_with("failed     cancelled"));
     }
 }

@@ -47,9 +47,8 @@ impl Tool for Calculator {
 /// The value of `expression`, formatted for a model: integers without a fraction, others with
 /// at most ten decimals.
 pub(crate) fn evaluate(expression: &str) -> Result<String, ToolError> {
-    let value = exmex::eval_str::<f64>(expression).map_err(|error| {
-        ToolError::failed(format!("cannot evaluate {expression:?}: {}", error))
-    })?;
+    let value = exmex::eval_str::<f64>(expression)
+        .map_err(|error| ToolError::failed(format!("cannot evaluate {expression:?}: {}", error)))?;
     if !value.is_finite() {
         return Err(ToolError::failed(format!(
             "{expression:?} has no finite value"

@@ -74,14 +74,14 @@ impl HttpGetConfig {
     #[must_use]
     pub fn allows(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.allow_hosts.iter().any(|allowed| {
-            match allowed.strip_prefix("*.") {
+        self.allow_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
                 Some(domain) => host
                     .strip_suffix(domain)
                     .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
                 None => *allowed == host,
-            }
-        })
+            })
     }
 
     fn allows_url(&self, url: &Url) -> bool {
@@ -128,7 +128,9 @@ impl HttpGet {
                 attempt.follow()
             } else {
                 let target = attempt.url().host_str().unwrap_or_default().to_owned();
-                attempt.error(format!("redirect to {target}, which is not an allowed host"))
+                attempt.error(format!(
+                    "redirect to {target}, which is not an allowed host"
+                ))
             }
         });
         let client = reqwest::Client::builder()

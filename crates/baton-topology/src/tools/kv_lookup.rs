@@ -92,7 +92,10 @@ mod tests {
 
     fn orders() -> KvLookup {
         KvLookup::new([
-            ("A-1042".to_owned(), json!({"total": "49.90 EUR", "paid": 2})),
+            (
+                "A-1042".to_owned(),
+                json!({"total": "49.90 EUR", "paid": 2}),
+            ),
             ("note".to_owned(), json!("plain text")),
         ])
     }
@@ -102,7 +105,8 @@ mod tests {
         let table = orders();
         let call = |key: &str| table.call(KvLookupArgs { key: key.into() });
         let expected = json!({"total": "49.90 EUR", "paid": 2});
-        let found: serde_json::Value = serde_json::from_str(&call("A-1042").await.unwrap()).unwrap();
+        let found: serde_json::Value =
+            serde_json::from_str(&call("A-1042").await.unwrap()).unwrap();
         assert_eq!(found, expected);
         let found: serde_json::Value =
             serde_json::from_str(&call(" a-1042 ").await.unwrap()).unwrap();
