@@ -424,3 +424,106 @@ mod interrupted {
         );
     }
 }
+
+#[cfg(unix)]
+mod served {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+
+    /// Sends one HTTP/1.1 request and returns the status line and the body.
+    fn request(
+        address: &str,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (String, String) {
+        let mut stream = TcpStream::connect(address).unwrap();
+        let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_owned(), body.to_owned())
+    }
+
+    #[test]
+    fn serve_answers_tenants_over_http_until_terminated() {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .arg("serve")
+            .arg(fixture("server.toml"))
+            .env("NO_COLOR", "1")
+            .env("BATON_TEST_TOKEN", "t0ken-for-tests")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.starts_with("serving "), "{first}");
+        assert!(first.ends_with("(agents: greeter; tenants: 1)"), "{first}");
+        let address = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_owned();
+
+        assert_eq!(
+            request(&address, "GET", "/healthz", None, "").0,
+            "HTTP/1.1 200 OK"
+        );
+        assert_eq!(
+            request(&address, "POST", "/v1/threads", None, "").0,
+            "HTTP/1.1 401 Unauthorized"
+        );
+        let (status, body) = request(&address, "POST", "/v1/threads", Some("t0ken-for-tests"), "");
+        assert_eq!(status, "HTTP/1.1 201 Created", "{body}");
+        let thread: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let path = format!("/v1/threads/{}/runs", thread["id"].as_str().unwrap());
+        let (status, body) = request(
+            &address,
+            "POST",
+            &path,
+            Some("t0ken-for-tests"),
+            r#"{"agent": "greeter", "input": "hi"}"#,
+        );
+        assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+        let run: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(run["output"], "Hello from the server!");
+
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        assert!(child.wait().unwrap().success(), "{rest:?}");
+        assert!(
+            rest.last().is_some_and(|l| l.starts_with("stopped")),
+            "{rest:?}"
+        );
+    }
+
+    #[test]
+    fn serve_needs_the_tenants_tokens() {
+        baton()
+            .arg("serve")
+            .arg(fixture("server.toml"))
+            .env_remove("BATON_TEST_TOKEN")
+            .assert()
+            .code(1)
+            .stderr(format!(
+                "error: {}:17:13: tenant \"acme\" reads its token from BATON_TEST_TOKEN, which is not set\n",
+                fixture("server.toml").display()
+            ));
+    }
+}
