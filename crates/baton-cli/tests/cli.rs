@@ -219,7 +219,7 @@ fn chat_talks_on_one_thread_until_quit() {
         .success()
         .stdout(predicate::str::contains("you> [triage] Hello! I can help"))
         .stdout(predicate::str::contains(
-            "[billing] Order A-2001 (Rain jacket) was paid once",
+            "[billing] Order A-2001 (Rain jacket, 89.00 EUR, paid on 2026-04-30) is shipped, arriving 2026-05-04.",
         ))
         .stdout(predicate::str::contains("never read").not());
 }

@@ -5,7 +5,7 @@
 //! run offline), where threads are kept, and how the topology is served over HTTP.
 //! [`Topology::load`] validates the whole file and reports every problem with its file, line
 //! and column; [`Topology::build`] turns it into a running
-//! [`Supervisor`](baton_core::actor::Supervisor). The file format is described in [`format`].
+//! [`Supervisor`](baton_core::actor::Supervisor). The file format is described in [`format`](mod@format).
 //!
 //! | item | what it is |
 //! |---|---|

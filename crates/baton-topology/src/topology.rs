@@ -137,6 +137,12 @@ impl Topology {
     /// Opens the store, creates the providers, tools and agents, and starts the supervisor.
     pub async fn build(&self) -> Result<Supervisor, TopologyError> {
         let agents = self.prepare(&process_env)?;
+        tracing::debug!(
+            file = self.source.name(),
+            agents = agents.len(),
+            store = %self.store,
+            "starting the topology's supervisor"
+        );
         let store = self.store.open().await?;
         let mut builder = Supervisor::builder().store(store);
         if let Some(max) = self.max_handoffs {

@@ -1,5 +1,5 @@
 //! The built-in tools a topology file can give its agents, each a typed
-//! [`Tool`](baton_core::tool::Tool) with a derived JSON Schema.
+//! [`Tool`] with a derived JSON Schema.
 //!
 //! | kind | tool | needs a `[tools.NAME]` table |
 //! |---|---|---|
