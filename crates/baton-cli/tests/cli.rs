@@ -23,7 +23,7 @@ fn baton() -> Command {
     command
 }
 
-/// Runs `baton` with `args` in `dir`, expecting success; returns its standard output.
+/// Runs `baton` with `args`, expecting success; returns its standard output.
 fn stdout_of(args: &[&str]) -> String {
     let output = baton()
         .args(args)
