@@ -3,8 +3,9 @@
 //!
 //! Workloads: `loop`, `handoff`, `conc`, `stream`, `store` (SQLite, and PostgreSQL when
 //! `BATON_POSTGRES_URL` is set), `all`. Options: `--steps K`, `--runs R`,
-//! `--hops H`, `--latency-ms L`, `--chunks N`. `conc` measures peak memory in child processes
-//! so that the baseline and Baton do not share a high-water mark.
+//! `--hops H`, `--latency-ms L`, `--chunks N`, `--workers W` (runtime worker threads,
+//! default 2). `conc` measures peak memory in child processes so that the baseline and Baton
+//! do not share a high-water mark.
 
 use baton_bench::{
     Measurement, conc_baseline, conc_workload, handoff_workload, loop_baseline, loop_workload,
@@ -56,7 +57,11 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let workers = usize::try_from(options.get("workers", 2))
+        .unwrap_or(2)
+        .max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
         .unwrap_or_else(|error| panic!("a tokio runtime: {error}"));

@@ -159,13 +159,20 @@ impl RunLoop {
     ) -> Result<Vec<ToolOutcome>, Error> {
         let tools = self.ctx.agent.tools();
         let timeout = self.opts.tool_timeout;
+        let to_run = plans.iter().filter(|p| matches!(p, CallPlan::Run)).count();
         let mut outcomes: Vec<Option<ToolOutcome>> = Vec::with_capacity(calls.len());
-        let mut running = FuturesUnordered::new();
+        // One call (the common case) needs no set of futures, which allocates.
+        let mut running = (to_run > 1).then(FuturesUnordered::new);
+        let mut only = None;
         for (index, (call, plan)) in calls.iter().zip(plans).enumerate() {
             match plan {
                 CallPlan::Run => {
                     outcomes.push(None);
-                    running.push(async move { (index, execute_call(tools, call, timeout).await) });
+                    match running.as_mut() {
+                        Some(running) => running
+                            .push(async move { (index, execute_call(tools, call, timeout).await) }),
+                        None => only = Some(index),
+                    }
                 }
                 CallPlan::Resolved(outcome) => {
                     notify_finished(sink, call, &outcome, &self.ctx.cancel).await?;
@@ -175,7 +182,16 @@ impl RunLoop {
         }
         let cancelled = self.ctx.cancel.cancelled();
         tokio::pin!(cancelled);
-        loop {
+        if let Some(index) = only {
+            let outcome = tokio::select! {
+                biased;
+                () = &mut cancelled => return Err(Error::Cancelled),
+                outcome = execute_call(tools, &calls[index], timeout) => outcome,
+            };
+            notify_finished(sink, &calls[index], &outcome, &self.ctx.cancel).await?;
+            outcomes[index] = Some(outcome);
+        }
+        while let Some(running) = running.as_mut() {
             let finished = tokio::select! {
                 biased;
                 () = &mut cancelled => return Err(Error::Cancelled),
