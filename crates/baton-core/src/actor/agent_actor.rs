@@ -288,19 +288,14 @@ impl RunSegment {
         if let Err(error) = sink.send(event, &ctx.cancel).await {
             return record_failure(ctx, Some(&sink), error).await;
         }
-        let routed = self
-            .supervisor
-            .call(
-                |reply| SupervisorMsg::Handoff(HandoffRequest { to, request, reply }),
-                None,
-            )
-            .await;
-        let rejection = match routed {
-            Ok(ractor::rpc::CallResult::Success(Ok(()))) => return,
-            Ok(ractor::rpc::CallResult::Success(Err(rejection))) => rejection,
-            _ => "the supervisor is not running".to_owned(),
-        };
-        record_failure(ctx, Some(&sink), Error::Routing(rejection)).await;
+        let handoff = SupervisorMsg::Handoff(HandoffRequest { to, request });
+        if let Err(refused) = self.supervisor.cast(handoff) {
+            // The supervisor is gone (shutting down): the run cannot go on. The refused request
+            // (its thread and registration) is released once the failure is recorded.
+            let error = Error::Routing("the supervisor is not running".to_owned());
+            record_failure(ctx, Some(&sink), error).await;
+            drop(refused);
+        }
     }
 }
 

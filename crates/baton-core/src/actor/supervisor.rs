@@ -3,11 +3,14 @@
 
 use super::agent_actor::{AgentActor, AgentArgs, AgentMsg, RunRequest};
 use super::shared::{AgentSlot, AgentSpec, Shared};
+use crate::error::Error;
 use crate::ids::AgentName;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use crate::run::FailedRun;
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// A run that an agent handed to another.
@@ -15,8 +18,6 @@ use tokio::time::Instant;
 pub(crate) struct HandoffRequest {
     pub(crate) to: AgentName,
     pub(crate) request: Box<RunRequest>,
-    /// `Ok` once the target's actor has the run; `Err` says why it could not be routed.
-    pub(crate) reply: RpcReplyPort<Result<(), String>>,
 }
 
 /// Messages of the supervisor actor.
@@ -39,6 +40,8 @@ pub(crate) struct SupervisorState {
     actors: HashMap<ActorId, AgentName>,
     /// When each agent's actor failed, within the restart window.
     failures: HashMap<AgentName, VecDeque<Instant>>,
+    /// Tasks failing runs whose handoff was refused.
+    refusals: JoinSet<()>,
 }
 
 impl Actor for SupervisorActor {
@@ -55,6 +58,7 @@ impl Actor for SupervisorActor {
             shared: args.shared,
             actors: HashMap::new(),
             failures: HashMap::new(),
+            refusals: JoinSet::new(),
         };
         for spec in args.specs {
             let actor = state.spawn_agent(&myself, Arc::clone(&spec)).await?;
@@ -74,10 +78,24 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Handoff(HandoffRequest { to, request, reply }) => {
-                let routed = state.route_handoff(to, request);
-                // The requesting task may be gone (cancelled); then nobody needs the answer.
-                let _ = reply.send(routed);
+            SupervisorMsg::Handoff(HandoffRequest { to, request }) => {
+                while state.refusals.try_join_next().is_some() {}
+                if let Err((reason, request)) = state.route_handoff(to, request) {
+                    // Failing the run needs the store and the consumer: not in this handler,
+                    // which never waits on I/O, but in a task the supervisor owns.
+                    let store = Arc::clone(&state.shared.store);
+                    state.refusals.spawn(async move {
+                        let failed = FailedRun {
+                            store: store.as_ref(),
+                            run_id: request.run_id,
+                            agent: request.handed_off_by.as_ref().map_or("", AgentName::as_str),
+                            cancel: &request.cancel,
+                        };
+                        failed
+                            .record(Some(&request.sink), Error::Routing(reason))
+                            .await;
+                    });
+                }
             }
         }
         Ok(())
@@ -113,6 +131,7 @@ impl Actor for SupervisorActor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         state.shared.stopping.store(true, Ordering::Release);
+        while state.refusals.join_next().await.is_some() {}
         let actors: Vec<ActorRef<AgentMsg>> = state
             .shared
             .agents
@@ -191,8 +210,36 @@ impl SupervisorState {
         self.shared.agent_changed.notify_waiters();
     }
 
-    /// Checks a handoff and gives the run to the target's actor.
-    fn route_handoff(&self, to: AgentName, mut request: Box<RunRequest>) -> Result<(), String> {
+    /// Checks a handoff and gives the run to the target's actor; a refusal gives the request
+    /// back with the reason.
+    fn route_handoff(
+        &self,
+        to: AgentName,
+        request: Box<RunRequest>,
+    ) -> Result<(), (String, Box<RunRequest>)> {
+        match self.check_handoff(&to, &request) {
+            Ok((actor, admission)) => {
+                let mut request = request;
+                request.admission = admission;
+                actor.cast(AgentMsg::Run(request)).map_err(|refused| {
+                    let reason = format!("handoff to {to} failed: agent {to} is unavailable");
+                    match refused {
+                        ractor::MessagingErr::SendErr(AgentMsg::Run(request)) => (reason, request),
+                        _ => unreachable!("a cast returns the message it could not send"),
+                    }
+                })
+            }
+            Err(reason) => Err((reason, request)),
+        }
+    }
+
+    /// Whether the run may go to `to`: the target exists, is up, is allowed, admits one more
+    /// run, and the run has handoffs left.
+    fn check_handoff(
+        &self,
+        to: &AgentName,
+        request: &RunRequest,
+    ) -> Result<(ActorRef<AgentMsg>, super::shared::Admission), String> {
         let Some(from) = request.handed_off_by.as_ref() else {
             return Err("a handoff request without its origin".to_owned());
         };
@@ -206,13 +253,13 @@ impl SupervisorState {
             .shared
             .agents
             .get(from)
-            .is_some_and(|slot| slot.spec.agent.handoffs().contains(&to));
+            .is_some_and(|slot| slot.spec.agent.handoffs().contains(to));
         if !allowed {
             return Err(format!(
                 "handoff to {to} refused: {from} may not hand off to it"
             ));
         }
-        let Some(slot) = self.shared.agents.get(&to) else {
+        let Some(slot) = self.shared.agents.get(to) else {
             return Err(format!("handoff to {to} failed: no agent named {to}"));
         };
         let Some(actor) = slot.actor.clone() else {
@@ -221,10 +268,6 @@ impl SupervisorState {
         let Some(admission) = slot.admit() else {
             return Err(format!("handoff to {to} failed: agent {to} is overloaded"));
         };
-        drop(slot);
-        request.admission = admission;
-        actor
-            .cast(AgentMsg::Run(request))
-            .map_err(|_| format!("handoff to {to} failed: agent {to} is unavailable"))
+        Ok((actor, admission))
     }
 }

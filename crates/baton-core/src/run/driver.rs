@@ -348,18 +348,38 @@ pub fn terminal_chunk_for(error: Error, cancel_observed: bool) -> (LlmError, Str
 /// Ends a run that failed with `error`: sends the terminal [`RunEvent::Failed`] if the
 /// consumer is still there, and records [`Episode::Failed`]. The error is logged here, once.
 pub async fn record_failure(ctx: &AgentContext, sink: Option<&EventSink>, error: Error) {
-    let cancel_observed = ctx.cancel.is_cancelled();
-    let (terminal, episode_text) = terminal_chunk_for(error, cancel_observed);
-    tracing::warn!(run_id = %ctx.run_id, agent = %ctx.agent_name(), error = %episode_text, "run failed");
-    if let Some(sink) = sink
-        && !sink.is_closed()
-    {
-        sink.deliver(RunEvent::Failed { error: terminal }).await;
-    }
-    let failed = Episode::Failed {
-        error: episode_text,
+    let failed = FailedRun {
+        store: ctx.store.as_ref(),
+        run_id: ctx.run_id,
+        agent: ctx.agent_name().as_str(),
+        cancel: &ctx.cancel,
     };
-    if let Err(store_error) = ctx.store.record(ctx.run_id, failed).await {
-        tracing::error!(run_id = %ctx.run_id, %store_error, "could not record the run's failure");
+    failed.record(sink, error).await;
+}
+
+/// What recording a failure needs, for callers that have no [`AgentContext`].
+pub(crate) struct FailedRun<'a> {
+    pub(crate) store: &'a dyn crate::memory::Store,
+    pub(crate) run_id: crate::ids::RunId,
+    pub(crate) agent: &'a str,
+    pub(crate) cancel: &'a tokio_util::sync::CancellationToken,
+}
+
+impl FailedRun<'_> {
+    pub(crate) async fn record(self, sink: Option<&EventSink>, error: Error) {
+        let cancel_observed = self.cancel.is_cancelled();
+        let (terminal, episode_text) = terminal_chunk_for(error, cancel_observed);
+        tracing::warn!(run_id = %self.run_id, agent = %self.agent, error = %episode_text, "run failed");
+        if let Some(sink) = sink
+            && !sink.is_closed()
+        {
+            sink.deliver(RunEvent::Failed { error: terminal }).await;
+        }
+        let failed = Episode::Failed {
+            error: episode_text,
+        };
+        if let Err(store_error) = self.store.record(self.run_id, failed).await {
+            tracing::error!(run_id = %self.run_id, %store_error, "could not record the run's failure");
+        }
     }
 }

@@ -20,6 +20,7 @@ mod steps;
 mod streaming;
 mod streaming_forward;
 
+pub(crate) use driver::FailedRun;
 pub use driver::{RunLoop, record_failure, terminal_chunk_for};
 pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
 pub use guardrails::{Guardrail, Verdict};
