@@ -115,11 +115,22 @@ pub async fn loop_workload_on(
         builder = builder.store(store);
     }
     let supervisor = spawn_supervisor(builder).await;
+    sequential_runs(&supervisor, "worker", runs, tool_steps as u64 + 1).await
+}
+
+/// `runs` runs of `agent` in sequence, each on a new thread, each `calls_per_run` model calls;
+/// shuts the supervisor down after.
+async fn sequential_runs(
+    supervisor: &Supervisor,
+    agent: &str,
+    runs: u64,
+    calls_per_run: u64,
+) -> Measurement {
     let started = Instant::now();
     let mut chunks = 0;
     for _ in 0..runs {
         let stream = supervisor
-            .run("worker", ThreadId::new(), "do the steps")
+            .run(agent, ThreadId::new(), "do the work")
             .await
             .unwrap_or_else(|error| panic!("run starts: {error}"));
         chunks += drain(stream).await;
@@ -129,7 +140,7 @@ pub async fn loop_workload_on(
     Measurement {
         elapsed,
         runs,
-        model_calls: runs * (tool_steps as u64 + 1),
+        model_calls: runs * calls_per_run,
         chunks,
     }
 }
@@ -223,23 +234,7 @@ pub async fn handoff_workload(hops: usize, runs: u64) -> Measurement {
         );
     }
     let supervisor = spawn_supervisor(builder).await;
-    let started = Instant::now();
-    let mut chunks = 0;
-    for _ in 0..runs {
-        let stream = supervisor
-            .run("agent0", ThreadId::new(), "go")
-            .await
-            .unwrap_or_else(|error| panic!("run starts: {error}"));
-        chunks += drain(stream).await;
-    }
-    let elapsed = started.elapsed();
-    supervisor.shutdown(Duration::from_secs(5)).await;
-    Measurement {
-        elapsed,
-        runs,
-        model_calls: runs * (hops as u64 + 1),
-        chunks,
-    }
+    sequential_runs(&supervisor, "agent0", runs, hops as u64 + 1).await
 }
 
 /// `runs` concurrent runs on distinct threads, each two tool steps and an answer (three model
