@@ -11,12 +11,12 @@ use crate::llm::{Message, Usage};
 use crate::memory::Episode;
 use crate::run::history::History;
 use crate::run::{EventSink, RunEvent, RunLoop, RunOptions, record_failure};
+use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 /// What a run has done before reaching this agent (after handoffs, or before a crash).
@@ -56,8 +56,6 @@ pub(crate) struct RunRequest {
 pub(crate) enum AgentMsg {
     /// Start (or continue, after a handoff) a run.
     Run(Box<RunRequest>),
-    /// A run's task ended.
-    RunFinished(RunId),
     /// Report the runs this actor owns.
     Status(RpcReplyPort<Vec<RunId>>),
     /// Fault injection: panic in the handler, to exercise supervision.
@@ -77,14 +75,24 @@ pub(crate) struct AgentState {
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
     permits: Arc<Semaphore>,
-    runs: HashMap<RunId, OwnedRun>,
+    runs: OwnedRuns,
 }
 
-/// A run task of this actor. If the actor's state is dropped (it stopped or crashed), the
-/// guard cancels the run's work here, and the task records the failure.
-struct OwnedRun {
-    cancel: DropGuard,
-    task: JoinHandle<()>,
+/// The run tasks this actor owns. Each task removes its own entry when it ends, so the mailbox
+/// hears nothing per finished run. If the actor's state is dropped (it stopped or crashed),
+/// every run's work here is cancelled, and each task records its failure.
+#[derive(Default)]
+struct OwnedRuns {
+    tokens: Arc<DashMap<RunId, CancellationToken>>,
+    tasks: TaskTracker,
+}
+
+impl Drop for OwnedRuns {
+    fn drop(&mut self) {
+        for token in self.tokens.iter() {
+            token.cancel();
+        }
+    }
 }
 
 impl Actor for AgentActor {
@@ -102,13 +110,13 @@ impl Actor for AgentActor {
             spec: args.spec,
             shared: args.shared,
             supervisor: args.supervisor,
-            runs: HashMap::new(),
+            runs: OwnedRuns::default(),
         })
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<AgentMsg>,
+        _myself: ActorRef<AgentMsg>,
         message: AgentMsg,
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
@@ -126,29 +134,19 @@ impl Actor for AgentActor {
                     cancel: cancel.clone(),
                 };
                 let span = tracing::info_span!("run", run_id = %run_id, thread_id = %request.thread, agent = %state.spec.agent.name());
-                let task = tokio::spawn(
+                state.runs.tokens.insert(run_id, cancel);
+                let tokens = Arc::clone(&state.runs.tokens);
+                state.runs.tasks.spawn(
                     async move {
                         segment.execute(request).await;
-                        // The actor may be gone; then nobody needs to hear it.
-                        let _ = myself.cast(AgentMsg::RunFinished(run_id));
+                        tokens.remove(&run_id);
                     }
                     .instrument(span),
                 );
-                state.runs.insert(
-                    run_id,
-                    OwnedRun {
-                        cancel: cancel.drop_guard(),
-                        task,
-                    },
-                );
-            }
-            AgentMsg::RunFinished(run_id) => {
-                if let Some(run) = state.runs.remove(&run_id) {
-                    run.cancel.disarm();
-                }
             }
             AgentMsg::Status(reply) => {
-                let _ = reply.send(state.runs.keys().copied().collect());
+                let runs = state.runs.tokens.iter().map(|run| *run.key()).collect();
+                let _ = reply.send(runs);
             }
             AgentMsg::Panic => panic!("fault injected into agent {}", state.spec.agent.name()),
         }
@@ -161,13 +159,11 @@ impl Actor for AgentActor {
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
         // Stopping cancels this agent's runs; wait for each to record its failure.
-        let runs: Vec<OwnedRun> = state.runs.drain().map(|(_, run)| run).collect();
-        for run in runs {
-            drop(run.cancel);
-            if let Err(error) = run.task.await {
-                tracing::error!(%error, "a run task of a stopping agent failed");
-            }
+        for token in state.runs.tokens.iter() {
+            token.cancel();
         }
+        state.runs.tasks.close();
+        state.runs.tasks.wait().await;
         Ok(())
     }
 }

@@ -210,7 +210,10 @@ impl std::fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Supervisor")
             .field("agents", &self.shared.agents.len())
-            .field("active_runs", &self.shared.runs.len())
+            .field(
+                "active_runs",
+                &self.shared.in_flight.load(Ordering::Acquire),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -427,7 +430,7 @@ impl Supervisor {
         agents.sort_by(|a, b| a.name.cmp(&b.name));
         SupervisorStatus {
             accepting: self.shared.accepting.load(Ordering::Acquire),
-            active_runs: self.shared.runs.len(),
+            active_runs: self.shared.in_flight.load(Ordering::Acquire),
             agents,
         }
     }
@@ -482,7 +485,7 @@ impl Supervisor {
     /// records `Failed`), then stops every actor.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.shared.accepting.store(false, Ordering::Release);
-        let in_flight = self.shared.runs.len();
+        let in_flight = self.shared.in_flight.load(Ordering::Acquire);
         let cancelled = if tokio::time::timeout(grace, self.shared.wait_idle())
             .await
             .is_ok()

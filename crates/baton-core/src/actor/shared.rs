@@ -82,6 +82,8 @@ pub(crate) struct Limits {
 pub(crate) struct Shared {
     pub(crate) agents: DashMap<AgentName, AgentSlot>,
     pub(crate) runs: DashMap<RunId, CancellationToken>,
+    /// How many runs are in flight (`runs.len()` would lock every shard).
+    pub(crate) in_flight: AtomicUsize,
     pub(crate) threads: Arc<ThreadLocks>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) limits: Limits,
@@ -98,6 +100,7 @@ impl Shared {
         Self {
             agents: DashMap::new(),
             runs: DashMap::new(),
+            in_flight: AtomicUsize::new(0),
             threads: Arc::new(ThreadLocks::default()),
             store,
             limits,
@@ -119,6 +122,7 @@ impl Shared {
             dashmap::mapref::entry::Entry::Occupied(_) => None,
             dashmap::mapref::entry::Entry::Vacant(vacant) => {
                 vacant.insert(cancel);
+                self.in_flight.fetch_add(1, Ordering::AcqRel);
                 Some(RunTicket {
                     run,
                     shared: Arc::clone(self),
@@ -133,7 +137,7 @@ impl Shared {
             let idle = self.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.runs.is_empty() {
+            if self.in_flight.load(Ordering::Acquire) == 0 {
                 return;
             }
             idle.await;
@@ -156,7 +160,7 @@ impl std::fmt::Debug for RunTicket {
 impl Drop for RunTicket {
     fn drop(&mut self) {
         self.shared.runs.remove(&self.run);
-        if self.shared.runs.is_empty() {
+        if self.shared.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.idle.notify_waiters();
         }
     }
