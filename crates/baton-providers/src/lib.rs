@@ -110,6 +110,7 @@
 
 mod config;
 mod http;
+mod provider;
 mod settings;
 mod sse;
 mod status;

@@ -5,34 +5,19 @@ mod support;
 
 use baton_core::error::LlmError;
 use baton_core::llm::{
-    ChatChunk, ChatRequest, ChunkStream, FinishReason, LlmProvider, Message, ModelSettings,
-    ResponseAssembler, ToolCall, ToolCallDelta, ToolChoice, ToolSpec, Usage,
+    ChatChunk, ChatRequest, FinishReason, LlmProvider, Message, ModelSettings, ToolCall,
+    ToolChoice, Usage,
 };
 use baton_providers::{AnthropicProvider, ProviderConfig};
-use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MockServer, Reply};
+use support::{MockServer, Reply, assemble, hello_chunks, hello_request, stream_all, weather_tool};
 
 const KEY: &str = "sk-ant-test-0123456789";
 
 fn provider(server: &MockServer) -> AnthropicProvider {
     AnthropicProvider::new(ProviderConfig::new().api_key(KEY).base_url(server.url(""))).unwrap()
-}
-
-async fn drain(mut stream: ChunkStream) -> (Vec<ChatChunk>, Option<LlmError>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => chunks.push(chunk),
-            Err(error) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (chunks, Some(error));
-            }
-        }
-    }
-    (chunks, None)
 }
 
 /// A conversation with every kind of message, tools and every setting; one tool call's
@@ -55,15 +40,7 @@ fn full_request() -> ChatRequest {
         Message::user("And tomorrow?"),
     ];
     let mut request = ChatRequest::new(messages.into_iter().map(Arc::new).collect());
-    request.tools = Arc::from([ToolSpec {
-        name: "get_weather".into(),
-        description: "Current weather in a city.".into(),
-        parameters: json!({
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "City name."}},
-            "required": ["city"]
-        }),
-    }]);
+    request.tools = Arc::from([weather_tool()]);
     request.settings = Arc::new(
         ModelSettings::model("claude-haiku-4-5")
             .with_temperature(0.25)
@@ -112,24 +89,11 @@ fn full_request_body(stream: bool) -> serde_json::Value {
 #[tokio::test]
 async fn streams_text_ignores_pings_and_sends_one_complete_usage() {
     let server = MockServer::start([Reply::sse("anthropic/text.sse")]).await;
-    let request = ChatRequest::new(vec![
-        Arc::new(Message::system("Be brief.")),
-        Arc::new(Message::user("Say hello.")),
-    ]);
 
-    let (chunks, error) = drain(provider(&server).chat_stream(&request).await.unwrap()).await;
+    let (chunks, error) = stream_all(&provider(&server), &hello_request()).await;
 
     assert_eq!(error, None);
-    assert_eq!(
-        chunks,
-        [
-            ChatChunk::text("Hello"),
-            ChatChunk::text(", wor"),
-            ChatChunk::text("ld! 👋 ünïcödé"),
-            ChatChunk::usage(Usage::new(25, 15)),
-            ChatChunk::finish(FinishReason::Stop),
-        ]
-    );
+    assert_eq!(chunks, hello_chunks(Usage::new(25, 15)));
     let seen = &server.seen()[0];
     assert_eq!(seen.path, "/v1/messages");
     assert_eq!(seen.headers["x-api-key"], KEY);
@@ -152,20 +116,12 @@ async fn streams_text_ignores_pings_and_sends_one_complete_usage() {
 async fn tool_use_blocks_become_tool_calls_numbered_from_zero() {
     let server = MockServer::start([Reply::sse("anthropic/tool_use.sse")]).await;
 
-    let stream = provider(&server)
-        .chat_stream(&full_request())
-        .await
-        .unwrap();
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = stream_all(&provider(&server), &full_request()).await;
 
     assert_eq!(error, None);
-    let fragment = |index, id: Option<&str>, arguments: &str| {
-        ChatChunk::ToolCall(ToolCallDelta {
-            index,
-            id: id.map(str::to_owned),
-            name: id.map(|_| "get_weather".to_owned()),
-            arguments: arguments.to_owned(),
-        })
+    // A tool-use block's first fragment names the call; the rest carry its arguments.
+    let fragment = |index, id: Option<&str>, arguments| {
+        support::fragment(index, id, id.map(|_| "get_weather"), arguments)
     };
     assert_eq!(
         chunks,
@@ -182,13 +138,8 @@ async fn tool_use_blocks_become_tool_calls_numbered_from_zero() {
             ChatChunk::finish(FinishReason::ToolCalls),
         ]
     );
-    let mut assembler = ResponseAssembler::new(usize::MAX);
-    for chunk in &chunks {
-        assembler.push(chunk).unwrap();
-    }
-    let response = assembler.finish().unwrap();
     assert_eq!(
-        response.message.tool_calls(),
+        assemble(&chunks).message.tool_calls(),
         [
             ToolCall::new("toolu_paris", "get_weather", r#"{"city": "Paris"}"#),
             ToolCall::new("toolu_london", "get_weather", r#"{"city": "London"}"#),
@@ -223,11 +174,7 @@ async fn non_streaming_chat_sends_the_same_mapping() {
 async fn an_overloaded_error_event_is_overloaded() {
     let server = MockServer::start([Reply::sse("anthropic/overloaded.sse")]).await;
 
-    let stream = provider(&server)
-        .chat_stream(&full_request())
-        .await
-        .unwrap();
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = stream_all(&provider(&server), &full_request()).await;
 
     assert_eq!(chunks, []);
     let error = error.unwrap();

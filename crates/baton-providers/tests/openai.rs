@@ -5,15 +5,16 @@ mod support;
 
 use baton_core::error::LlmError;
 use baton_core::llm::{
-    ChatChunk, ChatRequest, ChunkStream, FinishReason, LlmProvider, Message, ModelSettings,
-    ResponseAssembler, ToolCall, ToolCallDelta, ToolChoice, ToolSpec, Usage,
+    ChatChunk, ChatRequest, FinishReason, LlmProvider, Message, ModelSettings, ToolCall,
+    ToolChoice, Usage,
 };
 use baton_providers::{OpenAiProvider, ProviderConfig};
-use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MockServer, Reply};
+use support::{
+    MockServer, Reply, assemble, fragment, hello_chunks, hello_request, stream_all, weather_tool,
+};
 
 const KEY: &str = "sk-test-wrong-0123456789";
 
@@ -25,33 +26,6 @@ fn provider(server: &MockServer) -> OpenAiProvider {
             .model("gpt-4o-mini"),
     )
     .unwrap()
-}
-
-/// Reads a stream to its end, stopping at the first error.
-async fn drain(mut stream: ChunkStream) -> (Vec<ChatChunk>, Option<LlmError>) {
-    let mut chunks = Vec::new();
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(chunk) => chunks.push(chunk),
-            Err(error) => {
-                assert!(stream.next().await.is_none(), "an error ends the stream");
-                return (chunks, Some(error));
-            }
-        }
-    }
-    (chunks, None)
-}
-
-fn weather_tool() -> ToolSpec {
-    ToolSpec {
-        name: "get_weather".into(),
-        description: "Current weather in a city.".into(),
-        parameters: json!({
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "City name."}},
-            "required": ["city"]
-        }),
-    }
 }
 
 /// A conversation with every kind of message, tools and every setting.
@@ -118,24 +92,11 @@ fn full_request_body() -> serde_json::Value {
 #[tokio::test]
 async fn streams_text_then_one_usage_then_finish() {
     let server = MockServer::start([Reply::sse("openai/text.sse")]).await;
-    let request = ChatRequest::new(vec![
-        Arc::new(Message::system("Be brief.")),
-        Arc::new(Message::user("Say hello.")),
-    ]);
 
-    let (chunks, error) = drain(provider(&server).chat_stream(&request).await.unwrap()).await;
+    let (chunks, error) = stream_all(&provider(&server), &hello_request()).await;
 
     assert_eq!(error, None);
-    assert_eq!(
-        chunks,
-        [
-            ChatChunk::text("Hello"),
-            ChatChunk::text(", wor"),
-            ChatChunk::text("ld! 👋 ünïcödé"),
-            ChatChunk::usage(Usage::new(19, 8)),
-            ChatChunk::finish(FinishReason::Stop),
-        ]
-    );
+    assert_eq!(chunks, hello_chunks(Usage::new(19, 8)));
     let seen = &server.seen()[0];
     assert_eq!(seen.path, "/v1/chat/completions");
     assert_eq!(seen.headers["authorization"], format!("Bearer {KEY}"));
@@ -159,21 +120,9 @@ async fn streams_text_then_one_usage_then_finish() {
 async fn parallel_tool_calls_arrive_as_indexed_fragments() {
     let server = MockServer::start([Reply::sse("openai/tool_calls.sse")]).await;
 
-    let stream = provider(&server)
-        .chat_stream(&full_request())
-        .await
-        .unwrap();
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = stream_all(&provider(&server), &full_request()).await;
 
     assert_eq!(error, None);
-    let fragment = |index, id: Option<&str>, name: Option<&str>, arguments: &str| {
-        ChatChunk::ToolCall(ToolCallDelta {
-            index,
-            id: id.map(str::to_owned),
-            name: name.map(str::to_owned),
-            arguments: arguments.to_owned(),
-        })
-    };
     assert_eq!(
         chunks,
         [
@@ -189,13 +138,8 @@ async fn parallel_tool_calls_arrive_as_indexed_fragments() {
             ChatChunk::finish(FinishReason::ToolCalls),
         ]
     );
-    let mut assembler = ResponseAssembler::new(usize::MAX);
-    for chunk in &chunks {
-        assembler.push(chunk).unwrap();
-    }
-    let response = assembler.finish().unwrap();
     assert_eq!(
-        response.message.tool_calls(),
+        assemble(&chunks).message.tool_calls(),
         [
             ToolCall::new("call_paris", "get_weather", r#"{"city": "Paris"}"#),
             ToolCall::new("call_london", "get_weather", r#"{"city": "London"}"#),
@@ -290,11 +234,7 @@ async fn rate_limits_are_retryable_and_carry_the_server_wait() {
 async fn malformed_event_json_fails_the_stream_after_the_good_chunks() {
     let server = MockServer::start([Reply::sse("openai/malformed.sse")]).await;
 
-    let stream = provider(&server)
-        .chat_stream(&full_request())
-        .await
-        .unwrap();
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = stream_all(&provider(&server), &full_request()).await;
 
     assert_eq!(chunks, [ChatChunk::text("Hello")]);
     let Some(LlmError::MalformedStream(reason)) = error else {
@@ -310,11 +250,7 @@ async fn malformed_event_json_fails_the_stream_after_the_good_chunks() {
 async fn an_error_event_in_the_stream_is_a_provider_error() {
     let server = MockServer::start([Reply::sse("openai/server_error_after_first_chunk.sse")]).await;
 
-    let stream = provider(&server)
-        .chat_stream(&full_request())
-        .await
-        .unwrap();
-    let (chunks, error) = drain(stream).await;
+    let (chunks, error) = stream_all(&provider(&server), &full_request()).await;
 
     assert_eq!(chunks, [ChatChunk::text("Hello")]);
     assert_eq!(
@@ -331,11 +267,8 @@ async fn a_local_server_needs_no_key() {
     let server = MockServer::start([Reply::sse("openai/text.sse")]).await;
     let provider = OpenAiProvider::new(ProviderConfig::new().base_url(server.url("/v1/"))).unwrap();
 
-    let response = provider
-        .chat_stream(&ChatRequest::new(vec![Arc::new(Message::user("hi"))]))
-        .await
-        .unwrap();
-    let (_, error) = drain(response).await;
+    let request = ChatRequest::new(vec![Arc::new(Message::user("hi"))]);
+    let (_, error) = stream_all(&provider, &request).await;
 
     assert_eq!(error, None);
     let seen = &server.seen()[0];

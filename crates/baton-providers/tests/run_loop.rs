@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use support::{MockServer, Reply};
+use support::{HELLO, MockServer, Reply};
 
 struct Weather;
 
@@ -112,10 +112,7 @@ async fn a_rate_limit_is_retried_after_the_servers_retry_after() {
 
     let events = run_streaming(openai(&server), "Say hello.").await;
 
-    assert_eq!(
-        completed(&events),
-        ("Hello, world! 👋 ünïcödé", Usage::new(19, 8))
-    );
+    assert_eq!(completed(&events), (HELLO, Usage::new(19, 8)));
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(
@@ -139,10 +136,7 @@ async fn an_overloaded_event_before_any_chunk_is_retried() {
 
     let events = run_streaming(anthropic(&server), "Say hello.").await;
 
-    assert_eq!(
-        completed(&events),
-        ("Hello, world! 👋 ünïcödé", Usage::new(25, 15))
-    );
+    assert_eq!(completed(&events), (HELLO, Usage::new(25, 15)));
     assert_eq!(server.seen().len(), 2);
 }
 
@@ -187,10 +181,7 @@ async fn openai_tool_calls_round_trip_through_the_streaming_loop() {
 
     let events = run_streaming(openai(&server), "Weather in Paris and London?").await;
 
-    assert_eq!(
-        completed(&events),
-        ("Hello, world! 👋 ünïcödé", Usage::new(81 + 19, 46 + 8))
-    );
+    assert_eq!(completed(&events), (HELLO, Usage::new(81 + 19, 46 + 8)));
     let seen = server.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(

@@ -8,16 +8,16 @@ mod wire;
 
 pub use wire::DEFAULT_MAX_TOKENS;
 
-use crate::config::{ConfigError, EnvVariables, ProviderConfig, ProviderDefaults};
-use crate::http::{HttpClient, endpoint, secret_header};
-use crate::settings::Defaults;
+use crate::config::{ApiKey, ConfigError, EnvVariables, ProviderConfig, ProviderDefaults};
+use crate::http::secret_header;
+use crate::provider::{Protocol, Provider};
+use crate::settings::ResolvedSettings;
 use async_trait::async_trait;
 use baton_core::error::LlmError;
 use baton_core::llm::{ChatRequest, ChatResponse, ChunkStream, LlmProvider};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use stream::MessageDecoder;
-use tracing::Instrument;
-use wire::{MessagesResponse, messages_request};
+use wire::{MessagesRequest, MessagesResponse, messages_request};
 
 /// Anthropic's API, the base URL used when none is configured (without `/v1`, as in
 /// Anthropic's own clients).
@@ -29,15 +29,54 @@ pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 /// The `anthropic-version` header sent with every request.
 pub const API_VERSION: &str = "2023-06-01";
 
-const DEFAULTS: ProviderDefaults = ProviderDefaults {
-    base_url: DEFAULT_BASE_URL,
-    model: DEFAULT_MODEL,
-    env: EnvVariables {
-        api_key: "ANTHROPIC_API_KEY",
-        base_url: "ANTHROPIC_BASE_URL",
-        model: "ANTHROPIC_MODEL",
-    },
-};
+/// The Messages protocol.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Messages;
+
+impl Protocol for Messages {
+    const NAME: &'static str = "anthropic";
+    const PATH: &'static str = "/v1/messages";
+    const DEFAULTS: ProviderDefaults = ProviderDefaults {
+        base_url: DEFAULT_BASE_URL,
+        model: DEFAULT_MODEL,
+        env: EnvVariables {
+            api_key: "ANTHROPIC_API_KEY",
+            base_url: "ANTHROPIC_BASE_URL",
+            model: "ANTHROPIC_MODEL",
+        },
+    };
+
+    type Request<'a> = MessagesRequest<'a>;
+    type Response = MessagesResponse;
+    type Decoder = MessageDecoder;
+
+    fn headers(api_key: Option<&ApiKey>) -> Result<HeaderMap, ConfigError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static(API_VERSION),
+        );
+        if let Some(key) = api_key {
+            headers.insert(
+                HeaderName::from_static("x-api-key"),
+                secret_header(key.expose())?,
+            );
+        }
+        Ok(headers)
+    }
+
+    fn request<'a>(
+        request: &'a ChatRequest,
+        settings: ResolvedSettings<'a>,
+        stream: bool,
+    ) -> MessagesRequest<'a> {
+        messages_request(request, settings, stream)
+    }
+
+    fn response(response: MessagesResponse) -> Result<ChatResponse, LlmError> {
+        response.into_response()
+    }
+}
 
 /// A provider speaking the Anthropic Messages protocol.
 ///
@@ -55,32 +94,13 @@ const DEFAULTS: ProviderDefaults = ProviderDefaults {
 /// ));
 /// ```
 #[derive(Debug, Clone)]
-pub struct AnthropicProvider {
-    http: HttpClient,
-    defaults: Defaults,
-}
+pub struct AnthropicProvider(Provider<Messages>);
 
 impl AnthropicProvider {
     /// A provider configured by `config`. Without a base URL it talks to Anthropic, which
     /// needs an API key.
     pub fn new(config: ProviderConfig) -> Result<Self, ConfigError> {
-        let config = config.resolve(&DEFAULTS)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            HeaderName::from_static("anthropic-version"),
-            HeaderValue::from_static(API_VERSION),
-        );
-        if let Some(key) = &config.api_key {
-            headers.insert(
-                HeaderName::from_static("x-api-key"),
-                secret_header(key.expose())?,
-            );
-        }
-        let url = endpoint(&config.base_url, "/v1/messages")?;
-        Ok(Self {
-            http: HttpClient::new(url, headers, config.timeouts, config.api_key)?,
-            defaults: config.defaults,
-        })
+        Provider::new(config).map(Self)
     }
 
     /// A provider configured by `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` and
@@ -92,47 +112,27 @@ impl AnthropicProvider {
     /// A provider configured by `config`, with the environment filling the key, base URL and
     /// model that `config` leaves unset.
     pub fn from_env_with(config: ProviderConfig) -> Result<Self, ConfigError> {
-        Self::new(config.or_env(&DEFAULTS.env))
+        Provider::from_env_with(config).map(Self)
     }
 
     /// The model used when a request names none.
     #[must_use]
     pub fn model(&self) -> &str {
-        &self.defaults.model
+        self.0.model()
     }
 }
 
 #[async_trait]
 impl LlmProvider for AnthropicProvider {
     fn name(&self) -> &str {
-        "anthropic"
+        Messages::NAME
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
-        let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!(
-            "provider_call",
-            provider = "anthropic",
-            model = settings.model,
-            stream = true
-        );
-        let body = messages_request(request, settings, true);
-        self.http
-            .stream(&body, MessageDecoder::default())
-            .instrument(span)
-            .await
+        self.0.chat_stream(request).await
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let settings = self.defaults.resolve(&request.settings);
-        let span = tracing::debug_span!(
-            "provider_call",
-            provider = "anthropic",
-            model = settings.model,
-            stream = false
-        );
-        let body = messages_request(request, settings, false);
-        let response: MessagesResponse = self.http.complete(&body).instrument(span).await?;
-        response.into_response()
+        self.0.chat(request).await
     }
 }

@@ -1,6 +1,6 @@
 //! A real HTTP server on 127.0.0.1 (axum, random port) that answers each request with the
 //! next scripted [`Reply`] — usually a wire-exact transcript from `tests/fixtures/` — and
-//! records what it received.
+//! records what it received; and the helpers every test file reads answers with.
 
 #![allow(dead_code)] // each test file uses a different part of the support module
 
@@ -9,6 +9,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use baton_core::error::LlmError;
+use baton_core::llm::{
+    ChatChunk, ChatRequest, ChatResponse, ChunkStream, FinishReason, LlmProvider, Message,
+    ResponseAssembler, ToolCallDelta, ToolSpec, Usage,
+};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::VecDeque;
@@ -22,10 +27,99 @@ use tokio::task::JoinHandle;
 /// cut across frames the way a real network can cut them.
 const FRAME_BYTES: usize = 16;
 
+/// The answer of the `*/text.sse` fixtures, whole.
+pub const HELLO: &str = "Hello, world! 👋 ünïcödé";
+
 /// The text of `tests/fixtures/{name}`.
 pub fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+}
+
+/// The request the `*/text.sse` fixtures answer: a system and a user message.
+pub fn hello_request() -> ChatRequest {
+    ChatRequest::new(vec![
+        Arc::new(Message::system("Be brief.")),
+        Arc::new(Message::user("Say hello.")),
+    ])
+}
+
+/// The chunks of the `*/text.sse` fixtures: the text as the server split it, then `usage` and
+/// the finish.
+pub fn hello_chunks(usage: Usage) -> Vec<ChatChunk> {
+    vec![
+        ChatChunk::text("Hello"),
+        ChatChunk::text(", wor"),
+        ChatChunk::text("ld! 👋 ünïcödé"),
+        ChatChunk::usage(usage),
+        ChatChunk::finish(FinishReason::Stop),
+    ]
+}
+
+/// The weather tool the conversations offer.
+pub fn weather_tool() -> ToolSpec {
+    ToolSpec {
+        name: "get_weather".into(),
+        description: "Current weather in a city.".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "City name."}},
+            "required": ["city"]
+        }),
+    }
+}
+
+/// A tool-call fragment as a chunk.
+pub fn fragment(index: u32, id: Option<&str>, name: Option<&str>, arguments: &str) -> ChatChunk {
+    ChatChunk::ToolCall(ToolCallDelta {
+        index,
+        id: id.map(str::to_owned),
+        name: name.map(str::to_owned),
+        arguments: arguments.to_owned(),
+    })
+}
+
+/// Reads a stream to its end, stopping at the first error (which must end the stream).
+pub async fn drain(mut stream: ChunkStream) -> (Vec<ChatChunk>, Option<LlmError>) {
+    let mut chunks = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => chunks.push(chunk),
+            Err(error) => {
+                assert!(stream.next().await.is_none(), "an error ends the stream");
+                return (chunks, Some(error));
+            }
+        }
+    }
+    (chunks, None)
+}
+
+/// Streams `request` from `provider`, which must accept the call, and reads the answer to its
+/// end.
+pub async fn stream_all(
+    provider: &impl LlmProvider,
+    request: &ChatRequest,
+) -> (Vec<ChatChunk>, Option<LlmError>) {
+    drain(provider.chat_stream(request).await.unwrap()).await
+}
+
+/// The response `chunks` add up to.
+pub fn assemble(chunks: &[ChatChunk]) -> ChatResponse {
+    let mut assembler = ResponseAssembler::new(usize::MAX);
+    for chunk in chunks {
+        assembler.push(chunk).unwrap();
+    }
+    assembler.finish().unwrap()
+}
+
+/// Waits for the server to notice that the client dropped the request. The timeout only keeps
+/// a regression from hanging the suite.
+pub async fn assert_dropped(dropped: oneshot::Receiver<()>) {
+    let noticed = tokio::time::timeout(std::time::Duration::from_secs(10), dropped).await;
+    assert!(
+        matches!(noticed, Ok(Ok(()))),
+        "the server still holds the request"
+    );
 }
 
 /// A request the server received.
