@@ -45,3 +45,8 @@ pub use baton_store as store;
 
 #[cfg(feature = "server")]
 pub use baton_server as server;
+
+/// The README's code, compiled and run as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
