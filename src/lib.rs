@@ -30,6 +30,7 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use baton_core as core;
 pub use baton_core::prelude;
