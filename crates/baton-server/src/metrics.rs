@@ -23,7 +23,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 use std::time::Duration;
 
 /// The content type of [`Metrics::encode`]'s output.
@@ -68,73 +68,89 @@ fn step_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 14))
 }
 
+/// `metric`, registered in `registry` under `name` (after the `baton` prefix) with `help`.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Metrics {
     pub(crate) fn new() -> Self {
-        let mut metrics = Self {
-            registry: Registry::with_prefix("baton"),
-            runs_started: Family::default(),
-            runs_completed: Family::default(),
-            runs_failed: Family::default(),
-            run_duration: Family::new_with_constructor(run_histogram),
-            steps: Family::default(),
-            step_duration: Family::new_with_constructor(step_histogram),
-            input_tokens: Family::default(),
-            output_tokens: Family::default(),
-            handoffs: Family::default(),
-            active_runs: Family::default(),
-        };
-        let registry = &mut metrics.registry;
-        registry.register(
+        let mut registry = Registry::with_prefix("baton");
+        // Registered in the order the text format lists them.
+        let runs_started = registered(
+            &mut registry,
             "runs_started",
             "Runs started through the server, by entry agent",
-            metrics.runs_started.clone(),
+            Family::default(),
         );
-        registry.register(
+        let runs_completed = registered(
+            &mut registry,
             "runs_completed",
             "Runs that completed, by entry agent",
-            metrics.runs_completed.clone(),
+            Family::default(),
         );
-        registry.register(
+        let runs_failed = registered(
+            &mut registry,
             "runs_failed",
             "Runs that failed, were cancelled or were abandoned by their client, by entry agent",
-            metrics.runs_failed.clone(),
+            Family::default(),
         );
-        registry.register(
+        let run_duration: HistogramFamily = registered(
+            &mut registry,
             "run_duration_seconds",
             "Time from a run's start to its terminal event, by entry agent",
-            metrics.run_duration.clone(),
+            Family::new_with_constructor(run_histogram),
         );
-        registry.register(
+        let steps = registered(
+            &mut registry,
             "steps",
             "Model steps, by the agent that ran them",
-            metrics.steps.clone(),
+            Family::default(),
         );
-        registry.register(
+        let step_duration: HistogramFamily = registered(
+            &mut registry,
             "step_duration_seconds",
             "Time of one step: the model call and its tool calls",
-            metrics.step_duration.clone(),
+            Family::new_with_constructor(step_histogram),
         );
-        registry.register(
+        let input_tokens = registered(
+            &mut registry,
             "input_tokens",
             "Prompt tokens, by the agent whose step used them",
-            metrics.input_tokens.clone(),
+            Family::default(),
         );
-        registry.register(
+        let output_tokens = registered(
+            &mut registry,
             "output_tokens",
             "Generated tokens, by the agent whose step produced them",
-            metrics.output_tokens.clone(),
+            Family::default(),
         );
-        registry.register(
+        let handoffs = registered(
+            &mut registry,
             "handoffs",
             "Handoffs between agents",
-            metrics.handoffs.clone(),
+            Family::default(),
         );
-        registry.register(
+        let active_runs = registered(
+            &mut registry,
             "active_runs",
             "Runs admitted by an agent (running or waiting), at scrape time",
-            metrics.active_runs.clone(),
+            Family::default(),
         );
-        metrics
+        Self {
+            registry,
+            runs_started,
+            runs_completed,
+            runs_failed,
+            run_duration,
+            steps,
+            step_duration,
+            input_tokens,
+            output_tokens,
+            handoffs,
+            active_runs,
+        }
     }
 
     pub(crate) fn run_started(&self, agent: &str) {
@@ -149,17 +165,13 @@ impl Metrics {
             &self.runs_failed
         };
         outcome.get_or_create(&label).inc();
-        self.run_duration
-            .get_or_create(&label)
-            .observe(took.as_secs_f64());
+        observe_seconds(&self.run_duration, &label, took);
     }
 
     pub(crate) fn step_finished(&self, agent: &str, usage: Usage, took: Duration) {
         let label = label(agent);
         self.steps.get_or_create(&label).inc();
-        self.step_duration
-            .get_or_create(&label)
-            .observe(took.as_secs_f64());
+        observe_seconds(&self.step_duration, &label, took);
         self.input_tokens
             .get_or_create(&label)
             .inc_by(usage.input_tokens);
@@ -195,4 +207,9 @@ fn label(agent: &str) -> AgentLabel {
     AgentLabel {
         agent: agent.to_owned(),
     }
+}
+
+/// Records `took`, in seconds, in the histogram of `label`.
+fn observe_seconds(histograms: &HistogramFamily, label: &AgentLabel, took: Duration) {
+    histograms.get_or_create(label).observe(took.as_secs_f64());
 }

@@ -12,17 +12,13 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_mid_stream_cancels_its_run() {
-    let provider =
-        shared(ScriptedProvider::new().respond(Script::text("one two three").stall_after(1)));
-    let supervisor = assistant(provider).await;
-    let server = TestServer::start(supervisor.clone()).await;
-    let thread = server.thread(ACME).await;
-
-    let response = server.run(ACME, &thread, "assistant", "hi", true).await;
-    let run = run_id(&response);
-    let mut events = sse(response);
-    assert_eq!(events.next().await.unwrap().event, "agent_started");
-    assert_eq!(events.next().await.unwrap().event, "text_delta");
+    let StalledRun {
+        supervisor,
+        server,
+        run,
+        events,
+        ..
+    } = stalled_run("one two three").await;
     drop(events);
 
     supervisor.idle().await;
@@ -91,33 +87,13 @@ async fn readiness_follows_the_supervisor() {
     let supervisor = assistant(provider).await;
     let server = TestServer::start(supervisor.clone()).await;
 
-    let ready = server
-        .client
-        .get(format!("{}/readyz", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(server.get_open("/readyz").await.status(), 200);
 
     supervisor.shutdown(Duration::from_secs(1)).await;
-    let ready = server
-        .client
-        .get(format!("{}/readyz", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    let alive = server
-        .client
-        .get(format!("{}/healthz", server.url))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alive.status(), 200);
+    assert_eq!(server.get_open("/readyz").await.status(), 503);
+    assert_eq!(server.get_open("/healthz").await.status(), 200);
 
     let thread = server.thread(ACME).await;
     let refused = server.run(ACME, &thread, "assistant", "hi", false).await;
-    assert_eq!(refused.status(), 503);
-    let error: Value = refused.json().await.unwrap();
-    assert_eq!(error["error"]["type"], "shutting_down");
+    expect_error(refused, 503, "shutting_down").await;
 }

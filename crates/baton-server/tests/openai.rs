@@ -75,17 +75,17 @@ async fn streamed_chat_completions_are_openai_chunks_ending_with_done() {
     let server = TestServer::start(assistant(provider).await).await;
 
     let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&json!({
-            "model": "assistant",
-            "messages": [{"role": "user", "content": "Say hello."}],
-            "stream": true,
-            "stream_options": {"include_usage": true},
-            "temperature": 0.2
-        }))
-        .send()
-        .await
-        .unwrap();
+        .chat_completion(
+            ACME,
+            &json!({
+                "model": "assistant",
+                "messages": [{"role": "user", "content": "Say hello."}],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+                "temperature": 0.2
+            }),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let events: Vec<Sse> = sse(response).collect().await;
@@ -141,19 +141,19 @@ async fn a_chat_completion_puts_the_history_on_a_new_thread_and_answers_one_obje
     let server = TestServer::start(assistant(provider.clone()).await).await;
 
     let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&json!({
-            "model": "assistant",
-            "messages": [
-                {"role": "system", "content": "Answer in one word."},
-                {"role": "user", "content": "Capital of Italy?"},
-                {"role": "assistant", "content": "Rome."},
-                {"role": "user", "content": [{"type": "text", "text": "And of France?"}]}
-            ]
-        }))
-        .send()
-        .await
-        .unwrap();
+        .chat_completion(
+            ACME,
+            &json!({
+                "model": "assistant",
+                "messages": [
+                    {"role": "system", "content": "Answer in one word."},
+                    {"role": "user", "content": "Capital of Italy?"},
+                    {"role": "assistant", "content": "Rome."},
+                    {"role": "user", "content": [{"type": "text", "text": "And of France?"}]}
+                ]
+            }),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let thread = response.headers()["x-baton-thread-id"]
         .to_str()
@@ -196,14 +196,9 @@ async fn a_chat_completion_puts_the_history_on_a_new_thread_and_answers_one_obje
         ]
     );
 
-    let stored: Value = server
-        .get(&format!("/v1/threads/{thread}/messages"), ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = server
+        .get_json(&format!("/v1/threads/{thread}/messages"), ACME)
+        .await;
     assert_eq!(stored["messages"].as_array().unwrap().len(), 5);
     assert_eq!(stored["messages"][4]["content"], "Paris.");
     let foreign = server
@@ -219,14 +214,7 @@ async fn models_are_the_agents_and_unknown_models_are_404() {
     let (supervisor, _) = triage_and_billing().await;
     let server = TestServer::start(supervisor).await;
 
-    let models: Value = server
-        .get("/v1/models", ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.get_json("/v1/models", ACME).await;
     assert_eq!(models["object"], "list");
     let ids: Vec<&str> = models["data"]
         .as_array()
@@ -239,31 +227,14 @@ async fn models_are_the_agents_and_unknown_models_are_404() {
         .collect();
     assert_eq!(ids, ["billing", "triage"]);
 
-    let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(error["error"]["type"], "model_not_found");
+    let unknown = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let response = server.chat_completion(ACME, &unknown).await;
+    expect_error(response, 404, "model_not_found").await;
 
-    let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&json!({"model": "triage", "messages": [{"role": "assistant", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+    let no_user = json!({"model": "triage", "messages": [{"role": "assistant", "content": "hi"}]});
+    let response = server.chat_completion(ACME, &no_user).await;
     assert_eq!(response.status(), 400);
-    let listed: Value = server
-        .get("/v1/threads", ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.get_json("/v1/threads", ACME).await;
     assert_eq!(
         listed["threads"],
         json!([]),
@@ -286,17 +257,10 @@ async fn a_failed_run_is_reported_in_openai_error_shape() {
     let server = TestServer::start(assistant(provider).await).await;
     let request = json!({"model": "assistant", "messages": [{"role": "user", "content": "hi"}]});
 
-    let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(error["error"]["type"], "provider_error");
+    let response = server.chat_completion(ACME, &request).await;
+    let error = expect_error(response, 502, "provider_error").await;
     assert!(
-        error["error"]["message"]
+        error["message"]
             .as_str()
             .unwrap()
             .contains("model refused the settings")
@@ -304,12 +268,7 @@ async fn a_failed_run_is_reported_in_openai_error_shape() {
 
     let mut streamed = request;
     streamed["stream"] = json!(true);
-    let response = server
-        .post("/v1/chat/completions", ACME)
-        .json(&streamed)
-        .send()
-        .await
-        .unwrap();
+    let response = server.chat_completion(ACME, &streamed).await;
     let events: Vec<Sse> = sse(response).collect().await;
     let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
     assert_eq!(last["error"]["type"], "provider_error");

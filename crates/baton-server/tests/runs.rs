@@ -4,7 +4,7 @@
 mod common;
 
 use baton_core::memory::Episode;
-use baton_testkit::{Script, ScriptedProvider};
+use baton_testkit::ScriptedProvider;
 use common::*;
 use futures::StreamExt;
 use serde_json::Value;
@@ -90,14 +90,9 @@ async fn a_run_without_streaming_answers_once_and_leaves_its_messages_and_log() 
     assert_eq!(body["usage"]["input_tokens"], 30);
     assert_eq!(billing_llm.call_count(), 1);
 
-    let messages: Value = server
-        .get(&format!("/v1/threads/{thread}/messages"), ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let messages = server
+        .get_json(&format!("/v1/threads/{thread}/messages"), ACME)
+        .await;
     let roles: Vec<&str> = messages["messages"]
         .as_array()
         .unwrap()
@@ -108,29 +103,19 @@ async fn a_run_without_streaming_answers_once_and_leaves_its_messages_and_log() 
     assert_eq!(messages["messages"][0]["content"], "I was charged twice");
     assert_eq!(messages["has_more"], false);
 
-    let page: Value = server
-        .get(
+    let page = server
+        .get_json(
             &format!("/v1/threads/{thread}/messages?offset=1&limit=2"),
             ACME,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(page["messages"].as_array().unwrap().len(), 2);
     assert_eq!(page["messages"][0]["role"], "assistant");
     assert_eq!(page["has_more"], true);
 
-    let log: Value = server
-        .get(&format!("/v1/runs/{run}/episodes"), ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = server
+        .get_json(&format!("/v1/runs/{run}/episodes"), ACME)
+        .await;
     let kinds: Vec<&str> = log["episodes"]
         .as_array()
         .unwrap()
@@ -149,14 +134,7 @@ async fn threads_are_listed_per_tenant_oldest_first() {
     let second = server.thread(ACME).await;
     let theirs = server.thread(GLOBEX).await;
 
-    let list: Value = server
-        .get("/v1/threads", ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = server.get_json("/v1/threads", ACME).await;
     let ids: Vec<&str> = list["threads"]
         .as_array()
         .unwrap()
@@ -166,14 +144,7 @@ async fn threads_are_listed_per_tenant_oldest_first() {
     assert_eq!(ids, [first.as_str(), second.as_str()]);
     assert!(!ids.contains(&theirs.as_str()));
 
-    let page: Value = server
-        .get("/v1/threads?offset=1&limit=1", ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = server.get_json("/v1/threads?offset=1&limit=1", ACME).await;
     assert_eq!(page["threads"][0]["id"], second);
     assert_eq!(page["has_more"], false);
 
@@ -187,30 +158,20 @@ async fn threads_are_listed_per_tenant_oldest_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_thread_is_refused_and_a_run_can_be_cancelled_by_id() {
-    let provider = shared(ScriptedProvider::new().respond(Script::text("a b c d").stall_after(1)));
-    let supervisor = assistant(provider).await;
-    let server = TestServer::start(supervisor.clone()).await;
-    let thread = server.thread(ACME).await;
-
-    let response = server.run(ACME, &thread, "assistant", "hi", true).await;
-    let run = run_id(&response);
-    let mut events = sse(response);
-    assert_eq!(events.next().await.unwrap().event, "agent_started");
-    assert_eq!(events.next().await.unwrap().event, "text_delta");
+    let StalledRun {
+        supervisor,
+        server,
+        thread,
+        run,
+        events,
+    } = stalled_run("a b c d").await;
 
     let second = server.run(ACME, &thread, "assistant", "again", false).await;
-    assert_eq!(second.status(), 409);
-    let error: Value = second.json().await.unwrap();
-    assert_eq!(error["error"]["type"], "thread_busy");
+    expect_error(second, 409, "thread_busy").await;
 
-    let cancel: Value = server
-        .post(&format!("/v1/runs/{run}/cancel"), ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cancel = server
+        .post_json(&format!("/v1/runs/{run}/cancel"), ACME)
+        .await;
     assert_eq!(cancel["cancelled"], true);
     let rest: Vec<Sse> = events.collect().await;
     let last = rest.last().unwrap();
@@ -224,14 +185,9 @@ async fn a_busy_thread_is_refused_and_a_run_can_be_cancelled_by_id() {
         })
     );
 
-    let again: Value = server
-        .post(&format!("/v1/runs/{run}/cancel"), ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again = server
+        .post_json(&format!("/v1/runs/{run}/cancel"), ACME)
+        .await;
     assert_eq!(again["cancelled"], false, "a finished run is not in flight");
 }
 
@@ -241,15 +197,8 @@ async fn unknown_agents_and_empty_input_are_client_errors() {
     let thread = server.thread(ACME).await;
 
     let unknown = server.run(ACME, &thread, "nobody", "hi", false).await;
-    assert_eq!(unknown.status(), 404);
-    let error: Value = unknown.json().await.unwrap();
-    assert_eq!(error["error"]["type"], "unknown_agent");
-    assert!(
-        error["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nobody")
-    );
+    let error = expect_error(unknown, 404, "unknown_agent").await;
+    assert!(error["message"].as_str().unwrap().contains("nobody"));
 
     let empty = server.run(ACME, &thread, "assistant", "  ", false).await;
     assert_eq!(empty.status(), 400);

@@ -7,12 +7,6 @@ use baton_testkit::{Script, ScriptedProvider};
 use common::*;
 use serde_json::{Value, json};
 
-async fn error_of(response: reqwest::Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (status, body["error"].clone())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_needs_a_known_bearer_token_and_the_probes_do_not() {
     let server = TestServer::start(assistant(shared(ScriptedProvider::new())).await).await;
@@ -27,11 +21,7 @@ async fn the_api_needs_a_known_bearer_token_and_the_probes_do_not() {
     ] {
         let response = request.send().await.unwrap();
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
-        let (status, error) = error_of(response).await;
-        assert_eq!(
-            (status, error["type"].as_str()),
-            (401, Some("unauthorized"))
-        );
+        expect_error(response, 401, "unauthorized").await;
     }
     let wrong = server
         .get("/v1/threads", "token-acme-but-not")
@@ -56,17 +46,10 @@ async fn the_api_needs_a_known_bearer_token_and_the_probes_do_not() {
     assert_eq!(unauthenticated_garbage.status(), 401);
 
     for open in ["/healthz", "/readyz", "/metrics"] {
-        let response = client.get(format!("{url}{open}")).send().await.unwrap();
+        let response = server.get_open(open).await;
         assert_eq!(response.status(), 200, "{open}");
     }
-    let healthz: Value = client
-        .get(format!("{url}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let healthz: Value = server.get_open("/healthz").await.json().await.unwrap();
     assert_eq!(healthz["status"], "ok");
 }
 
@@ -88,8 +71,7 @@ async fn another_tenant_gets_404_for_a_thread_and_its_runs() {
         server.post(&format!("/v1/runs/{run}/cancel"), GLOBEX),
     ];
     for attempt in attempts {
-        let (status, error) = error_of(attempt.send().await.unwrap()).await;
-        assert_eq!((status, error["type"].as_str()), (404, Some("not_found")));
+        expect_error(attempt.send().await.unwrap(), 404, "not_found").await;
     }
     // The same answer as for ids that do not exist at all.
     let (status, _) = error_of(
@@ -102,14 +84,7 @@ async fn another_tenant_gets_404_for_a_thread_and_its_runs() {
     .await;
     assert_eq!(status, 404);
 
-    let listed: Value = server
-        .get("/v1/threads", GLOBEX)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = server.get_json("/v1/threads", GLOBEX).await;
     assert_eq!(listed["threads"], json!([]));
 
     let owner = server
@@ -140,9 +115,7 @@ async fn bodies_over_the_limit_get_413() {
         .send()
         .await
         .unwrap();
-    let (status, error) = error_of(response).await;
-    assert_eq!(status, 413);
-    assert_eq!(error["type"], "payload_too_large");
+    let error = expect_error(response, 413, "payload_too_large").await;
     assert!(error["message"].as_str().unwrap().contains("1024 bytes"));
 }
 
@@ -152,19 +125,13 @@ async fn malformed_requests_get_400_with_a_message_that_says_what_is_wrong() {
     let thread = server.thread(ACME).await;
     let runs = format!("/v1/threads/{thread}/runs");
 
-    let (status, error) = error_of(
-        server
-            .post(&runs, ACME)
-            .body("{\"agent\": ")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, error["type"].as_str()),
-        (400, Some("invalid_json"))
-    );
+    let response = server
+        .post(&runs, ACME)
+        .body("{\"agent\": ")
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(response, 400, "invalid_json").await;
     assert!(
         error["message"]
             .as_str()
@@ -173,19 +140,13 @@ async fn malformed_requests_get_400_with_a_message_that_says_what_is_wrong() {
         "{error}"
     );
 
-    let (status, error) = error_of(
-        server
-            .post(&runs, ACME)
-            .json(&json!({"agent": "assistant"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        (status, error["type"].as_str()),
-        (400, Some("invalid_request"))
-    );
+    let response = server
+        .post(&runs, ACME)
+        .json(&json!({"agent": "assistant"}))
+        .send()
+        .await
+        .unwrap();
+    let error = expect_error(response, 400, "invalid_request").await;
     assert!(
         error["message"].as_str().unwrap().contains("`input`"),
         "{error}"
@@ -206,15 +167,12 @@ async fn malformed_requests_get_400_with_a_message_that_says_what_is_wrong() {
         "{error}"
     );
 
-    let (status, error) = error_of(
-        server
-            .get("/v1/threads/not-a-uuid/messages", ACME)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, error["type"].as_str()), (400, Some("invalid_id")));
+    let response = server
+        .get("/v1/threads/not-a-uuid/messages", ACME)
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "invalid_id").await;
 
     let (status, _) = error_of(server.get("/v1/nothing-here", ACME).send().await.unwrap()).await;
     assert_eq!(status, 404);
@@ -255,14 +213,7 @@ async fn ownership_outlives_the_server_process_through_the_store() {
         .await
         .unwrap();
     assert_eq!(messages.status(), 200);
-    let listed: Value = after
-        .get("/v1/threads", ACME)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = after.get_json("/v1/threads", ACME).await;
     assert_eq!(listed["threads"][0]["id"], thread);
     let episodes = after
         .get(&format!("/v1/runs/{run}/episodes"), ACME)
@@ -279,13 +230,6 @@ async fn ownership_outlives_the_server_process_through_the_store() {
     ] {
         assert_eq!(attempt.send().await.unwrap().status(), 404);
     }
-    let listed: Value = after
-        .get("/v1/threads", GLOBEX)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = after.get_json("/v1/threads", GLOBEX).await;
     assert_eq!(listed["threads"], json!([]));
 }

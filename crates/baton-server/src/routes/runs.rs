@@ -91,9 +91,7 @@ pub(crate) async fn episodes(
     IdPath(run): IdPath<RunId>,
 ) -> Result<Json<EpisodeList>, ApiError> {
     let log = state.supervisor.store().episodes(run).await?;
-    if !belongs_to(&state, &caller, run, Some(&log)).await? {
-        return Err(ApiError::run_not_found());
-    }
+    ensure_belongs_to(&state, &caller, run, Some(&log)).await?;
     Ok(Json(EpisodeList {
         run_id: run,
         episodes: log,
@@ -106,15 +104,28 @@ pub(crate) async fn cancel(
     caller: Caller,
     IdPath(run): IdPath<RunId>,
 ) -> Result<Json<CancelResult>, ApiError> {
-    if !belongs_to(&state, &caller, run, None).await? {
-        return Err(ApiError::run_not_found());
-    }
+    ensure_belongs_to(&state, &caller, run, None).await?;
     let cancelled = state.supervisor.cancel(run);
     tracing::info!(run_id = %run, cancelled, "cancel requested");
     Ok(Json(CancelResult {
         run_id: run,
         cancelled,
     }))
+}
+
+/// Fails with "run not found" unless `run` belongs to the caller, so that another tenant's
+/// run looks like one that does not exist. `log` is the run's log if already read.
+async fn ensure_belongs_to(
+    state: &AppState,
+    caller: &Caller,
+    run: RunId,
+    log: Option<&[EpisodeRecord]>,
+) -> Result<(), ApiError> {
+    if belongs_to(state, caller, run, log).await? {
+        Ok(())
+    } else {
+        Err(ApiError::run_not_found())
+    }
 }
 
 /// Whether `run` belongs to the caller: a run in flight here by who started it, any other by

@@ -10,6 +10,7 @@ use baton_server::{ServerConfig, ServerError, Tenant};
 use baton_testkit::{Script, ScriptedProvider};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -89,6 +90,25 @@ impl TestServer {
             .bearer_auth(token)
     }
 
+    /// The JSON body of an authenticated `GET`, whatever its status.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        json_answer(self.get(path, token)).await
+    }
+
+    /// The JSON body of an authenticated `POST` without a body, whatever its status.
+    pub async fn post_json(&self, path: &str, token: &str) -> Value {
+        json_answer(self.post(path, token)).await
+    }
+
+    /// A `GET` without credentials, as probes and scrapers send it.
+    pub async fn get_open(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Creates a thread for the tenant of `token`.
     pub async fn thread(&self, token: &str) -> String {
         let response = self.post("/v1/threads", token).send().await.unwrap();
@@ -113,16 +133,23 @@ impl TestServer {
             .unwrap()
     }
 
-    pub async fn metrics(&self) -> String {
-        self.client
-            .get(format!("{}/metrics", self.url))
+    /// Posts `body` to `/v1/chat/completions` and returns the raw response.
+    pub async fn chat_completion(&self, token: &str, body: &Value) -> reqwest::Response {
+        self.post("/v1/chat/completions", token)
+            .json(body)
             .send()
             .await
             .unwrap()
-            .text()
-            .await
-            .unwrap()
     }
+
+    pub async fn metrics(&self) -> String {
+        self.get_open("/metrics").await.text().await.unwrap()
+    }
+}
+
+/// Sends `request` and parses the response body as JSON.
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 impl Drop for TestServer {
@@ -139,22 +166,40 @@ pub struct Sse {
 }
 
 /// An SSE response as a stream of events.
-pub fn sse(response: reqwest::Response) -> impl futures::Stream<Item = Sse> + Unpin {
-    Box::pin(
-        response
-            .bytes_stream()
-            .eventsource()
-            .map(|event| event.expect("a well-formed SSE stream"))
-            .map(|event| Sse {
-                event: event.event,
-                data: event.data,
-            }),
-    )
+pub fn sse(response: reqwest::Response) -> BoxStream<'static, Sse> {
+    response
+        .bytes_stream()
+        .eventsource()
+        .map(|event| event.expect("a well-formed SSE stream"))
+        .map(|event| Sse {
+            event: event.event,
+            data: event.data,
+        })
+        .boxed()
 }
 
 /// Every event of an SSE response, to its end.
 pub async fn all_events(response: reqwest::Response) -> Vec<Sse> {
     sse(response).collect().await
+}
+
+/// The status of an error response and its `error` object.
+pub async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["error"].clone())
+}
+
+/// Asserts that `response` is an error with `status` and `kind` (its `error.type`), and
+/// returns the `error` object.
+pub async fn expect_error(response: reqwest::Response, status: u16, kind: &str) -> Value {
+    let (actual, error) = error_of(response).await;
+    assert_eq!(
+        (actual, error["type"].as_str()),
+        (status, Some(kind)),
+        "{error}"
+    );
+    error
 }
 
 pub fn run_id(response: &reqwest::Response) -> RunId {
@@ -212,6 +257,37 @@ pub async fn triage_and_billing() -> (Supervisor, Arc<ScriptedProvider>) {
         .await
         .unwrap();
     (supervisor, billing_llm)
+}
+
+/// A streamed run of `assistant` that sent its first text delta and then stalls.
+pub struct StalledRun {
+    pub supervisor: Supervisor,
+    pub server: TestServer,
+    pub thread: String,
+    pub run: RunId,
+    /// The run's events after the first text delta.
+    pub events: BoxStream<'static, Sse>,
+}
+
+/// Starts `assistant` on a server with a reply of `text` that stalls after its first delta,
+/// starts a streamed run for `ACME` and reads the run's first two events.
+pub async fn stalled_run(text: &str) -> StalledRun {
+    let provider = shared(ScriptedProvider::new().respond(Script::text(text).stall_after(1)));
+    let supervisor = assistant(provider).await;
+    let server = TestServer::start(supervisor.clone()).await;
+    let thread = server.thread(ACME).await;
+    let response = server.run(ACME, &thread, "assistant", "hi", true).await;
+    let run = run_id(&response);
+    let mut events = sse(response);
+    assert_eq!(events.next().await.unwrap().event, "agent_started");
+    assert_eq!(events.next().await.unwrap().event, "text_delta");
+    StalledRun {
+        supervisor,
+        server,
+        thread,
+        run,
+        events,
+    }
 }
 
 /// One agent, `assistant`, answering from `provider`.
