@@ -45,8 +45,10 @@ pub(crate) struct TopologyArgs {
     pub(crate) provider: Option<String>,
 }
 
+/// Where a conversation starts: the topology, the agent that takes the first turn, and the
+/// thread.
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(crate) struct ConversationArgs {
     #[command(flatten)]
     pub(crate) topology: TopologyArgs,
     /// The agent to start with (default: the file's entry agent).
@@ -55,21 +57,25 @@ pub(crate) struct RunArgs {
     /// Continues this thread (default: a new thread).
     #[arg(long, value_name = "ID")]
     pub(crate) thread: Option<ThreadId>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) conversation: ConversationArgs,
     /// The message.
     #[arg(required = true, value_name = "MESSAGE")]
     pub(crate) message: Vec<String>,
 }
 
 #[derive(Debug, Args)]
+// A chat starts every turn, not only the first, with the agent.
+#[command(mut_arg("agent", |agent| {
+    agent.help("The agent to start each turn with (default: the file's entry agent)")
+}))]
 pub(crate) struct ChatArgs {
     #[command(flatten)]
-    pub(crate) topology: TopologyArgs,
-    /// The agent to start each turn with (default: the file's entry agent).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) agent: Option<String>,
-    /// Continues this thread (default: a new thread).
-    #[arg(long, value_name = "ID")]
-    pub(crate) thread: Option<ThreadId>,
+    pub(crate) conversation: ConversationArgs,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,24 @@ fn baton() -> Command {
     command
 }
 
+/// `baton COMMAND examples/topologies/EXAMPLE --store memory`, for a test to add the rest to.
+fn in_memory(command: &str, example: &str) -> Command {
+    let mut baton = baton();
+    baton
+        .arg(command)
+        .arg(repo_file(&format!("examples/topologies/{example}")))
+        .args(["--store", "memory"]);
+    baton
+}
+
+/// A fresh SQLite store: the directory that holds it (the store lasts as long as it does) and
+/// its URL.
+fn sqlite_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("baton.db").display());
+    (dir, store)
+}
+
 /// Runs `baton` with `args`, expecting success; returns its standard output.
 fn stdout_of(args: &[&str]) -> String {
     let output = baton()
@@ -63,11 +81,8 @@ fn check_accepts_the_examples_and_summarizes_them() {
 
 #[test]
 fn run_streams_the_support_example_offline() {
-    let file = repo_file("examples/topologies/support.toml");
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args(["--store", "memory", "I was charged twice"])
+    in_memory("run", "support.toml")
+        .arg("I was charged twice")
         .assert()
         .success()
         .stdout(predicate::str::starts_with("thread "))
@@ -94,11 +109,8 @@ fn run_streams_the_support_example_offline() {
 
 #[test]
 fn run_streams_the_research_example_offline() {
-    let file = repo_file("examples/topologies/research.toml");
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args(["--store", "memory", "Write", "a", "brief", "on", "Rust's", "release", "history"])
+    in_memory("run", "research.toml")
+        .args(["Write", "a", "brief", "on", "Rust's", "release", "history"])
         .assert()
         .success()
         .stdout(predicate::str::contains("  ⇒ handoff planner → researcher: research for: Write a brief on Rust's release history"))
@@ -109,27 +121,16 @@ fn run_streams_the_research_example_offline() {
 
 #[test]
 fn run_can_start_with_another_agent_but_not_an_unknown_one() {
-    let file = repo_file("examples/topologies/support.toml");
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args([
-            "--store",
-            "memory",
-            "--agent",
-            "billing",
-            "Where is order A-2001?",
-        ])
+    in_memory("run", "support.toml")
+        .args(["--agent", "billing", "Where is order A-2001?"])
         .assert()
         .success()
         .stdout(predicate::str::contains("[triage]").not())
         .stdout(predicate::str::contains(
             "[billing] Let me look at order A-2001.",
         ));
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args(["--store", "memory", "--agent", "sales", "hi"])
+    in_memory("run", "support.toml")
+        .args(["--agent", "sales", "hi"])
         .assert()
         .code(1)
         .stderr(
@@ -139,8 +140,7 @@ fn run_can_start_with_another_agent_but_not_an_unknown_one() {
 
 #[test]
 fn threads_and_runs_are_kept_in_sqlite_and_can_be_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = format!("sqlite:{}", dir.path().join("baton.db").display());
+    let (_dir, store) = sqlite_store();
     let file = repo_file("examples/topologies/support.toml");
     let file = file.to_str().unwrap();
     let first = stdout_of(&["run", file, "--store", &store, "hello"]);
@@ -209,11 +209,7 @@ fn threads_and_runs_are_kept_in_sqlite_and_can_be_read_back() {
 
 #[test]
 fn chat_talks_on_one_thread_until_quit() {
-    let file = repo_file("examples/topologies/support.toml");
-    baton()
-        .arg("chat")
-        .arg(&file)
-        .args(["--store", "memory"])
+    in_memory("chat", "support.toml")
         .write_stdin("hello\n\nWhere is order A-2001?\n/quit\nnever read\n")
         .assert()
         .success()
@@ -298,20 +294,15 @@ fn a_missing_file_and_bad_arguments_are_errors() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("ThreadId must be a UUID"));
-    let file = repo_file("examples/topologies/support.toml");
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args(["--store", "memory", "--provider", "gemini", "hi"])
+    in_memory("run", "support.toml")
+        .args(["--provider", "gemini", "hi"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
             "defines no provider named \"gemini\" (defined providers: anthropic, offline, openai)",
         ));
-    baton()
-        .arg("run")
-        .arg(&file)
-        .args(["--store", "memory", "--provider", "openai", "hi"])
+    in_memory("run", "support.toml")
+        .args(["--provider", "openai", "hi"])
         .env_remove("OPENAI_API_KEY")
         .assert()
         .code(1)
@@ -320,11 +311,32 @@ fn a_missing_file_and_bad_arguments_are_errors() {
         ));
 }
 
+/// `baton` to start in the background: its standard output piped, its errors dropped.
+#[cfg(unix)]
+fn background() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+    command
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Sends the signal `name` (`-INT`, `-TERM`, …) to `child`.
+#[cfg(unix)]
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([name, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[cfg(unix)]
 mod interrupted {
     use super::*;
     use std::io::{BufRead, BufReader};
-    use std::process::{Child, Stdio};
+    use std::process::Child;
     use std::sync::mpsc;
 
     /// A `baton run` on the slow fixture whose answer has started to stream.
@@ -335,13 +347,10 @@ mod interrupted {
     }
 
     fn start_slow_run(store: &str) -> SlowRun {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        let mut child = background()
             .arg("run")
             .arg(fixture("slow.toml"))
             .args(["--store", store, "what is 6 * 7?"])
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -365,18 +374,9 @@ mod interrupted {
         SlowRun { child, rest }
     }
 
-    fn signal(child: &Child, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([name, &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
     #[test]
     fn ctrl_c_cancels_the_run_and_exits_130() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = format!("sqlite:{}", dir.path().join("baton.db").display());
+        let (_dir, store) = sqlite_store();
         let mut run = start_slow_run(&store);
         signal(&run.child, "-INT");
         let status = run.child.wait().unwrap();
@@ -390,8 +390,7 @@ mod interrupted {
 
     #[test]
     fn a_killed_run_is_unfinished_and_resumes_from_its_last_step() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = format!("sqlite:{}", dir.path().join("baton.db").display());
+        let (_dir, store) = sqlite_store();
         let mut run = start_slow_run(&store);
         signal(&run.child, "-KILL");
         run.child.wait().unwrap();
@@ -430,7 +429,6 @@ mod served {
     use super::*;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
-    use std::process::Stdio;
 
     /// Sends one HTTP/1.1 request and returns the status line and the body.
     fn request(
@@ -457,13 +455,10 @@ mod served {
 
     #[test]
     fn serve_answers_tenants_over_http_until_terminated() {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        let mut child = background()
             .arg("serve")
             .arg(fixture("server.toml"))
-            .env("NO_COLOR", "1")
             .env("BATON_TEST_TOKEN", "t0ken-for-tests")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -500,11 +495,7 @@ mod served {
         let run: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(run["output"], "Hello from the server!");
 
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        signal(&child, "-TERM");
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         assert!(child.wait().unwrap().success(), "{rest:?}");
         assert!(

@@ -1,7 +1,7 @@
 //! `baton run` and `baton chat`: start runs and follow their events in the terminal.
 
 use super::{Exit, load};
-use crate::cli::{ChatArgs, RunArgs};
+use crate::cli::{ChatArgs, ConversationArgs, RunArgs};
 use crate::error::CliError;
 use crate::interrupt::Interrupts;
 use crate::render::Printer;
@@ -24,10 +24,7 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<Exit, CliError> {
-    let topology = load(&args.topology)?;
-    let agent = start_agent(&topology, args.agent.as_deref())?;
-    let supervisor = topology.build().await?;
-    let thread = args.thread.unwrap_or_default();
+    let (supervisor, agent, thread) = start(&args.conversation).await?;
     let message = args.message.join(" ");
     let mut interrupts = Interrupts::new()?;
     let mut printer = Printer::new();
@@ -44,7 +41,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<Exit, CliError> {
             printer.note(&format!("run {run_id} on thread {thread}"))?;
             printer.note(&format!(
                 "continue with: baton run {} --thread {thread} \"…\"",
-                args.topology.file.display()
+                args.conversation.topology.file.display()
             ))?;
             Ok(Exit::Success)
         }
@@ -57,10 +54,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<Exit, CliError> {
 }
 
 pub(crate) async fn chat(args: ChatArgs) -> Result<Exit, CliError> {
-    let topology = load(&args.topology)?;
-    let agent = start_agent(&topology, args.agent.as_deref())?;
-    let supervisor = topology.build().await?;
-    let thread = args.thread.unwrap_or_default();
+    let (supervisor, agent, thread) = start(&args.conversation).await?;
     let mut interrupts = Interrupts::new()?;
     let mut printer = Printer::new();
     printer.note(&format!(
@@ -143,6 +137,14 @@ pub(crate) async fn follow(
             _ => {}
         }
     }
+}
+
+/// The topology built and running, the agent to start with and the thread, as `args` ask.
+async fn start(args: &ConversationArgs) -> Result<(Supervisor, String, ThreadId), CliError> {
+    let topology = load(&args.topology)?;
+    let agent = start_agent(&topology, args.agent.as_deref())?;
+    let supervisor = topology.build().await?;
+    Ok((supervisor, agent, args.thread.unwrap_or_default()))
 }
 
 /// The agent to start with: the one asked for, if the topology has it, or its entry.
