@@ -1,5 +1,7 @@
 //! [`PostgresStore`]: the shared backend, one database server for many processes.
 
+use crate::engine::connections::Writer;
+use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
 use crate::error::backend;
 use baton_core::error::StoreError;
@@ -14,6 +16,7 @@ static POSTGRES: Dialect = Dialect {
     // READ COMMITTED: each write locks its thread's row first, which serializes the writers of
     // a thread without the retries that SERIALIZABLE would impose on every contended write.
     begin_write: "BEGIN",
+    batching: Batching::Statements,
 };
 
 /// Connections per store.
@@ -62,13 +65,13 @@ impl PostgresStore {
             .map_err(|e| migrating(&e))?;
         drop(conn);
         Ok(Self {
-            engine: SqlEngine::new(pool, &POSTGRES),
+            engine: SqlEngine::new(pool, Writer::Pooled, &POSTGRES),
         })
     }
 
     /// Closes the pool: waits for the connections in use to come back, then closes them all.
     pub async fn close(&self) {
-        self.engine.pool().close().await;
+        self.engine.close().await;
     }
 }
 

@@ -1,5 +1,7 @@
 //! [`SqliteStore`]: the embedded backend, one database file (or memory) per store.
 
+use crate::engine::connections::Writer;
+use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
 use crate::error::backend;
 use baton_core::error::StoreError;
@@ -18,6 +20,7 @@ static SQLITE: Dialect = Dialect {
     // Takes the write lock up front: a deferred transaction that reads and then writes can be
     // refused the upgrade (SQLITE_BUSY) without waiting when another connection writes.
     begin_write: "BEGIN IMMEDIATE",
+    batching: Batching::Script,
 };
 
 /// Connections of a file store: writes take turns on the file's lock, reads run beside them.
@@ -70,8 +73,10 @@ impl SqliteStore {
             .filename(&path)
             .create_if_missing(true)
             .to_url_lossy();
-        let pool = AnyPoolOptions::new().max_connections(FILE_CONNECTIONS);
-        Self::connect(AnyConnectOptions::from_url(&url), pool).await
+        let pool = AnyPoolOptions::new()
+            .max_connections(FILE_CONNECTIONS)
+            .test_before_acquire(false);
+        Self::connect(AnyConnectOptions::from_url(&url), pool, Writer::kept()).await
     }
 
     /// Opens a fresh database in memory: nothing survives the store. For tests and examples.
@@ -85,14 +90,24 @@ impl SqliteStore {
         let pool = AnyPoolOptions::new()
             .min_connections(1)
             .max_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None);
-        Self::connect(AnyConnectOptions::from_str("sqlite::memory:"), pool).await
+        // Its one connection cannot be kept for writes: reads need it too.
+        Self::connect(
+            AnyConnectOptions::from_str("sqlite::memory:"),
+            pool,
+            Writer::Pooled,
+        )
+        .await
     }
 
+    /// Connects the pool. Connections are not tested before use: they live in this process and
+    /// fail only with the file, which a test would not catch either.
     async fn connect(
         options: Result<AnyConnectOptions, sqlx::Error>,
         pool: AnyPoolOptions,
+        writer: Writer,
     ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let options = options.map_err(|e| backend("parsing the SQLite location", &e))?;
@@ -129,13 +144,13 @@ impl SqliteStore {
         tx.commit().await.map_err(|e| failed(&e))?;
         drop(conn);
         Ok(Self {
-            engine: SqlEngine::new(pool, &SQLITE),
+            engine: SqlEngine::new(pool, writer, &SQLITE),
         })
     }
 
     /// Closes the pool: waits for the connections in use to come back, then closes them all.
     pub async fn close(&self) {
-        self.engine.pool().close().await;
+        self.engine.close().await;
     }
 }
 

@@ -1,12 +1,12 @@
-//! Episodes: the run's log, the committed-step check, and the runs still in flight.
+//! Episodes: the statements that append to a run's log, and the reads of logs and runs.
 
 use super::Failure;
 use super::threads::column;
+use super::write::Statement;
 use crate::codec::{EpisodeRow, decode_episode};
 use crate::error::corrupt;
 use baton_core::ids::RunId;
 use baton_core::memory::EpisodeRecord;
-use sqlx::AnyConnection;
 use sqlx::Executor;
 use sqlx::any::Any;
 use std::fmt::Write as _;
@@ -14,56 +14,58 @@ use std::fmt::Write as _;
 /// Rows per `INSERT`: six parameters each, well under SQLite's and PostgreSQL's limits.
 const ROWS_PER_INSERT: usize = 128;
 
-/// Appends `rows` to the log of `run`, numbered after its last episode, a hundred-odd rows per
-/// statement.
-pub(crate) async fn insert(
-    conn: &mut AnyConnection,
-    run: &str,
-    rows: &[EpisodeRow],
-) -> Result<(), Failure> {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        insert_statement(&mut *conn, run, chunk).await?;
-    }
-    Ok(())
+/// The condition of a step's episodes: the thread's row holds the write's token (see
+/// [`super::commit`]).
+pub(crate) struct Guard<'a> {
+    /// The thread the step extends.
+    pub(crate) thread: &'a str,
+    /// The write's token.
+    pub(crate) token: &'a str,
 }
 
-/// Appends `rows` (at most [`ROWS_PER_INSERT`]) to the log of `run` in one statement.
+/// Appends `rows` to the log of `run`, numbered after its last episode, a hundred-odd rows per
+/// statement; with a `guard`, only if it holds.
 ///
 /// The next sequence number is read in the statement that inserts, so a concurrent writer of
 /// the same run either waits for this one (SQLite) or collides with it on the primary key
 /// (PostgreSQL), and then tries again.
-pub(crate) async fn insert_statement<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    run: &str,
-    rows: &[EpisodeRow],
-) -> Result<(), Failure> {
-    let sql = insert_sql(rows.len());
-    let mut query = sqlx::query(&sql).bind(run);
-    for (offset, row) in rows.iter().enumerate() {
-        query = query
-            .bind(offset as i64)
-            .bind(row.at_ms)
-            .bind(row.kind.as_str())
-            .bind(row.completes_step)
-            .bind(row.terminal)
-            .bind(row.body.as_str());
+pub(crate) fn insert(run: &str, guard: Option<Guard<'_>>, rows: Vec<EpisodeRow>) -> Vec<Statement> {
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<EpisodeRow> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut statement = Statement::new(insert_sql(chunk.len(), guard.is_some())).bind(run);
+        if let Some(guard) = &guard {
+            statement = statement.bind(guard.thread).bind(guard.token);
+        }
+        for (offset, row) in (0_i64..).zip(chunk) {
+            statement = statement
+                .bind(offset)
+                .bind(row.at_ms)
+                .bind(row.kind)
+                .bind(row.completes_step)
+                .bind(row.terminal)
+                .bind(row.body);
+        }
+        statements.push(statement);
     }
-    query.execute(executor).await?;
-    Ok(())
+    statements
 }
 
-/// `INSERT INTO episodes … SELECT … FROM (next sequence number), (VALUES …)` for `rows` rows.
+/// `INSERT INTO episodes … SELECT … FROM (next sequence number), (VALUES …)` for `rows` rows,
+/// after the run (`$1`) and, when `guarded`, the thread and token (`$2`, `$3`).
 ///
 /// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(rows: usize, guarded: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
          SELECT $1, next.seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
          FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) AS next, \
          (VALUES ",
     );
+    let parameters_before = if guarded { 3 } else { 1 };
     for row in 0..rows {
-        let first = 2 + 6 * row;
+        let first = parameters_before + 1 + 6 * row;
         let separator = if row == 0 { "" } else { ", " };
         // Writing to a String cannot fail.
         let _ = write!(
@@ -77,24 +79,10 @@ fn insert_sql(rows: usize) -> String {
         );
     }
     sql.push_str(") AS v");
+    if guarded {
+        sql.push_str(" WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)");
+    }
     sql
-}
-
-/// Whether the log of `run` holds a `StepCompleted` episode for `step`.
-pub(crate) async fn step_committed<'e>(
-    executor: impl Executor<'e, Database = Any>,
-    run: &str,
-    step: i64,
-) -> Result<bool, Failure> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM episodes \
-         WHERE run_id = $1 AND completes_step IS NOT NULL AND completes_step = $2 LIMIT 1",
-    )
-    .bind(run)
-    .bind(step)
-    .fetch_optional(executor)
-    .await?;
-    Ok(found.is_some())
 }
 
 /// The log of `run`, oldest first.
@@ -137,9 +125,21 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_parameters_after_the_run() {
-        let sql = insert_sql(2);
+        let sql = insert_sql(2, false);
         assert!(
             sql.ends_with("(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn guarded_insert_sql_numbers_rows_after_the_guard() {
+        let sql = insert_sql(1, true);
+        assert!(
+            sql.ends_with(
+                "(VALUES ($4, $5, $6, $7, $8, $9)) AS v \
+                 WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)"
+            ),
             "{sql}"
         );
     }

@@ -29,8 +29,11 @@
 //! number from the run's log in the same statement that inserts them; two writers racing on one
 //! run collide on the primary key, and the loser's transaction is run again.
 
+pub(crate) mod commit;
+pub(crate) mod connections;
 pub(crate) mod episodes;
 pub(crate) mod threads;
+pub(crate) mod write;
 
 use crate::codec::EpisodeRow;
 use crate::error::{backend, is_transient};
@@ -38,10 +41,11 @@ use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
 use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit};
-use sqlx::any::Any;
-use sqlx::{AnyPool, Transaction};
+use commit::{Outcome, StepRecord};
+use connections::Writer;
+use sqlx::AnyPool;
 use std::sync::Arc;
-use threads::Extension;
+use write::{Batching, Write};
 
 /// What one backend does differently from the other, beyond its migrations.
 #[derive(Debug)]
@@ -50,6 +54,8 @@ pub(crate) struct Dialect {
     pub(crate) name: &'static str,
     /// The statement that opens a write transaction.
     pub(crate) begin_write: &'static str,
+    /// How the statements of a write reach the database.
+    pub(crate) batching: Batching,
 }
 
 /// Attempts of one write before a transient failure is reported.
@@ -83,6 +89,7 @@ impl From<StoreError> for Failure {
 /// A pool on one of the backends, and the store operations on it.
 pub(crate) struct SqlEngine {
     pool: AnyPool,
+    writer: Writer,
     dialect: &'static Dialect,
 }
 
@@ -98,12 +105,24 @@ impl std::fmt::Debug for SqlEngine {
 }
 
 impl SqlEngine {
-    /// An engine on `pool`, whose migrations have been applied.
-    pub(crate) const fn new(pool: AnyPool, dialect: &'static Dialect) -> Self {
-        Self { pool, dialect }
+    /// An engine on `pool`, whose migrations have been applied, writing as `writer` says.
+    pub(crate) const fn new(pool: AnyPool, writer: Writer, dialect: &'static Dialect) -> Self {
+        Self {
+            pool,
+            writer,
+            dialect,
+        }
     }
 
-    /// The pool, for backend-specific maintenance.
+    /// Closes the pool: waits for the write in progress and the connections in use, then closes
+    /// them all.
+    pub(crate) async fn close(&self) {
+        self.writer.release().await;
+        self.pool.close().await;
+    }
+
+    /// The pool, for tests that look at the database directly.
+    #[cfg(test)]
     pub(crate) const fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -145,9 +164,17 @@ impl SqlEngine {
         }
     }
 
-    /// Opens a write transaction.
-    async fn begin(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
-        self.pool.begin_with(self.dialect.begin_write).await
+    /// A connection to read on.
+    async fn reader(&self) -> Result<connections::Reader<'_>, StoreError> {
+        self.writer
+            .reader(&self.pool)
+            .await
+            .map_err(|e| backend("reading", &e))
+    }
+
+    /// Runs `write` once; what its statements returned.
+    async fn run(&self, write: &Arc<Write>) -> Result<Vec<sqlx::any::AnyRow>, Failure> {
+        write::run(&self.pool, &self.writer, self.dialect, write).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, thread_id = %thread, count = messages.len()))]
@@ -158,32 +185,19 @@ impl SqlEngine {
         messages: &[Arc<Message>],
     ) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(messages)?;
-        let id = thread.to_string();
-        self.retrying("appending to a thread", || {
-            self.try_append(thread, &id, expected_len, &bodies)
+        let write = Arc::new(commit::write(
+            &thread.to_string(),
+            expected_len,
+            bodies,
+            None,
+        ));
+        self.retrying("appending to a thread", || async {
+            match Outcome::of(&self.run(&write).await?)? {
+                Outcome::Extended { len } | Outcome::AlreadyCommitted { len } => Ok(len),
+                Outcome::Refused { actual } => Err(refusal(thread, expected_len, actual)),
+            }
         })
         .await
-    }
-
-    async fn try_append(
-        &self,
-        thread: ThreadId,
-        id: &str,
-        expected_len: Option<u64>,
-        bodies: &[String],
-    ) -> Result<u64, Failure> {
-        let mut tx = self.begin().await?;
-        match threads::compare_and_extend(&mut tx, id, expected_len, bodies.len()).await? {
-            Extension::Extended { from, to } => {
-                threads::insert_messages(&mut tx, id, from, bodies).await?;
-                tx.commit().await?;
-                Ok(to)
-            }
-            Extension::Refused { actual } => {
-                tx.rollback().await?;
-                Err(conflict(thread, expected_len, actual))
-            }
-        }
     }
 
     pub(crate) async fn list(
@@ -191,94 +205,86 @@ impl SqlEngine {
         thread: ThreadId,
         page: Page,
     ) -> Result<Vec<Arc<Message>>, StoreError> {
-        threads::list(&self.pool, thread, page)
+        let mut conn = self.reader().await?;
+        threads::list(&mut *conn, thread, page)
             .await
             .map_err(|e| failure("listing a thread", e))
     }
 
     pub(crate) async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
-        threads::ids(&self.pool, page)
+        let mut conn = self.reader().await?;
+        threads::ids(&mut *conn, page)
             .await
             .map_err(|e| failure("listing threads", e))
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %run))]
     pub(crate) async fn record(&self, run: RunId, episode: &Episode) -> Result<(), StoreError> {
-        let rows = [EpisodeRow::new(episode)?];
-        let id = run.to_string();
-        // One statement: its implicit transaction is enough.
-        self.retrying("recording an episode", || {
-            episodes::insert_statement(&self.pool, &id, &rows)
+        let rows = vec![EpisodeRow::new(episode)?];
+        let mut write = Write::default();
+        for statement in episodes::insert(&run.to_string(), None, rows) {
+            write.push(statement);
+        }
+        let write = Arc::new(write);
+        self.retrying("recording an episode", || async {
+            self.run(&write).await.map(drop)
         })
         .await
     }
 
     pub(crate) async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
-        episodes::log(&self.pool, run)
+        let mut conn = self.reader().await?;
+        episodes::log(&mut *conn, run)
             .await
             .map_err(|e| failure("reading a run's log", e))
     }
 
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
-        episodes::unfinished(&self.pool)
+        let mut conn = self.reader().await?;
+        episodes::unfinished(&mut *conn)
             .await
             .map_err(|e| failure("listing unfinished runs", e))
     }
 
-    /// Appends the step's messages and records its episodes in one transaction, unless the step
-    /// is already committed.
-    ///
-    /// The check for a committed step runs after the thread's row is locked, so a retried
-    /// commit that races with the original still finds it; when it does, the transaction is
-    /// rolled back and the thread's length returned.
+    /// Appends the step's messages and records its episodes in one write, unless the step is
+    /// already committed; then it returns the thread's length and writes nothing.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, thread_id = %commit.thread, run_id = %commit.run, step = commit.step))]
     pub(crate) async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(commit.messages)?;
-        let rows = commit
-            .episodes
-            .iter()
-            .map(EpisodeRow::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        self.retrying("committing a step", || {
-            self.try_commit_step(&commit, &bodies, &rows)
+        let step = StepRecord {
+            run: commit.run.to_string(),
+            step: i64::from(commit.step),
+            episodes: EpisodeRow::of_commit(commit.episodes)?,
+        };
+        let write = Arc::new(commit::write(
+            &commit.thread.to_string(),
+            commit.expected_len,
+            bodies,
+            Some(step),
+        ));
+        self.retrying("committing a step", || async {
+            match Outcome::of(&self.run(&write).await?)? {
+                Outcome::Extended { len } => Ok(len),
+                Outcome::AlreadyCommitted { len } => {
+                    tracing::debug!("step already committed");
+                    Ok(len)
+                }
+                Outcome::Refused { actual } => {
+                    Err(refusal(commit.thread, commit.expected_len, actual))
+                }
+            }
         })
         .await
     }
+}
 
-    async fn try_commit_step(
-        &self,
-        commit: &StepCommit<'_>,
-        bodies: &[String],
-        rows: &[EpisodeRow],
-    ) -> Result<u64, Failure> {
-        let (thread, run) = (commit.thread.to_string(), commit.run.to_string());
-        let step = i64::from(commit.step);
-        let mut tx = self.begin().await?;
-        match threads::compare_and_extend(&mut tx, &thread, commit.expected_len, bodies.len())
-            .await?
-        {
-            Extension::Extended { from, to } => {
-                if episodes::step_committed(&mut *tx, &run, step).await? {
-                    tracing::debug!("step already committed");
-                    tx.rollback().await?;
-                    return Ok(from);
-                }
-                threads::insert_messages(&mut tx, &thread, from, bodies).await?;
-                episodes::insert(&mut tx, &run, rows).await?;
-                tx.commit().await?;
-                Ok(to)
-            }
-            Extension::Refused { actual } => {
-                let committed = episodes::step_committed(&mut *tx, &run, step).await?;
-                tx.rollback().await?;
-                if committed {
-                    tracing::debug!("step already committed");
-                    return Ok(actual);
-                }
-                Err(conflict(commit.thread, commit.expected_len, actual))
-            }
-        }
+/// Why a compare-and-append wrote nothing: a conflict, or a race to look at again.
+fn refusal(thread: ThreadId, expected: Option<u64>, actual: u64) -> Failure {
+    if expected == Some(actual) {
+        // Created by another writer after the extension's snapshot (PostgreSQL): look again.
+        return Failure::Race;
     }
+    conflict(thread, expected, actual)
 }
 
 /// The refusal of a compare-and-append; only an expected length can be refused.

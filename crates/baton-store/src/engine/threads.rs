@@ -1,86 +1,52 @@
-//! Threads: compare-and-append on the thread's length, message rows, reads.
+//! Threads: the statements that extend a thread and insert its messages, and the reads.
 
 use super::Failure;
-use crate::codec::{decode_message, encode_message, from_sql_int, to_sql_int};
+use super::write::Statement;
+use crate::codec::{decode_message, encode_message, to_sql_int};
 use crate::error::corrupt;
 use baton_core::error::StoreError;
 use baton_core::ids::ThreadId;
 use baton_core::llm::Message;
 use baton_core::memory::Page;
-use sqlx::AnyConnection;
 use sqlx::any::{Any, AnyRow};
 use sqlx::{Executor, Row};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// Rows per `INSERT`: three parameters each, well under SQLite's and PostgreSQL's limits.
+/// Rows per `INSERT`: two parameters each, well under SQLite's and PostgreSQL's limits.
 const ROWS_PER_INSERT: usize = 256;
 
-/// The outcome of [`compare_and_extend`].
-pub(crate) enum Extension {
-    /// The thread's length went from `from` to `to`; the messages take positions `from..to`.
-    Extended {
-        /// The length before.
-        from: u64,
-        /// The length after.
-        to: u64,
-    },
-    /// The thread does not hold the expected number of messages.
-    Refused {
-        /// The number it holds.
-        actual: u64,
-    },
-}
-
-/// Grows the thread by `count` messages if it holds `expected` of them (or whatever it holds,
-/// with `None`), creating it if needed.
+/// Grows `thread` by `count` messages if it holds `expected` of them (or whatever it holds,
+/// with `None`) and `step` (run, number) is not committed, creating the thread if needed; the
+/// row it grows holds `token` afterwards.
 ///
-/// One upsert does the check and the update. On PostgreSQL it locks the thread's row until the
-/// transaction ends, and a writer waiting on that lock evaluates the check against the winner's
-/// committed length; on SQLite the transaction already holds the database's write lock. A new
+/// One upsert does the checks and the update. On PostgreSQL it locks the thread's row until the
+/// transaction ends, and a writer waiting on that lock checks the length against the winner's
+/// committed one; on SQLite the transaction already holds the database's write lock. A new
 /// thread is created only by a writer that expects it empty (or expects nothing).
-pub(crate) async fn compare_and_extend(
-    conn: &mut AnyConnection,
+pub(crate) fn extend(
     thread: &str,
-    expected: Option<u64>,
     count: usize,
-) -> Result<Extension, Failure> {
-    let count = to_sql_int(count as u64);
-    let extended: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO threads (id, len) \
-         SELECT $1, $2 \
-         WHERE $3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1) \
-         ON CONFLICT (id) DO UPDATE SET len = threads.len + excluded.len \
-         WHERE $3 IS NULL OR threads.len = $3 \
-         RETURNING len",
+    expected: Option<u64>,
+    token: &str,
+    step: Option<(&str, i64)>,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO threads (id, len, extended_by) \
+         SELECT $1, $2, $4 \
+         WHERE ($3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1)) \
+         AND NOT EXISTS (SELECT 1 FROM episodes \
+                         WHERE run_id = $5 AND completes_step IS NOT NULL AND completes_step = $6) \
+         ON CONFLICT (id) DO UPDATE SET len = threads.len + excluded.len, \
+                                        extended_by = excluded.extended_by \
+         WHERE $3 IS NULL OR threads.len = $3",
     )
     .bind(thread)
-    .bind(count)
+    .bind(to_sql_int(count as u64))
     .bind(expected.map(to_sql_int))
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(to) = extended {
-        let to = from_sql_int(to, "thread length")?;
-        return Ok(Extension::Extended {
-            from: to.saturating_sub(count as u64),
-            to,
-        });
-    }
-    let actual = length(conn, thread).await?;
-    if expected == Some(actual) {
-        // Created by another writer after this statement's snapshot (PostgreSQL): look again.
-        return Err(Failure::Race);
-    }
-    Ok(Extension::Refused { actual })
-}
-
-/// How many messages `thread` holds (0 for an unknown thread).
-async fn length(conn: &mut AnyConnection, thread: &str) -> Result<u64, Failure> {
-    let len: Option<i64> = sqlx::query_scalar("SELECT len FROM threads WHERE id = $1")
-        .bind(thread)
-        .fetch_optional(conn)
-        .await?;
-    Ok(from_sql_int(len.unwrap_or(0), "thread length")?)
+    .bind(token)
+    .bind(step.map(|(run, _)| run))
+    .bind(step.map(|(_, step)| step))
 }
 
 /// The JSON bodies of `messages`, encoded before any transaction starts.
@@ -88,35 +54,44 @@ pub(crate) fn encode_all(messages: &[Arc<Message>]) -> Result<Vec<String>, Store
     messages.iter().map(|m| encode_message(m)).collect()
 }
 
-/// Inserts `bodies` at positions `from..` of `thread`, a few hundred rows per statement.
-pub(crate) async fn insert_messages(
-    conn: &mut AnyConnection,
-    thread: &str,
-    from: u64,
-    bodies: &[String],
-) -> Result<(), Failure> {
-    let mut seq = to_sql_int(from);
-    for chunk in bodies.chunks(ROWS_PER_INSERT) {
-        let sql = insert_sql(chunk.len());
-        let mut query = sqlx::query(&sql).bind(thread);
+/// Inserts `bodies` as the last messages of `thread` if its row holds `token` (see [`extend`]),
+/// a few hundred rows per statement.
+pub(crate) fn insert_messages(thread: &str, token: &str, bodies: Vec<String>) -> Vec<Statement> {
+    let count = to_sql_int(bodies.len() as u64);
+    let mut statements = Vec::with_capacity(bodies.len().div_ceil(ROWS_PER_INSERT));
+    let mut offset: i64 = 0;
+    let mut bodies = bodies.into_iter().peekable();
+    while bodies.peek().is_some() {
+        let chunk: Vec<String> = bodies.by_ref().take(ROWS_PER_INSERT).collect();
+        let mut statement = Statement::new(insert_sql(chunk.len()))
+            .bind(thread)
+            .bind(token)
+            .bind(count);
         for body in chunk {
-            query = query.bind(seq).bind(body.as_str());
-            seq += 1;
+            statement = statement.bind(offset).bind(body);
+            offset += 1;
         }
-        query.execute(&mut *conn).await?;
+        statements.push(statement);
     }
-    Ok(())
+    statements
 }
 
-/// `INSERT INTO messages … VALUES ($1, $2, $3), ($1, $4, $5), …` for `rows` rows.
+/// `INSERT INTO messages … FROM threads, (VALUES ($4, $5), ($6, $7), …)` for `rows` rows: each
+/// row's position is the thread's new length, less the write's count, plus the row's offset.
+///
+/// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO messages (thread_id, seq, body) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO messages (thread_id, seq, body) \
+         SELECT t.id, t.len - $3 + v.column1, v.column2 FROM threads AS t, (VALUES ",
+    );
     for row in 0..rows {
-        let first = 2 + 2 * row;
+        let first = 4 + 2 * row;
         let separator = if row == 0 { "" } else { ", " };
         // Writing to a String cannot fail.
-        let _ = write!(sql, "{separator}($1, ${first}, ${})", first + 1);
+        let _ = write!(sql, "{separator}(${first}, ${})", first + 1);
     }
+    sql.push_str(") AS v WHERE t.id = $1 AND t.extended_by = $2");
     sql
 }
 
@@ -177,10 +152,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insert_sql_numbers_parameters_after_the_thread() {
-        assert_eq!(
-            insert_sql(2),
-            "INSERT INTO messages (thread_id, seq, body) VALUES ($1, $2, $3), ($1, $4, $5)"
+    fn insert_sql_numbers_rows_after_the_thread_token_and_count() {
+        let sql = insert_sql(2);
+        assert!(
+            sql.ends_with(
+                "(VALUES ($4, $5), ($6, $7)) AS v WHERE t.id = $1 AND t.extended_by = $2"
+            ),
+            "{sql}"
         );
+    }
+
+    #[test]
+    fn messages_are_inserted_a_few_hundred_per_statement_with_running_offsets() {
+        let bodies = vec![String::from("{}"); ROWS_PER_INSERT + 1];
+        let statements = insert_messages("t", "token", bodies);
+        assert_eq!(statements.len(), 2);
+        let last = Statement::new(insert_sql(1))
+            .bind("t")
+            .bind("token")
+            .bind(to_sql_int(ROWS_PER_INSERT as u64 + 1))
+            .bind(to_sql_int(ROWS_PER_INSERT as u64))
+            .bind("{}");
+        assert_eq!(statements[1], last);
     }
 }

@@ -1,0 +1,160 @@
+//! Appends and step commits, each one [`Write`] whose statements decide for themselves.
+//!
+//! A compare-and-append has to branch: extend the thread and write the messages and episodes,
+//! or write nothing. Branching in Rust would cost a round trip per decision, so the write's
+//! statements carry the decision instead:
+//!
+//! 1. **Extend** ([`threads::extend`]) grows the thread's length if it holds the expected number
+//!    of messages and the step is not committed yet (creating the thread if needed), and leaves
+//!    the write's token on the thread's row.
+//! 2. **Messages** ([`threads::insert_messages`]) are inserted only if the thread's row holds the
+//!    token, at positions counted back from the new length.
+//! 3. **Episodes** ([`episodes::insert`]) likewise, numbered after the run's last one.
+//! 4. **Outcome** reads the thread's length, whether its row holds the token, and whether the
+//!    step is committed: [`Outcome`].
+//!
+//! The token is a fresh UUIDv7, so only the write's own first statement can have put it on the
+//! row. An attempt that fails commits nothing, so the next attempt of the same write may reuse
+//! it.
+//!
+//! # A step commits once
+//!
+//! The first statement refuses a step that the run's log marks as committed. On SQLite the write
+//! holds the database's write lock from its first statement, so that check is exact. On
+//! PostgreSQL, a writer that waited for the thread's row lock checks in its statement's
+//! snapshot, taken before the commit it waited for; its step's episode then collides with the
+//! committed one on the unique index `episodes_committed_steps`, the attempt fails as a
+//! transient error, and the next attempt sees the step committed.
+
+use super::write::{Statement, Write};
+use super::{Failure, episodes, threads};
+use crate::codec::{EpisodeRow, from_sql_int};
+use crate::engine::threads::column;
+use baton_core::error::StoreError;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+/// The part of a step commit that goes to the run's log.
+pub(crate) struct StepRecord {
+    /// The run.
+    pub(crate) run: String,
+    /// The step committed.
+    pub(crate) step: i64,
+    /// The step's episodes, the first `StepCompleted` of each step marked.
+    pub(crate) episodes: Vec<EpisodeRow>,
+}
+
+/// The write that appends `bodies` to `thread` if it holds `expected` messages (or whatever it
+/// holds, with `None`) and, for a step, records the step's episodes unless it is committed.
+pub(crate) fn write(
+    thread: &str,
+    expected: Option<u64>,
+    bodies: Vec<String>,
+    step: Option<StepRecord>,
+) -> Write {
+    let token = Uuid::now_v7().to_string();
+    let key = step.as_ref().map(|s| (s.run.as_str(), s.step));
+    let mut write = Write::default();
+    write.push(threads::extend(thread, bodies.len(), expected, &token, key));
+    let outcome = outcome(thread, &token, key);
+    for statement in threads::insert_messages(thread, &token, bodies) {
+        write.push(statement);
+    }
+    if let Some(step) = step {
+        let guard = episodes::Guard {
+            thread,
+            token: &token,
+        };
+        for statement in episodes::insert(&step.run, Some(guard), step.episodes) {
+            write.push(statement);
+        }
+    }
+    write.push(outcome);
+    write
+}
+
+/// The last statement of a write: the thread's length (NULL for no thread), whether its row
+/// holds `token`, and whether `step` is committed.
+fn outcome(thread: &str, token: &str, step: Option<(&str, i64)>) -> Statement {
+    Statement::new(
+        "SELECT (SELECT len FROM threads WHERE id = $1), \
+         (SELECT COUNT(*) FROM threads WHERE id = $1 AND extended_by = $2), \
+         (SELECT COUNT(*) FROM episodes \
+          WHERE run_id = $3 AND completes_step IS NOT NULL AND completes_step = $4)",
+    )
+    .bind(thread)
+    .bind(token)
+    .bind(step.map(|(run, _)| run))
+    .bind(step.map(|(_, step)| step))
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It extended the thread, which now holds `len` messages.
+    Extended {
+        /// The thread's new length.
+        len: u64,
+    },
+    /// Nothing: its step was already committed. The thread holds `len` messages.
+    AlreadyCommitted {
+        /// The thread's length.
+        len: u64,
+    },
+    /// Nothing: the thread does not hold the expected number of messages.
+    Refused {
+        /// The number it holds.
+        actual: u64,
+    },
+}
+
+impl Outcome {
+    /// The outcome a write's statements reported: the last row they returned.
+    pub(crate) fn of(rows: &[AnyRow]) -> Result<Self, Failure> {
+        let Some(row) = rows.last() else {
+            return Err(Failure::Store(StoreError::Backend(
+                "a write reported no outcome".to_owned(),
+            )));
+        };
+        let len: Option<i64> = column(row, 0, "thread length")?;
+        let len = from_sql_int(len.unwrap_or(0), "thread length")?;
+        let extended: i64 = column(row, 1, "extension count")?;
+        let committed: i64 = column(row, 2, "committed step count")?;
+        Ok(if extended > 0 {
+            Self::Extended { len }
+        } else if committed > 0 {
+            Self::AlreadyCommitted { len }
+        } else {
+            Self::Refused { actual: len }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_append_extends_inserts_and_reports() {
+        let write = write("t", Some(0), vec!["{}".into(), "{}".into()], None);
+        let sql: Vec<&str> = write.statements().iter().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 3, "{sql:#?}");
+        assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
+        assert!(sql[1].starts_with("INSERT INTO messages"), "{}", sql[1]);
+        assert!(sql[2].starts_with("SELECT"), "{}", sql[2]);
+    }
+
+    #[test]
+    fn a_step_commit_adds_its_episodes_before_the_outcome() {
+        let step = StepRecord {
+            run: "r".into(),
+            step: 1,
+            episodes: Vec::new(),
+        };
+        let write = write("t", None, Vec::new(), Some(step));
+        let sql: Vec<&str> = write.statements().iter().map(Statement::sql).collect();
+        // No messages and no episodes: nothing to insert, but the step's check still runs.
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);
+    }
+}
