@@ -27,9 +27,8 @@ pub(crate) fn decode_message(
 pub(crate) struct EpisodeRow {
     /// The episode's `type` tag (`"step_completed"`, …), kept apart for queries and humans.
     pub(crate) kind: String,
-    /// The step this row's commit completes: set on the first `StepCompleted` episode of each
-    /// step in a step commit, and what makes commits idempotent. Episodes recorded outside a
-    /// commit mark no step.
+    /// The step a `StepCompleted` episode completes: how a commit finds its step committed
+    /// when the thread's row does not tell (see the engine's `threads::extend`).
     pub(crate) completes_step: Option<i64>,
     /// Whether the episode ends the run.
     pub(crate) terminal: bool,
@@ -40,26 +39,7 @@ pub(crate) struct EpisodeRow {
 }
 
 impl EpisodeRow {
-    /// The rows of a step commit's episodes: the first `StepCompleted` of each step marks it
-    /// committed.
-    pub(crate) fn of_commit(episodes: &[Episode]) -> Result<Vec<Self>, StoreError> {
-        let mut marked = Vec::new();
-        episodes
-            .iter()
-            .map(|episode| {
-                let mut row = Self::new(episode)?;
-                if let Episode::StepCompleted { step, .. } = episode
-                    && !marked.contains(step)
-                {
-                    marked.push(*step);
-                    row.completes_step = Some(i64::from(*step));
-                }
-                Ok(row)
-            })
-            .collect()
-    }
-
-    /// The row of `episode`, stamped now, marking no step.
+    /// The row of `episode`, stamped now.
     pub(crate) fn new(episode: &Episode) -> Result<Self, StoreError> {
         let encode_error =
             |e: serde_json::Error| StoreError::Backend(format!("cannot encode an episode: {e}"));
@@ -70,9 +50,13 @@ impl EpisodeRow {
             .unwrap_or_default()
             .to_owned();
         let body = serde_json::to_string(&value).map_err(encode_error)?;
+        let completes_step = match episode {
+            Episode::StepCompleted { step, .. } => Some(i64::from(*step)),
+            _ => None,
+        };
         Ok(Self {
             kind,
-            completes_step: None,
+            completes_step,
             terminal: episode.is_terminal(),
             body,
             at_ms: to_sql_int(now_ms()),

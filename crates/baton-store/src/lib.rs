@@ -8,8 +8,8 @@
 //!   [`StoreError::Conflict`] and writes nothing. Unconditional appends (`expected_len = None`)
 //!   never interleave or lose messages either.
 //! - **Steps commit whole, once.** [`Store::commit_step`] writes a step's messages and episodes in
-//!   one transaction; a commit whose `StepCompleted` episode is already in the run's log (a retry
-//!   after a lost acknowledgement) writes nothing and returns the thread's length.
+//!   one transaction; a commit of a step already committed (a retry after a lost
+//!   acknowledgement) writes nothing and returns the thread's length.
 //! - **Crashed runs are found.** [`EpisodicStore::unfinished_runs`] reads a table kept in the same
 //!   transactions as the log, not the log itself.
 //!
@@ -19,10 +19,30 @@
 //!
 //! Both backends run one code path: the queries are written once, in the SQL that SQLite and
 //! PostgreSQL share, and run through sqlx's `Any` driver. What differs is kept out of the Rust
-//! code — column types and the trigger that tracks runs live in each backend's migrations, and
-//! the only other difference is how a write transaction begins (`BEGIN IMMEDIATE` on SQLite,
-//! which takes the file's write lock up front). A step commits in one transaction of a few
-//! statements, whatever the number of its messages and episodes.
+//! code — column types, table layouts and the trigger that tracks runs live in each backend's
+//! migrations — except how a write reaches the database. Every write is one transaction of a
+//! few statements that carry their own conditions (extend the thread if it holds the expected
+//! length and the step is not committed; insert the messages and episodes if it was extended;
+//! report what happened), so nothing waits for one statement's answer before sending the next.
+//! SQLite receives the whole write in one call, as a script between `BEGIN IMMEDIATE` and
+//! `COMMIT`; PostgreSQL, whose protocol takes one statement with parameters at a time, receives
+//! the same statements one after another.
+//!
+//! # Durability and speed
+//!
+//! A step is durable when [`Store::commit_step`] returns. [`SqliteStore`] runs in WAL mode with
+//! `synchronous=NORMAL`: a commit is in the write-ahead log, safe from a crash of the process,
+//! but not synced to the disk, so a power loss or an operating-system crash may take the last
+//! commits back (never corrupt the file). [`PostgresStore`] gets whatever the server promises
+//! (with its default `synchronous_commit=on`, a returned commit survives a power loss).
+//!
+//! What a step costs is mostly the database's own work — on SQLite, the pages the commit writes
+//! to the log (about six for a tool step) and its file locks — and the calls that reach it.
+//! `benches/costs.rs` prints where the time goes; `baton-bench store` measures the run loop. On
+//! a shared two-core machine, that run loop went from 1,200–1,700 to 3,300–5,000 durable steps
+//! per second on SQLite when each write became one call on a connection kept for writes, and
+//! the index of committed steps gave way to the thread's row; PostgreSQL on the same machine
+//! stays near 800–950, bound by the server's sync of each commit.
 //!
 //! | feature | what it adds |
 //! |---|---|

@@ -32,9 +32,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Threads and episodic logs in an SQLite database: durable, embedded, no server.
 ///
 /// [`open`](Self::open) applies the schema's migrations and puts the database in WAL mode with
-/// `synchronous=NORMAL`: readers never block the writer, and a commit costs no `fsync` (a power
-/// loss may drop the last commits, never corrupt the file). Several stores, in one process or
+/// `synchronous=NORMAL`: readers never block the writer, and a commit costs no `fsync`. A
+/// returned commit survives a crash of the process; a power loss or an operating-system crash
+/// may take the last commits back, never corrupt the file. Several stores, in one process or
 /// many, may open the same file; writes to one thread are serialized by compare-and-append.
+///
+/// A store keeps one of its connections for its writes, and sends each write to it as one
+/// script; reads use that connection when it is idle and the others when it is not.
 ///
 /// ```
 /// use baton_core::memory::{Page, ThreadStore};
@@ -247,6 +251,92 @@ mod tests {
         .unwrap();
         let err = store.episodes(run).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_rolled_back_and_the_store_goes_on() {
+        use baton_core::ids::ThreadId;
+        use baton_core::llm::Message;
+        use baton_core::memory::{Page, ThreadStore};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        // Fails the write at its second statement, inside its transaction.
+        sqlx::query(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.body LIKE '%boom%' \
+             BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+        )
+        .execute(store.engine.pool())
+        .await
+        .unwrap();
+        let thread = ThreadId::new();
+        let user = |text: &str| [Arc::new(Message::user(text))];
+        assert_eq!(store.append(thread, Some(0), &user("first")).await, Ok(1));
+
+        let err = store
+            .append(thread, Some(1), &user("boom"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Backend(m) if m.contains("boom refused")),
+            "{err}"
+        );
+        // The thread's extension was rolled back with the messages.
+        assert_eq!(store.list(thread, Page::ALL).await.unwrap().len(), 1);
+        assert_eq!(store.append(thread, Some(1), &user("second")).await, Ok(2));
+        // And the write lock was released: another store on the file writes too.
+        let other = SqliteStore::open(&path).await.unwrap();
+        assert_eq!(other.append(thread, Some(2), &user("third")).await, Ok(3));
+        other.close().await;
+        store.close().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_whose_caller_stops_waiting_finishes_and_frees_the_connection() {
+        use baton_core::ids::ThreadId;
+        use baton_core::llm::Message;
+        use baton_core::memory::{Page, ThreadStore};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let thread = ThreadId::new();
+        let user = |text: &str| [Arc::new(Message::user(text))];
+        let maybe = user("maybe");
+        for _ in 0..20 {
+            // Polled once, then dropped.
+            let write = store.append(thread, None, &maybe);
+            let _ = tokio::time::timeout(Duration::ZERO, write).await;
+        }
+        assert!(store.append(thread, None, &user("last")).await.is_ok());
+        store.close().await;
+
+        // Each dropped write committed whole or not at all, and the thread's length agrees.
+        let store = SqliteStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let texts: Vec<String> = store
+            .list(thread, Page::ALL)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.content().to_owned())
+            .collect();
+        assert!(
+            texts.iter().all(|t| t == "maybe" || t == "last"),
+            "{texts:?}"
+        );
+        assert!(texts.iter().any(|t| t == "last"), "{texts:?}");
+        let len = texts.len() as u64;
+        assert_eq!(
+            store.append(thread, Some(len), &user("more")).await,
+            Ok(len + 1)
+        );
+        store.close().await;
     }
 
     #[tokio::test]

@@ -1,5 +1,7 @@
-//! The conformance checks on baton-core's `InMemoryStore`, the reference the durable stores
-//! are measured against.
+//! The conformance checks, and this crate's own store checks, on baton-core's `InMemoryStore`:
+//! the reference the durable stores are measured against.
+
+mod common;
 
 use baton_core::memory::{InMemoryStore, Store};
 use std::sync::Arc;
@@ -16,3 +18,4 @@ async fn pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
 
 // Every check of the suite.
 baton_store::conformance_tests!(fresh = fresh, pair = pair);
+store_checks!(fresh = fresh);

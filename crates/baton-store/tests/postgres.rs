@@ -67,3 +67,4 @@ async fn pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
 }
 
 baton_store::conformance_tests!(fresh = fresh, pair = pair);
+store_checks!(fresh = fresh);

@@ -29,6 +29,7 @@ async fn pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
 }
 
 baton_store::conformance_tests!(fresh = fresh, pair = pair);
+store_checks!(fresh = fresh);
 
 mod in_memory_database {
     use baton_core::memory::Store;

@@ -19,12 +19,11 @@
 //!
 //! # A step commits once
 //!
-//! The first statement refuses a step that the run's log marks as committed. On SQLite the write
-//! holds the database's write lock from its first statement, so that check is exact. On
-//! PostgreSQL, a writer that waited for the thread's row lock checks in its statement's
-//! snapshot, taken before the commit it waited for; its step's episode then collides with the
-//! committed one on the unique index `episodes_committed_steps`, the attempt fails as a
-//! transient error, and the next attempt sees the step committed.
+//! The first statement refuses a step already committed, and the thread's row is where it
+//! looks: the row records the last step committed to the thread. That row is the one the
+//! compare-and-append locks, so a commit and its retry are ordered by the same lock — on
+//! PostgreSQL, a writer that waited for it checks the row the winner committed, not its own
+//! snapshot. Only when another run wrote the thread since does the check read the run's log.
 
 use super::write::{Statement, Write};
 use super::{Failure, episodes, threads};
@@ -40,7 +39,7 @@ pub(crate) struct StepRecord {
     pub(crate) run: String,
     /// The step committed.
     pub(crate) step: i64,
-    /// The step's episodes, the first `StepCompleted` of each step marked.
+    /// The step's episodes.
     pub(crate) episodes: Vec<EpisodeRow>,
 }
 
@@ -74,13 +73,17 @@ pub(crate) fn write(
 }
 
 /// The last statement of a write: the thread's length (NULL for no thread), whether its row
-/// holds `token`, and whether `step` is committed.
+/// holds `token`, and whether `step` is committed (as [`threads::extend`] decides it; the run's
+/// log is read only when the thread's row does not tell).
 fn outcome(thread: &str, token: &str, step: Option<(&str, i64)>) -> Statement {
     Statement::new(
         "SELECT (SELECT len FROM threads WHERE id = $1), \
          (SELECT COUNT(*) FROM threads WHERE id = $1 AND extended_by = $2), \
-         (SELECT COUNT(*) FROM episodes \
-          WHERE run_id = $3 AND completes_step IS NOT NULL AND completes_step = $4)",
+         CASE WHEN EXISTS (SELECT 1 FROM threads \
+                           WHERE id = $1 AND last_run = $3 AND last_step >= $4) THEN 1 \
+              WHEN EXISTS (SELECT 1 FROM episodes \
+                           WHERE run_id = $3 AND completes_step = $4) THEN 1 \
+              ELSE 0 END",
     )
     .bind(thread)
     .bind(token)

@@ -34,17 +34,7 @@ impl Writer {
             drop(slot.lock().await.take());
         }
     }
-}
 
-/// A connection to read on.
-pub(crate) enum Reader<'a> {
-    /// The writer's kept connection, idle.
-    Kept(MappedMutexGuard<'a, PoolConnection<Any>>),
-    /// A pooled connection.
-    Pooled(PoolConnection<Any>),
-}
-
-impl Writer {
     /// A connection to read on: the kept one when no write uses it — its page cache holds what
     /// the last writes touched — or else one from `pool`, so that reads never wait for a write.
     pub(crate) async fn reader<'a>(&'a self, pool: &AnyPool) -> Result<Reader<'a>, sqlx::Error> {
@@ -56,6 +46,14 @@ impl Writer {
         }
         Ok(Reader::Pooled(pool.acquire().await?))
     }
+}
+
+/// A connection to read on.
+pub(crate) enum Reader<'a> {
+    /// The writer's kept connection, idle.
+    Kept(MappedMutexGuard<'a, PoolConnection<Any>>),
+    /// A pooled connection.
+    Pooled(PoolConnection<Any>),
 }
 
 impl Deref for Reader<'_> {

@@ -82,6 +82,8 @@ fn insert_sql(rows: usize, guarded: bool) -> String {
     if guarded {
         sql.push_str(" WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)");
     }
+    // In order: the trigger that tracks runs lets the latest episode decide.
+    sql.push_str(" ORDER BY v.column1");
     sql
 }
 
@@ -127,7 +129,10 @@ mod tests {
     fn insert_sql_numbers_parameters_after_the_run() {
         let sql = insert_sql(2, false);
         assert!(
-            sql.ends_with("(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v"),
+            sql.ends_with(
+                "(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v \
+                 ORDER BY v.column1"
+            ),
             "{sql}"
         );
     }
@@ -138,7 +143,8 @@ mod tests {
         assert!(
             sql.ends_with(
                 "(VALUES ($4, $5, $6, $7, $8, $9)) AS v \
-                 WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)"
+                 WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3) \
+                 ORDER BY v.column1"
             ),
             "{sql}"
         );

@@ -4,30 +4,41 @@
 //!
 //! [`SqliteStore`](crate::SqliteStore) and [`PostgresStore`](crate::PostgresStore) differ in how
 //! they connect and in their migrations; their queries are the same text. The SQL they need is
-//! the common subset of both dialects — `$n` parameters, `INSERT … ON CONFLICT … DO UPDATE …
-//! RETURNING`, `INSERT … SELECT` from a `VALUES` list, partial indexes — and the values they bind
-//! are text, 64-bit integers and booleans. So the engine runs on sqlx's `Any` driver, which
-//! forwards each query to the connection's real driver, instead of being written twice or made
-//! generic over `sqlx::Database` (whose bounds every function would have to repeat).
+//! the common subset of both dialects — `$n` parameters, `INSERT … ON CONFLICT … DO UPDATE`,
+//! `INSERT … SELECT` from a `VALUES` list, scalar subqueries, partial indexes — and the values
+//! they bind are text, 64-bit integers and booleans. So the engine runs on sqlx's `Any` driver,
+//! which forwards each query to the connection's real driver, instead of being written twice or
+//! made generic over `sqlx::Database` (whose bounds every function would have to repeat). `Any`
+//! costs no measurable time per call (`benches/costs.rs`): what costs is the number of calls.
 //!
 //! What differs lives outside the Rust queries:
-//! - in the migrations (`migrations/{sqlite,postgres}`): column types, bytewise collation of
-//!   identifiers on PostgreSQL, and the trigger that keeps the `runs` table (SQL triggers are
-//!   not portable);
-//! - in [`Dialect`]: how a write transaction begins. SQLite takes the database's write lock at
-//!   `BEGIN IMMEDIATE`, so two connections never both read and then fail to upgrade; PostgreSQL
-//!   locks the thread's row with the first statement of every write.
+//! - in the migrations (`migrations/{sqlite,postgres}`): column types, table layouts (SQLite's
+//!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, and the trigger that
+//!   keeps the `runs` table (SQL triggers are not portable);
+//! - in [`Dialect`]: how a write transaction begins, and how its statements reach the database
+//!   ([`write`](mod@write): one script per write on SQLite, one statement per call on PostgreSQL).
+//!   SQLite takes the database's write lock at `BEGIN IMMEDIATE`, so two connections never both
+//!   read and then fail to upgrade; PostgreSQL locks the thread's row with the first statement
+//!   of every write.
 //!
-//! The price is small: `Any` copies each row once more and cannot bind backend-specific types
-//! (UUID, JSONB), which this schema does not use.
+//! # A write is one call
+//!
+//! A step's commit is a compare-and-append, an idempotency check, message and episode inserts,
+//! and a report of what happened: a handful of statements in one transaction. On SQLite each
+//! call to the connection's thread is a round trip that costs more than the statements, so
+//! every write is one [`write::Write`] — statements that carry their own conditions
+//! ([`commit`]) — sent as one script. On a file, the store keeps one connection for all its
+//! writes ([`connections::Writer`]), whose page cache survives from one commit to the next, and
+//! reads use it too when it is idle.
 //!
 //! # Consistency
 //!
-//! Every write that touches a thread starts with [`threads::compare_and_extend`], which
-//! advances the thread's length under a row (PostgreSQL) or database (SQLite) lock, so writers
-//! of one thread are serialized and see each other's commits. Episodes take their sequence
-//! number from the run's log in the same statement that inserts them; two writers racing on one
-//! run collide on the primary key, and the loser's transaction is run again.
+//! Every write that touches a thread starts with [`threads::extend`], which advances the
+//! thread's length under a row (PostgreSQL) or database (SQLite) lock, so writers of one thread
+//! are serialized and see each other's commits; the same row records the thread's last
+//! committed step, so a commit and its retry are serialized by that lock too. Episodes take
+//! their sequence number from the run's log in the statement that inserts them; two writers
+//! racing on one run collide on the primary key, and the loser's transaction is run again.
 
 pub(crate) mod commit;
 pub(crate) mod connections;
@@ -254,7 +265,11 @@ impl SqlEngine {
         let step = StepRecord {
             run: commit.run.to_string(),
             step: i64::from(commit.step),
-            episodes: EpisodeRow::of_commit(commit.episodes)?,
+            episodes: commit
+                .episodes
+                .iter()
+                .map(EpisodeRow::new)
+                .collect::<Result<_, _>>()?,
         };
         let write = Arc::new(commit::write(
             &commit.thread.to_string(),

@@ -18,12 +18,17 @@ const ROWS_PER_INSERT: usize = 256;
 
 /// Grows `thread` by `count` messages if it holds `expected` of them (or whatever it holds,
 /// with `None`) and `step` (run, number) is not committed, creating the thread if needed; the
-/// row it grows holds `token` afterwards.
+/// row it grows holds `token` afterwards, and records `step` as the last committed to it.
 ///
 /// One upsert does the checks and the update. On PostgreSQL it locks the thread's row until the
-/// transaction ends, and a writer waiting on that lock checks the length against the winner's
-/// committed one; on SQLite the transaction already holds the database's write lock. A new
-/// thread is created only by a writer that expects it empty (or expects nothing).
+/// transaction ends, and a writer waiting on that lock checks against the row the winner
+/// committed — its length and its last step; on SQLite the transaction already holds the
+/// database's write lock. A new thread is created only by a writer that expects it empty (or
+/// expects nothing), and has no step committed yet.
+///
+/// A run's steps commit in order, so a step is committed if the thread's last one, of the same
+/// run, is not earlier. When the thread's last step belongs to another run (another run wrote
+/// the thread since), the run's log says, where the step's `StepCompleted` episode is marked.
 pub(crate) fn extend(
     thread: &str,
     count: usize,
@@ -32,14 +37,18 @@ pub(crate) fn extend(
     step: Option<(&str, i64)>,
 ) -> Statement {
     Statement::new(
-        "INSERT INTO threads (id, len, extended_by) \
-         SELECT $1, $2, $4 \
-         WHERE ($3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1)) \
-         AND NOT EXISTS (SELECT 1 FROM episodes \
-                         WHERE run_id = $5 AND completes_step IS NOT NULL AND completes_step = $6) \
-         ON CONFLICT (id) DO UPDATE SET len = threads.len + excluded.len, \
-                                        extended_by = excluded.extended_by \
-         WHERE $3 IS NULL OR threads.len = $3",
+        "INSERT INTO threads (id, len, extended_by, last_run, last_step) \
+         SELECT $1, $2, $4, $5, $6 \
+         WHERE $3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1) \
+         ON CONFLICT (id) DO UPDATE SET \
+             len = threads.len + excluded.len, \
+             extended_by = excluded.extended_by, \
+             last_run = COALESCE(excluded.last_run, threads.last_run), \
+             last_step = COALESCE(excluded.last_step, threads.last_step) \
+         WHERE ($3 IS NULL OR threads.len = $3) \
+         AND NOT COALESCE(threads.last_run = $5 AND threads.last_step >= $6, FALSE) \
+         AND (threads.last_run = $5 \
+              OR NOT EXISTS (SELECT 1 FROM episodes WHERE run_id = $5 AND completes_step = $6))",
     )
     .bind(thread)
     .bind(to_sql_int(count as u64))

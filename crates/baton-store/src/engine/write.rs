@@ -286,7 +286,11 @@ async fn run_script_on(
     drop(results);
     if began && let Err(rollback) = conn.execute("ROLLBACK").await {
         // Closed rather than handed to the next write inside a transaction.
-        tracing::warn!(backend = dialect.name, error = %rollback, "cannot roll back a failed write; closing its connection");
+        tracing::warn!(
+            backend = dialect.name,
+            error = %rollback,
+            "cannot roll back a failed write; closing its connection"
+        );
         conn.close_on_drop();
         return (None, Err(error));
     }

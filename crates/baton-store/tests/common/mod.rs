@@ -1,5 +1,8 @@
-//! Fixtures of the backend tests: stores that own what must outlive them.
+//! Fixtures of the backend tests: stores that own what must outlive them, and the checks of
+//! this crate's stores beyond the conformance suite.
 #![allow(dead_code)]
+
+pub mod checks;
 
 use async_trait::async_trait;
 use baton_core::error::StoreError;
