@@ -10,8 +10,11 @@
 //! 2. **Messages** ([`threads::insert_messages`]) are inserted only if the thread's row holds the
 //!    token, at positions counted back from the new length.
 //! 3. **Episodes** ([`episodes::insert`]) likewise, numbered after the run's last one.
-//! 4. **Outcome** reads the thread's length, whether its row holds the token, and whether the
-//!    step is committed: [`Outcome`].
+//! 4. **Report**, when the first statement wrote nothing: the thread's length, and whether the
+//!    step is committed.
+//!
+//! The first statement returns the thread's new length when it extends it, in the shape of the
+//! report, so the first row a write returns is its [`Outcome`].
 //!
 //! The token is a fresh UUIDv7, so only the write's own first statement can have put it on the
 //! row. An attempt that fails commits nothing, so the next attempt of the same write may reuse
@@ -68,13 +71,14 @@ pub(crate) fn write(
             write.push(statement);
         }
     }
-    write.push(outcome);
+    write.report_refusals_with(outcome);
     write
 }
 
-/// The last statement of a write: the thread's length (NULL for no thread), whether its row
-/// holds `token`, and whether `step` is committed (as [`threads::extend`] decides it; the run's
-/// log is read only when the thread's row does not tell).
+/// The report of a write that wrote nothing, in the shape of the row [`threads::extend`]
+/// returns when it extends: the thread's length (NULL for no thread), whether its row holds
+/// `token`, and whether `step` is committed (as [`threads::extend`] decides it; the run's log is
+/// read only when the thread's row does not tell).
 fn outcome(thread: &str, token: &str, step: Option<(&str, i64)>) -> Statement {
     Statement::new(
         "SELECT (SELECT len FROM threads WHERE id = $1), \
@@ -112,9 +116,9 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome a write's statements reported: the last row they returned.
+    /// The outcome a write's statements reported: the first row they returned.
     pub(crate) fn of(rows: &[AnyRow]) -> Result<Self, Failure> {
-        let Some(row) = rows.last() else {
+        let Some(row) = rows.first() else {
             return Err(Failure::Store(StoreError::Backend(
                 "a write reported no outcome".to_owned(),
             )));
@@ -140,7 +144,7 @@ mod tests {
     #[test]
     fn an_append_extends_inserts_and_reports() {
         let write = write("t", Some(0), vec!["{}".into(), "{}".into()], None);
-        let sql: Vec<&str> = write.statements().iter().map(Statement::sql).collect();
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 3, "{sql:#?}");
         assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
         assert!(sql[1].starts_with("INSERT INTO messages"), "{}", sql[1]);
@@ -155,7 +159,7 @@ mod tests {
             episodes: Vec::new(),
         };
         let write = write("t", None, Vec::new(), Some(step));
-        let sql: Vec<&str> = write.statements().iter().map(Statement::sql).collect();
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         // No messages and no episodes: nothing to insert, but the step's check still runs.
         assert_eq!(sql.len(), 2, "{sql:#?}");
         assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);

@@ -18,7 +18,9 @@ const ROWS_PER_INSERT: usize = 256;
 
 /// Grows `thread` by `count` messages if it holds `expected` of them (or whatever it holds,
 /// with `None`) and `step` (run, number) is not committed, creating the thread if needed; the
-/// row it grows holds `token` afterwards, and records `step` as the last committed to it.
+/// row it grows holds `token` afterwards, and records `step` as the last committed to it. It
+/// returns a row when it grows the thread: the new length, in the shape of the write's report
+/// (extended, not already committed).
 ///
 /// One upsert does the checks and the update. On PostgreSQL it locks the thread's row until the
 /// transaction ends, and a writer waiting on that lock checks against the row the winner
@@ -48,7 +50,8 @@ pub(crate) fn extend(
          WHERE ($3 IS NULL OR threads.len = $3) \
          AND NOT COALESCE(threads.last_run = $5 AND threads.last_step >= $6, FALSE) \
          AND (threads.last_run = $5 \
-              OR NOT EXISTS (SELECT 1 FROM episodes WHERE run_id = $5 AND completes_step = $6))",
+              OR NOT EXISTS (SELECT 1 FROM episodes WHERE run_id = $5 AND completes_step = $6)) \
+         RETURNING len, 1, 0",
     )
     .bind(thread)
     .bind(to_sql_int(count as u64))

@@ -14,9 +14,11 @@
 //!   statements run one after another in a transaction; a write of one statement runs alone,
 //!   in the transaction PostgreSQL gives every statement.
 //!
-//! A script cannot look at what its first statements returned before the next ones run, so the
-//! statements of a write carry their own conditions and the last one reports what happened (see
-//! [`super::commit`]); PostgreSQL runs the same statements and ignores the chance to look.
+//! A script cannot look at what its first statement returned before the next ones run, so the
+//! statements of a write carry their own conditions: the first decides, and returns a row when
+//! it decides to write; the others write only if it did; a last one reports why it did not (see
+//! [`super::commit`]). A script runs them all. PostgreSQL, which answers each statement before
+//! the next is sent, runs either the rest or the report.
 //!
 //! A script stops at its first failing statement, inside its transaction. So a script runs in a
 //! task of its own, which rolls a failed script back before the connection goes back to the
@@ -145,6 +147,8 @@ fn bind_all<'q>(
 #[derive(Debug, Default)]
 pub(crate) struct Write {
     statements: Vec<Statement>,
+    /// For a write whose first statement decides: the read that reports why it wrote nothing.
+    report: Option<Statement>,
 }
 
 impl Write {
@@ -153,24 +157,29 @@ impl Write {
         self.statements.push(statement);
     }
 
-    /// The statements, in order.
+    /// Makes the first statement the one that decides: it returns a row when it decides to
+    /// write, and when it returns none, `report` tells why. The other statements must then write
+    /// nothing on their own, and `report` must only read: a script runs them all, while
+    /// PostgreSQL runs either the rest or the report.
+    pub(crate) fn report_refusals_with(&mut self, report: Statement) {
+        self.report = Some(report);
+    }
+
+    /// The statements, in order, the report last.
     #[cfg(test)]
-    pub(crate) fn statements(&self) -> &[Statement] {
-        &self.statements
+    pub(crate) fn statements(&self) -> impl Iterator<Item = &Statement> {
+        self.statements.iter().chain(&self.report)
     }
 
     /// The write as one SQLite script, opened by `begin`: each statement's parameters numbered
     /// after those of the statements before it.
     fn script(&self, begin: &str) -> String {
-        let length = self
-            .statements
-            .iter()
-            .map(|s| s.sql.len() + 2)
-            .sum::<usize>();
+        let all = || self.statements.iter().chain(&self.report);
+        let length = all().map(|s| s.sql.len() + 2).sum::<usize>();
         let mut script = String::with_capacity(begin.len() + length + 16);
         script.push_str(begin);
         let mut offset = 0;
-        for statement in &self.statements {
+        for statement in all() {
             script.push_str(";\n");
             renumber(&statement.sql, offset, &mut script);
             offset += statement.values.len();
@@ -181,7 +190,10 @@ impl Write {
 
     /// Every statement's values, in the order of the script's parameters.
     fn values(&self) -> impl Iterator<Item = &Value> {
-        self.statements.iter().flat_map(|s| &s.values)
+        self.statements
+            .iter()
+            .chain(&self.report)
+            .flat_map(|s| &s.values)
     }
 }
 
@@ -297,18 +309,25 @@ async fn run_script_on(
     (Some(conn), Err(error))
 }
 
-/// Runs the statements of `write` one after another in a transaction (or alone, for one).
+/// Runs the statements of `write` one after another in a transaction (or alone, for one): all
+/// of them, or, when the first decides not to write, its report instead of the rest.
 async fn run_statements(
     pool: &AnyPool,
     dialect: &Dialect,
     write: &Write,
 ) -> Result<Vec<AnyRow>, Failure> {
-    if let [statement] = write.statements.as_slice() {
-        return Ok(statement.query().fetch_all(pool).await?);
-    }
+    let (first, rest) = match (write.statements.as_slice(), &write.report) {
+        ([statement], None) => return Ok(statement.query().fetch_all(pool).await?),
+        ([first, rest @ ..], _) => (first, rest),
+        ([], _) => return Ok(Vec::new()),
+    };
     let mut tx = pool.begin_with(dialect.begin_write).await?;
-    let mut rows = Vec::new();
-    for statement in &write.statements {
+    let mut rows = first.query().fetch_all(&mut *tx).await?;
+    let next: Vec<&Statement> = match &write.report {
+        Some(report) if rows.is_empty() => vec![report],
+        _ => rest.iter().collect(),
+    };
+    for statement in next {
         rows.extend(statement.query().fetch_all(&mut *tx).await?);
     }
     tx.commit().await?;
