@@ -51,11 +51,12 @@
 //! | `record`, µs | 190–215 | 90–175 |
 //! | `list`, µs | 95–115 | 50–80 |
 //! | the run loop's store operations alone, steps/s | 1,550–1,850 | 3,500–5,250 |
-//! | `baton-bench store` (the loop through the supervisor), steps/s | 1,200–1,950 | 3,000–4,500 |
-//! | the same, times slower than on the in-memory store | 55–115 | 23–45 |
+//! | `baton-bench store` (the loop through the supervisor), steps/s | 1,100–1,950 | 2,750–4,500 |
+//! | the same, times slower than on the in-memory store | 55–115 | 23–60 |
 //!
-//! PostgreSQL, which syncs each commit and takes one round trip per statement, runs
-//! `baton-bench store` at 650–1,000 steps/s before and after.
+//! PostgreSQL syncs each commit and takes one round trip per statement (a write that goes
+//! through skips its report); `baton-bench store` runs on it at 600–1,050 steps/s before and
+//! 700–1,100 after.
 //!
 //! | feature | what it adds |
 //! |---|---|
