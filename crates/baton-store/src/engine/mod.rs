@@ -97,7 +97,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// A pool on one of the backends, and the store operations on it.
+/// A pool on one of the backends, where its writes go, and the store operations on it.
 pub(crate) struct SqlEngine {
     pool: AnyPool,
     writer: Writer,
