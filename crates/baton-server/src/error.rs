@@ -149,6 +149,8 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::AgentDown(_) | SupervisorError::AgentUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "agent_unavailable")
             }
+            SupervisorError::UnknownRun(_) => return Self::run_not_found(),
+            SupervisorError::NotResumable { .. } => (StatusCode::CONFLICT, "not_resumable"),
             SupervisorError::Store(store) => return Self::store(store),
             other => {
                 tracing::error!(error = %other, "the supervisor refused a run");

@@ -69,6 +69,7 @@
 //! | `POST /v1/threads/{id}/runs` | `{"agent", "input", "stream"}`: with `stream: true`, SSE of the run's events (`event: <type>`, JSON data, ending with `completed` or `failed`); otherwise `{"run_id", "thread_id", "output", "usage", "steps"}` |
 //! | `GET /v1/runs/{id}/episodes` | the run's episodic log |
 //! | `POST /v1/runs/{id}/cancel` | cancels a run in flight: `{"run_id", "cancelled"}` |
+//! | `POST /v1/runs/{id}/resume` | `{stream}`: continues a run interrupted by a crash from its last completed step (404 unknown, 409 finished or in flight) |
 //! | `POST /v1/chat/completions` | OpenAI-compatible; `model` names an agent |
 //! | `GET /v1/models` | the agents, as OpenAI models |
 //! | `GET /healthz` | liveness (no token) |

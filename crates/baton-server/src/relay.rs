@@ -59,12 +59,38 @@ pub(crate) async fn start_run(
         .supervisor
         .run_with(agent, thread, input, settings)
         .await?;
+    Ok(relay(state, caller, agent, thread, stream))
+}
+
+/// Continues an interrupted run of the caller's (see [`Supervisor::resume`]); `agent` is the
+/// agent that started it.
+///
+/// [`Supervisor::resume`]: baton_core::actor::Supervisor::resume
+pub(crate) async fn resume_run(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    run: RunId,
+    agent: &str,
+    thread: ThreadId,
+) -> Result<RelayedRun, ApiError> {
+    let stream = state.supervisor.resume(run).await?;
+    Ok(relay(state, caller, agent, thread, stream))
+}
+
+/// Registers a run to the caller and wraps its stream to relay it, with metrics.
+fn relay(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    agent: &str,
+    thread: ThreadId,
+    stream: baton_core::run::RunStream,
+) -> RelayedRun {
     let run_id = stream.run_id();
     state.runs.insert(run_id, Arc::clone(&caller.tenant));
     state.metrics.run_started(agent);
     tracing::info!(%run_id, thread_id = %thread, agent, tenant = %caller.tenant, "run started");
     let now = Instant::now();
-    Ok(RelayedRun {
+    RelayedRun {
         stream,
         state: Arc::clone(state),
         thread,
@@ -73,7 +99,7 @@ pub(crate) async fn start_run(
         started: now,
         step_started: now,
         finished: false,
-    })
+    }
 }
 
 impl RelayedRun {

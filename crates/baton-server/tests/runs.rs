@@ -239,3 +239,68 @@ async fn metrics_count_runs_steps_tokens_latency_and_handoffs() {
     );
     assert!(!text.contains("baton_runs_failed_total{"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_is_resumed_by_its_tenant_only() {
+    use baton_core::ids::{AgentName, RunId, ThreadId};
+    use baton_core::llm::Message;
+    use baton_testkit::Script;
+
+    let provider = shared(ScriptedProvider::from_fn(|_| {
+        Script::text("Yes, still here.")
+    }));
+    let supervisor = assistant(provider).await;
+    let server = TestServer::start(supervisor.clone()).await;
+    let thread: ThreadId = server.thread(ACME).await.parse().unwrap();
+
+    // A run that stopped right after it started: its start and the question are stored.
+    let run = RunId::new();
+    let store = supervisor.store();
+    let started = Episode::Started {
+        agent: AgentName::new("assistant").unwrap(),
+        thread,
+    };
+    store.record(run, started).await.unwrap();
+    let question = std::sync::Arc::new(Message::user("are you there?"));
+    store.append(thread, Some(0), &[question]).await.unwrap();
+
+    let path = format!("/v1/runs/{run}/resume");
+    let foreign = server
+        .post(&path, GLOBEX)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(foreign, 404, "not_found").await;
+
+    let resumed = server
+        .post(&path, ACME)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let body: Value = resumed.json().await.unwrap();
+    assert_eq!(body["output"], "Yes, still here.");
+    assert_eq!(body["run_id"], run.to_string());
+    assert!(matches!(
+        episodes(&supervisor, run).await.last(),
+        Some(Episode::Completed { .. })
+    ));
+
+    let again = server
+        .post(&path, ACME)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(again, 409, "not_resumable").await;
+    let unknown = format!("/v1/runs/{}/resume", RunId::new());
+    let unknown = server
+        .post(&unknown, ACME)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(unknown, 404, "not_found").await;
+}

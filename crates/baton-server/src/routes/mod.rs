@@ -31,6 +31,7 @@ pub(crate) fn build(state: Arc<AppState>) -> Router {
         .route("/v1/threads/{id}/runs", post(runs::start))
         .route("/v1/runs/{id}/episodes", get(runs::episodes))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/resume", post(runs::resume))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route_layer(middleware::from_fn_with_state(

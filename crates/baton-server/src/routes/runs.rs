@@ -1,11 +1,11 @@
 //! Runs: start one on a thread (streamed as SSE or answered as JSON), read its episodic log,
-//! cancel it.
+//! cancel it, resume it after a crash.
 
 use super::{RUN_ID_HEADER, THREAD_ID_HEADER};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{IdPath, JsonBody};
-use crate::relay::{RelayedRun, start_run};
+use crate::relay::{RelayedRun, resume_run, start_run};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -29,6 +29,15 @@ pub(crate) struct RunRequest {
     agent: String,
     /// The user's message.
     input: String,
+    /// Stream the run's events as SSE instead of answering once it is done.
+    #[serde(default)]
+    stream: bool,
+}
+
+/// The body of `POST /v1/runs/{id}/resume` (`{}` for a JSON answer).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResumeRequest {
     /// Stream the run's events as SSE instead of answering once it is done.
     #[serde(default)]
     stream: bool,
@@ -111,6 +120,32 @@ pub(crate) async fn cancel(
         run_id: run,
         cancelled,
     }))
+}
+
+/// `POST /v1/runs/{id}/resume`: continues a run interrupted by a crash from its last completed
+/// step (404 for an unknown run, 409 for one that finished or is in flight).
+pub(crate) async fn resume(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    IdPath(run): IdPath<RunId>,
+    JsonBody(request): JsonBody<ResumeRequest>,
+) -> Result<Response, ApiError> {
+    let log = state.supervisor.store().episodes(run).await?;
+    ensure_belongs_to(&state, &caller, run, Some(&log)).await?;
+    let Some((agent, thread)) = log.iter().find_map(|record| match &record.episode {
+        Episode::Started { agent, thread } => Some((agent.to_string(), *thread)),
+        _ => None,
+    }) else {
+        return Err(ApiError::run_not_found());
+    };
+    let run = resume_run(&state, &caller, run, &agent, thread).await?;
+    let headers = run_headers(run.run_id(), run.thread());
+    if request.stream {
+        Ok((headers, event_stream(run)).into_response())
+    } else {
+        let finished = run.finish().await?;
+        Ok((headers, Json(finished)).into_response())
+    }
 }
 
 /// Fails with "run not found" unless `run` belongs to the caller, so that another tenant's
