@@ -55,23 +55,15 @@ impl InMemoryStore {
         expected_len: Option<u64>,
         messages: &[Arc<Message>],
     ) -> Result<u64, StoreError> {
-        let conflict = |actual: u64| match expected_len {
-            Some(expected) if expected != actual => Err(StoreError::Conflict {
-                thread,
-                expected,
-                actual,
-            }),
-            _ => Ok(()),
-        };
         match self.threads.entry(thread) {
             Entry::Occupied(mut stored) => {
-                conflict(stored.get().len() as u64)?;
+                check_expected(thread, expected_len, stored.get().len() as u64)?;
                 stored.get_mut().extend(messages.iter().cloned());
                 Ok(stored.get().len() as u64)
             }
             // A thread exists once it holds messages: a refused or empty append creates none.
             Entry::Vacant(vacant) => {
-                conflict(0)?;
+                check_expected(thread, expected_len, 0)?;
                 if !messages.is_empty() {
                     vacant.insert(messages.to_vec());
                 }
@@ -102,6 +94,23 @@ impl InMemoryStore {
     }
 }
 
+/// Refuses a write that expected the thread to hold `expected_len` messages when it holds
+/// `actual`.
+fn check_expected(
+    thread: ThreadId,
+    expected_len: Option<u64>,
+    actual: u64,
+) -> Result<(), StoreError> {
+    match expected_len {
+        Some(expected) if expected != actual => Err(StoreError::Conflict {
+            thread,
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl ThreadStore for InMemoryStore {
     async fn append(
@@ -117,17 +126,13 @@ impl ThreadStore for InMemoryStore {
         let Some(messages) = self.threads.get(&thread) else {
             return Ok(Vec::new());
         };
-        let start = usize::try_from(page.offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        Ok(messages.iter().skip(start).take(limit).cloned().collect())
+        Ok(page.of(messages.iter().cloned()))
     }
 
     async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
         let mut ids: Vec<ThreadId> = self.threads.iter().map(|entry| *entry.key()).collect();
         ids.sort_unstable();
-        let start = usize::try_from(page.offset).unwrap_or(usize::MAX);
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        Ok(ids.into_iter().skip(start).take(limit).collect())
+        Ok(page.of(ids))
     }
 }
 
@@ -165,30 +170,22 @@ impl Store for InMemoryStore {
         // commits cannot both pass the check (lock order: threads, then episodes).
         let mut stored = self.threads.entry(commit.thread).or_default();
         let actual = stored.len() as u64;
-        if self.step_committed(commit.run, commit.step) {
-            return Ok(actual);
-        }
-        if let Some(expected) = commit.expected_len
-            && expected != actual
-        {
-            let thread = commit.thread;
-            drop(stored);
-            self.threads
-                .remove_if(&thread, |_, messages| messages.is_empty());
-            return Err(StoreError::Conflict {
-                thread,
-                expected,
-                actual,
-            });
-        }
-        stored.extend(commit.messages.iter().cloned());
-        let len = stored.len() as u64;
-        self.record_now(commit.run, commit.episodes.iter().cloned());
+        let outcome = if self.step_committed(commit.run, commit.step) {
+            Ok(actual)
+        } else {
+            check_expected(commit.thread, commit.expected_len, actual).map(|()| {
+                stored.extend(commit.messages.iter().cloned());
+                self.record_now(commit.run, commit.episodes.iter().cloned());
+                stored.len() as u64
+            })
+        };
+        let empty = stored.is_empty();
         drop(stored);
-        if len == 0 {
+        // The entry was made for the check; a thread exists only once it holds messages.
+        if empty {
             self.threads
                 .remove_if(&commit.thread, |_, messages| messages.is_empty());
         }
-        Ok(len)
+        outcome
     }
 }

@@ -37,6 +37,13 @@ impl Page {
     pub const fn new(offset: u64, limit: u64) -> Self {
         Self { offset, limit }
     }
+
+    /// The items of this page out of `items`, in order.
+    pub(crate) fn of<T>(self, items: impl IntoIterator<Item = T>) -> Vec<T> {
+        let start = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        items.into_iter().skip(start).take(limit).collect()
+    }
 }
 
 /// Stores the messages of conversation threads, in order.
