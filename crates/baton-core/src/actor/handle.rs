@@ -6,11 +6,10 @@ use super::shared::{AgentSpec, Limits, Shared};
 use super::supervisor::{SupervisorActor, SupervisorArgs, SupervisorMsg};
 use super::thread_lock::ThreadTurn;
 use crate::agent::Agent;
-use crate::error::LlmError;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{LlmProvider, Message};
 use crate::memory::{Episode, EpisodeRecord, InMemoryStore, Store};
-use crate::run::{RunEvent, RunOptions, RunOutput, RunStream};
+use crate::run::{RunOptions, RunOutput, RunStream};
 use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -377,28 +376,19 @@ impl Supervisor {
         thread: ThreadId,
         input: impl Into<Message>,
     ) -> Result<RunOutput, SupervisorError> {
-        let mut stream = self.run(agent, thread, input).await?;
+        let stream = self.run(agent, thread, input).await?;
         let run_id = stream.run_id();
-        let mut steps = 0;
-        while let Some(event) = stream.next_event().await {
-            match event {
-                RunEvent::StepFinished { .. } => steps += 1,
-                RunEvent::Completed { output, usage } => {
-                    return Ok(RunOutput {
-                        run_id,
-                        thread,
-                        output,
-                        usage,
-                        steps,
-                    });
-                }
-                RunEvent::Failed { error } => return Err(SupervisorError::Run(error)),
-                _ => {}
-            }
-        }
-        Err(SupervisorError::Run(LlmError::Server(
-            "the run ended without a result".into(),
-        )))
+        let (output, usage, steps) = stream
+            .finish_counting_steps()
+            .await
+            .map_err(SupervisorError::Run)?;
+        Ok(RunOutput {
+            run_id,
+            thread,
+            output,
+            usage,
+            steps,
+        })
     }
 
     /// Cancels a run wherever it is (running, waiting, or between agents). Returns whether the

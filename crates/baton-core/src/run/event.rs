@@ -187,10 +187,18 @@ impl RunStream {
     }
 
     /// Consumes the stream up to its terminal event and returns the answer.
-    pub async fn finish(mut self) -> Result<(String, Usage), LlmError> {
+    pub async fn finish(self) -> Result<(String, Usage), LlmError> {
+        let (output, usage, _steps) = self.finish_counting_steps().await?;
+        Ok((output, usage))
+    }
+
+    /// [`finish`](Self::finish), also counting the steps the run made.
+    pub(crate) async fn finish_counting_steps(mut self) -> Result<(String, Usage, u32), LlmError> {
+        let mut steps = 0;
         while let Some(event) = self.next_event().await {
             match event {
-                RunEvent::Completed { output, usage } => return Ok((output, usage)),
+                RunEvent::StepFinished { .. } => steps += 1,
+                RunEvent::Completed { output, usage } => return Ok((output, usage, steps)),
                 RunEvent::Failed { error } => return Err(error),
                 _ => {}
             }
