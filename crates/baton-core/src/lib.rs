@@ -73,6 +73,7 @@ pub mod error;
 pub mod ids;
 pub mod llm;
 pub mod memory;
+pub mod redact;
 pub mod run;
 pub mod tool;
 

@@ -3,12 +3,17 @@
 
 use crate::settings::Defaults;
 use baton_core::llm::ModelSettings;
-use secrecy::{ExposeSecret, SecretString};
+use baton_core::redact::{Secret, SecretError};
 use std::fmt;
 use std::time::Duration;
 
 /// An API key. It never appears in `Debug` output, logs or errors, and its memory is wiped
 /// when it is dropped.
+///
+/// The key is a [`Secret`]: while it lives, [`baton_core::redact`] removes it from every
+/// text Baton writes, so a server echoing it back in an error cannot make it leak. A key
+/// outside visible ASCII (a stray space, a non-breaking space, a character from a copied
+/// web page) is refused when the provider is built: [`ConfigError::InvalidApiKey`].
 ///
 /// ```
 /// use baton_providers::ApiKey;
@@ -17,27 +22,22 @@ use std::time::Duration;
 /// assert_eq!(format!("{key:?}"), "ApiKey([redacted])");
 /// ```
 #[derive(Clone)]
-pub struct ApiKey(SecretString);
+pub struct ApiKey(Secret);
 
 impl ApiKey {
-    /// Wraps `key`.
+    /// Wraps `key`. It is checked when a provider is built with it.
     pub fn new(key: impl Into<String>) -> Self {
-        Self(SecretString::from(key.into()))
+        Self(Secret::new_unchecked(key))
     }
 
     /// The key itself, for the one place that puts it in a request header.
     pub(crate) fn expose(&self) -> &str {
-        self.0.expose_secret()
+        self.0.expose()
     }
 
-    /// `text` with every occurrence of the key replaced, so that a server echoing the key
-    /// back in an error message cannot make it leak into an error or a log.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        let key = self.expose();
-        if key.len() < 4 || !text.contains(key) {
-            return text.to_owned();
-        }
-        text.replace(key, "[redacted]")
+    /// Whether the key can be sent as is.
+    fn check(&self) -> Result<(), SecretError> {
+        self.0.check()
     }
 }
 
@@ -235,6 +235,10 @@ impl ProviderConfig {
                 variable: provider.env.api_key,
             });
         }
+        if let Some(key) = &self.api_key {
+            key.check()
+                .map_err(|reason| ConfigError::InvalidApiKey { reason })?;
+        }
         Ok(ResolvedConfig {
             api_key: self.api_key,
             base_url,
@@ -282,9 +286,14 @@ pub enum ConfigError {
         /// The environment variable that was read.
         variable: &'static str,
     },
-    /// The API key cannot be sent in an HTTP header (it holds control characters).
-    #[error("the API key holds characters that cannot be sent in an HTTP header")]
-    InvalidApiKey,
+    /// The API key is empty or holds a character outside visible ASCII (a space, a control
+    /// character, a non-ASCII character): it could not be sent unchanged, and its echo could
+    /// not be recognised.
+    #[error("the API key cannot be used: {reason}")]
+    InvalidApiKey {
+        /// What is wrong with it (never the key itself).
+        reason: SecretError,
+    },
     /// The base URL is not an absolute `http` or `https` URL.
     #[error("invalid base URL {url:?}: {reason}")]
     InvalidBaseUrl {
@@ -304,13 +313,32 @@ mod tests {
 
     #[test]
     fn api_key_is_redacted_in_debug_and_text() {
-        let key = ApiKey::new("sk-live-123456");
+        let key = ApiKey::new("live-key-123456");
         assert_eq!(format!("{key:?}"), "ApiKey([redacted])");
         assert_eq!(
-            key.redact("Incorrect API key provided: sk-live-123456."),
+            baton_core::redact::redact("Incorrect API key provided: live-key-123456."),
             "Incorrect API key provided: [redacted]."
         );
-        assert_eq!(key.redact("nothing to hide"), "nothing to hide");
+    }
+
+    #[test]
+    fn keys_outside_visible_ascii_are_refused_at_build() {
+        for key in [
+            "key-with\u{a0}nbsp",
+            "key with space",
+            "ключ-123456",
+            "tab\tkey",
+        ] {
+            let error = ProviderConfig::new()
+                .api_key(key)
+                .resolve(&DEFAULTS)
+                .unwrap_err();
+            assert!(
+                matches!(error, ConfigError::InvalidApiKey { .. }),
+                "{key:?}: {error}"
+            );
+            assert!(!error.to_string().contains(key), "{error}");
+        }
     }
 
     const VARIABLES: EnvVariables = EnvVariables {

@@ -45,7 +45,8 @@ impl std::fmt::Debug for HttpClient {
 
 impl HttpClient {
     /// A client that sends `headers` (authentication, versions) with every request to
-    /// `endpoint`. `api_key` is only kept to scrub it from server messages.
+    /// `endpoint`. `api_key` is kept so that it stays registered for redaction while the
+    /// client can still send it (the headers hold a copy of it).
     pub(crate) fn new(
         endpoint: Url,
         headers: HeaderMap,
@@ -55,6 +56,9 @@ impl HttpClient {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(timeouts.connect)
+            // Requests are written whole and small; never hold one back waiting for an ACK
+            // (reqwest's default too, stated here because streaming depends on it).
+            .tcp_nodelay(true)
             .user_agent(concat!("baton/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| ConfigError::Client(error_chain(&error)))?;
@@ -77,11 +81,13 @@ impl HttpClient {
     ) -> Result<ChunkStream, LlmError> {
         let first_byte = self.timeouts.first_byte;
         let sent = tokio::time::timeout(first_byte, self.send(body, "text/event-stream")).await;
-        let response = sent.map_err(|_| {
-            LlmError::Timeout(format!(
-                "no response headers within {first_byte:?} of sending the request"
-            ))
-        })??;
+        let response = sent
+            .map_err(|_| {
+                LlmError::Timeout(format!(
+                    "no response headers within {first_byte:?} of sending the request"
+                ))
+            })?
+            .map_err(LlmError::redacted)?;
         Ok(decode_events(response, decoder, self.timeouts.idle))
     }
 
@@ -102,6 +108,7 @@ impl HttpClient {
         tokio::time::timeout(limit, call)
             .await
             .map_err(|_| LlmError::Timeout(format!("no complete response within {limit:?}")))?
+            .map_err(LlmError::redacted)
     }
 
     /// Posts `body` as JSON and returns the response if its status is a success.
@@ -143,11 +150,7 @@ impl HttpClient {
             }
         }
         body.truncate(MAX_ERROR_BODY_BYTES);
-        let error = status::classify(status, &headers, &body);
-        match &self.api_key {
-            Some(key) => redact_error(error, key),
-            None => error,
-        }
+        status::classify(status, &headers, &body)
     }
 }
 
@@ -163,29 +166,6 @@ async fn read_body(response: Response, limit: usize) -> Result<Vec<u8>, LlmError
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// `error` with the API key scrubbed from the server's message.
-fn redact_error(error: LlmError, key: &ApiKey) -> LlmError {
-    match error {
-        LlmError::Status {
-            status,
-            message,
-            retry_after,
-        } => LlmError::Status {
-            status,
-            message: key.redact(&message),
-            retry_after,
-        },
-        LlmError::Overloaded {
-            message,
-            retry_after,
-        } => LlmError::Overloaded {
-            message: key.redact(&message),
-            retry_after,
-        },
-        other => other,
-    }
 }
 
 /// A transport failure as an [`LlmError`]: timeouts as `Timeout`, everything else (refused,
@@ -240,7 +220,15 @@ pub(crate) fn endpoint(base_url: &str, path: &str) -> Result<Url, ConfigError> {
 
 /// A header value holding a secret: marked sensitive so that it is never printed.
 pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ConfigError> {
-    let mut header = HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidApiKey)?;
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        let position = value
+            .chars()
+            .position(|c| !(c.is_ascii_graphic() || c == ' '))
+            .map_or(1, |index| index + 1);
+        ConfigError::InvalidApiKey {
+            reason: baton_core::redact::SecretError::NotVisibleAscii { position },
+        }
+    })?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -291,6 +279,9 @@ mod tests {
         let header = secret_header("Bearer sk-1").unwrap();
         assert!(header.is_sensitive());
         assert!(!format!("{header:?}").contains("sk-1"));
-        assert_eq!(secret_header("bad\nkey"), Err(ConfigError::InvalidApiKey));
+        assert!(matches!(
+            secret_header("bad\nkey"),
+            Err(ConfigError::InvalidApiKey { .. })
+        ));
     }
 }

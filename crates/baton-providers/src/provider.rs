@@ -100,7 +100,7 @@ impl<P: Protocol> Provider<P> {
         let span = call_span::<P>(settings, false);
         let body = P::request(request, settings, false);
         let response: P::Response = self.http.complete(&body).instrument(span).await?;
-        P::response(response)
+        P::response(response).map_err(LlmError::redacted)
     }
 }
 

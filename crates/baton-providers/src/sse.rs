@@ -91,7 +91,8 @@ impl<D: EventDecoder> Decoding<D> {
                 Err(error) => {
                     self.events = None;
                     self.queued.clear();
-                    return Some(Err(error));
+                    // Errors in the stream may quote the request: redacted where they leave.
+                    return Some(Err(error.redacted()));
                 }
             }
         }

@@ -111,11 +111,16 @@ impl Message {
     }
 
     /// A failed tool result; the model sees `"error: <error>"`.
+    ///
+    /// The error's text is [redacted](crate::redact): a tool's error may quote a credential
+    /// it was given, and this message goes to the model, the thread and the events.
     pub fn tool_error(call: &ToolCall, error: impl std::fmt::Display) -> Self {
+        let mut content = format!("error: {error}");
+        crate::redact::redact_string(&mut content);
         Self::Tool {
             tool_call_id: call.id.clone(),
             name: call.name.clone(),
-            content: format!("error: {error}"),
+            content,
             is_error: true,
         }
     }

@@ -220,8 +220,8 @@ impl RunLoop {
                 .await?,
             ),
             Mode::Blocking => ResponseSource::Complete(
-                Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || {
-                    llm.chat(&request)
+                Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || async {
+                    llm.chat(&request).await.map_err(LlmError::redacted)
                 }))
                 .await?,
             ),
@@ -368,7 +368,11 @@ pub(crate) struct FailedRun<'a> {
 impl FailedRun<'_> {
     pub(crate) async fn record(self, sink: Option<&EventSink>, error: Error) {
         let cancel_observed = self.cancel.is_cancelled();
-        let (terminal, episode_text) = terminal_chunk_for(error, cancel_observed);
+        let (terminal, mut episode_text) = terminal_chunk_for(error, cancel_observed);
+        // The one point a failure's text passes before it becomes an event, an episode and a
+        // log line: whatever built it (a provider, a guardrail, a store), no secret goes on.
+        let terminal = terminal.redacted();
+        crate::redact::redact_string(&mut episode_text);
         tracing::warn!(run_id = %self.run_id, agent = %self.agent, error = %episode_text, "run failed");
         if let Some(sink) = sink
             && !sink.is_closed()

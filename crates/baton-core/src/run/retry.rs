@@ -26,14 +26,16 @@ pub(crate) async fn stream_with_retry(
     with_retry(policy, cancel, || open_stream(llm, request)).await
 }
 
+/// Provider errors are [redacted](crate::redact) here, where they enter the loop, before
+/// the retry policy logs them.
 async fn open_stream(
     llm: &dyn LlmProvider,
     request: &ChatRequest,
 ) -> Result<OpenedStream, LlmError> {
-    let mut rest = llm.chat_stream(request).await?;
+    let mut rest = llm.chat_stream(request).await.map_err(LlmError::redacted)?;
     match rest.next().await {
         Some(Ok(first)) => Ok(OpenedStream { first, rest }),
-        Some(Err(error)) => Err(error),
+        Some(Err(error)) => Err(error.redacted()),
         None => Err(LlmError::IncompleteStream),
     }
 }

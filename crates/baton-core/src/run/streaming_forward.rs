@@ -43,7 +43,7 @@ pub(crate) async fn forward_chunks(
         };
         match next {
             None => break,
-            Some(Err(error)) => return Err(error.into()),
+            Some(Err(error)) => return Err(error.redacted().into()),
             Some(Ok(chunk)) => forward_one(chunk, &mut assembler, sink, cancel).await?,
         }
     }

@@ -64,8 +64,15 @@ pub async fn execute_call(
             latency,
         },
         Err(error) => {
-            tracing::warn!(tool = %call.name, call_id = %call.id, %error, "tool call failed");
-            ToolOutcome::failed(call, &error, latency)
+            let outcome = ToolOutcome::failed(call, &error, latency);
+            // Logged as the model sees it: redacted.
+            tracing::warn!(
+                tool = %call.name,
+                call_id = %call.id,
+                error = outcome.message.content(),
+                "tool call failed"
+            );
+            outcome
         }
     }
 }
