@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod error;
 mod interrupt;
+mod logging;
 mod render;
 
 use clap::Parser;
@@ -28,7 +29,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,17 +57,7 @@ async fn dispatch(command: Command) -> Result<Exit, CliError> {
 
 fn fail(error: &CliError) -> ExitCode {
     for line in error.lines() {
-        eprintln!("error: {line}");
+        eprintln!("error: {}", baton_core::redact::redact(&line));
     }
     ExitCode::FAILURE
-}
-
-/// Logs go to standard error, warnings and up unless `RUST_LOG` says otherwise.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
