@@ -363,3 +363,27 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
     assert_clean("the server's log", &logged);
     assert_store_clean(dir.path());
 }
+
+#[test]
+fn a_key_outside_visible_ascii_is_refused_at_start_without_showing_it() {
+    let (provider, dropping) = start_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let file = topology(dir.path(), provider, dropping);
+    let output = baton()
+        .env("LEAKY_PROVIDER_KEY", "Zq7Plant\u{a0}Opaque-41xkLm")
+        .arg("run")
+        .arg(&file)
+        .arg("hello")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the API key cannot be used: character 9 is not visible ASCII"),
+        "{stderr}"
+    );
+    for piece in ["Zq7Plant", "Opaque-41xkLm"] {
+        assert!(!stderr.contains(piece), "{stderr}");
+    }
+}

@@ -108,12 +108,12 @@ impl fmt::Debug for Secret {
 #[non_exhaustive]
 pub enum SecretError {
     /// The value is empty.
-    #[error("the secret is empty")]
+    #[error("it is empty")]
     Empty,
     /// The value holds whitespace, a control character or a character outside ASCII.
     #[error(
-        "character {position} of the secret is not visible ASCII (a space, a control \
-         character or a non-ASCII character); secrets must be printable ASCII without spaces"
+        "character {position} is not visible ASCII (a space, a control character or a \
+         non-ASCII character); keys and tokens must be printable ASCII without spaces"
     )]
     NotVisibleAscii {
         /// The 1-based position of the first offending character.
