@@ -111,6 +111,10 @@ impl fmt::Display for Problem {
 }
 
 /// What is wrong with a topology file.
+///
+/// Lists of names (the agents defined, the tools available, …) hold at most 20; a longer
+/// list ends with an entry saying how many more there are (`and 480 more`), so a file with
+/// thousands of agents still gets short messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProblemKind {
@@ -296,6 +300,53 @@ pub enum ProblemKind {
         /// The variable.
         variable: String,
     },
+    /// An environment variable the topology reads is set, but to nothing it can use. The
+    /// value never appears in the message.
+    #[error("{owner} reads its {what} from {variable}, which {reason}")]
+    UnusableEnv {
+        /// Who reads it (`tenant "acme"`).
+        owner: String,
+        /// What it holds (`token`).
+        what: &'static str,
+        /// The variable.
+        variable: String,
+        /// What is wrong with its value (`is empty`).
+        reason: &'static str,
+    },
+    /// Two tenants' variables hold the same token, so a request could not tell them apart.
+    #[error(
+        "tenant {tenant:?} reads from {variable} the same token as tenant {other:?} has: give \
+         each tenant its own token"
+    )]
+    SharedToken {
+        /// The tenant declared later.
+        tenant: String,
+        /// Its variable.
+        variable: String,
+        /// The tenant declared first, that has the token too.
+        other: String,
+    },
+    /// The file is not UTF-8: `byte` is the first that cannot be read as UTF-8 text.
+    #[error("byte 0x{byte:02X} is not UTF-8: save the file as UTF-8")]
+    NotUtf8 {
+        /// The byte.
+        byte: u8,
+    },
+    /// The file starts with the byte order mark of another encoding.
+    #[error("the file is encoded as {encoding}: save it as UTF-8")]
+    WrongEncoding {
+        /// The encoding (`UTF-16 (little-endian)`).
+        encoding: String,
+    },
+    /// Tables, dotted keys, arrays and inline tables nest deeper than the limit.
+    #[error(
+        "this nests deeper than {limit} levels (each table of a header, dot of a key, array \
+         and inline table is one): flatten the structure"
+    )]
+    TooDeep {
+        /// The most levels a file may nest.
+        limit: usize,
+    },
     /// A provider could not be built from its configuration.
     #[error("provider {provider:?}: {message}")]
     Provider {
@@ -304,6 +355,19 @@ pub enum ProblemKind {
         /// Why.
         message: String,
     },
+}
+
+/// The most names a problem lists.
+pub(crate) const LISTED: usize = 20;
+
+/// `names`, of which there are `total`, as a problem lists them: the first [`LISTED`], then
+/// `and N more` if there are more. Costs the same whatever `total` is.
+pub(crate) fn listed<'a>(names: impl IntoIterator<Item = &'a String>, total: usize) -> Vec<String> {
+    let mut list: Vec<String> = names.into_iter().take(LISTED).cloned().collect();
+    if total > list.len() {
+        list.push(format!("and {} more", total - list.len()));
+    }
+    list
 }
 
 /// A comma-separated list of names, or "none".

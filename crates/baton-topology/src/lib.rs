@@ -59,8 +59,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod decode;
+mod depth;
 mod error;
 mod json;
+mod limits;
 mod raw;
 #[cfg_attr(not(feature = "scripted"), allow(dead_code))]
 mod script;

@@ -1,7 +1,8 @@
 //! The file as written: serde types that mirror the TOML, with spans kept for error reports.
 //!
 //! Everything here only parses; what the values mean, and whether references resolve, is
-//! decided by `validate`.
+//! decided by `validate`. Each number names the range of [`limits`](crate::limits) it is
+//! checked against.
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -17,7 +18,8 @@ pub(crate) struct RawTopology {
     pub(crate) entry: Option<Spanned<String>>,
     pub(crate) provider: Option<Spanned<String>>,
     pub(crate) store: Option<Spanned<String>>,
-    pub(crate) max_handoffs: Option<u32>,
+    /// [`MAX_HANDOFFS`](crate::limits::MAX_HANDOFFS): 1 to 100.
+    pub(crate) max_handoffs: Option<Spanned<u32>>,
     #[serde(default)]
     pub(crate) providers: BTreeMap<Spanned<String>, RawProvider>,
     #[serde(default)]
@@ -56,10 +58,13 @@ pub(crate) struct RawProvider {
     /// Refused: secrets stay out of files. Parsed so the error can say why.
     pub(crate) api_key: Option<Spanned<toml::Value>>,
     pub(crate) model: Option<Spanned<String>>,
+    /// This and the three other timeouts: [`TIMEOUT`](crate::limits::TIMEOUT), more than 0
+    /// and at most 1 h.
     pub(crate) connect_timeout: Option<Spanned<Seconds>>,
     pub(crate) first_byte_timeout: Option<Spanned<Seconds>>,
     pub(crate) idle_timeout: Option<Spanned<Seconds>>,
     pub(crate) response_timeout: Option<Spanned<Seconds>>,
+    /// [`CHUNK_DELAY`](crate::limits::CHUNK_DELAY): 0 to 1 min.
     pub(crate) chunk_delay: Option<Spanned<Seconds>>,
 }
 
@@ -111,8 +116,11 @@ pub(crate) struct RawTool {
     pub(crate) kind: Option<Spanned<ToolKind>>,
     pub(crate) description: Option<String>,
     pub(crate) allow_hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    /// [`TOOL_MAX_BYTES`](crate::limits::TOOL_MAX_BYTES): 1 byte to 16 MiB.
     pub(crate) max_bytes: Option<Spanned<usize>>,
+    /// [`TIMEOUT`](crate::limits::TIMEOUT): more than 0 and at most 1 h.
     pub(crate) timeout: Option<Spanned<Seconds>>,
+    /// Floats in it must be finite: JSON has no NaN or infinity.
     pub(crate) entries: Option<Spanned<toml::Table>>,
 }
 
@@ -125,14 +133,19 @@ pub(crate) struct RawAgent {
     pub(crate) instructions: String,
     pub(crate) provider: Option<Spanned<String>>,
     pub(crate) model: Option<String>,
-    pub(crate) temperature: Option<f32>,
-    pub(crate) max_tokens: Option<u32>,
+    /// [`TEMPERATURE`](crate::limits::TEMPERATURE): 0 to 2.
+    pub(crate) temperature: Option<Spanned<f32>>,
+    /// [`MAX_TOKENS`](crate::limits::MAX_TOKENS): 1 to 1,000,000.
+    pub(crate) max_tokens: Option<Spanned<u32>>,
     #[serde(default)]
     pub(crate) tools: Vec<Spanned<String>>,
     #[serde(default)]
     pub(crate) handoffs: Vec<Spanned<String>>,
-    pub(crate) max_steps: Option<u32>,
-    pub(crate) max_history_tokens: Option<u32>,
+    /// [`MAX_STEPS`](crate::limits::MAX_STEPS): 1 to 1,000.
+    pub(crate) max_steps: Option<Spanned<u32>>,
+    /// [`MAX_HISTORY_TOKENS`](crate::limits::MAX_HISTORY_TOKENS): 1 to 10,000,000.
+    pub(crate) max_history_tokens: Option<Spanned<u32>>,
+    /// [`TIMEOUT`](crate::limits::TIMEOUT): more than 0 and at most 1 h.
     pub(crate) tool_timeout: Option<Spanned<Seconds>>,
     #[serde(default)]
     pub(crate) script: Vec<Spanned<RawTurn>>,
@@ -146,6 +159,7 @@ pub(crate) struct RawTurn {
     pub(crate) when: RawWhen,
     pub(crate) text: Option<Spanned<String>>,
     pub(crate) tool: Option<Spanned<String>>,
+    /// Floats in it must be finite: JSON has no NaN or infinity.
     pub(crate) arguments: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub(crate) tool_calls: Vec<RawCall>,
@@ -158,6 +172,7 @@ pub(crate) struct RawTurn {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCall {
     pub(crate) tool: Spanned<String>,
+    /// Floats in it must be finite: JSON has no NaN or infinity.
     pub(crate) arguments: Option<toml::Table>,
 }
 
@@ -165,6 +180,7 @@ pub(crate) struct RawCall {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWhen {
+    /// [`CALL`](crate::limits::CALL): 1 to 1,000, the calls [`MAX_STEPS`](crate::limits::MAX_STEPS) allows.
     pub(crate) call: Option<Spanned<u32>>,
     pub(crate) user_contains: Option<OneOrMany>,
     pub(crate) after_tool: Option<Spanned<String>>,
@@ -176,8 +192,17 @@ pub(crate) struct RawWhen {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub(crate) bind: Option<Spanned<String>>,
+    /// [`MAX_BODY_BYTES`](crate::limits::MAX_BODY_BYTES): 1 byte to 64 MiB.
     pub(crate) max_body_bytes: Option<Spanned<usize>>,
+    /// [`SHUTDOWN_GRACE`](crate::limits::SHUTDOWN_GRACE): 0 to 1 h.
     pub(crate) shutdown_grace: Option<Spanned<Seconds>>,
+    /// This and the two other timeouts: [`TIMEOUT`](crate::limits::TIMEOUT), more than 0 and
+    /// at most 1 h.
+    pub(crate) header_read_timeout: Option<Spanned<Seconds>>,
+    pub(crate) idle_timeout: Option<Spanned<Seconds>>,
+    pub(crate) body_read_timeout: Option<Spanned<Seconds>>,
+    /// [`MAX_CONNECTIONS`](crate::limits::MAX_CONNECTIONS): 1 to 100,000.
+    pub(crate) max_connections: Option<Spanned<usize>>,
     #[serde(default)]
     pub(crate) tenants: Vec<RawTenant>,
 }

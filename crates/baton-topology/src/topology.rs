@@ -1,6 +1,6 @@
 //! A validated topology: load it, check it, build it into a running supervisor.
 
-use crate::error::{Problem, ProblemKind, TopologyError};
+use crate::error::{Problem, ProblemKind, TopologyError, listed};
 use crate::raw::{ProviderKind, RawTopology};
 use crate::script::Turn;
 use crate::server::{ServerDef, ServerSettings, TenantToken};
@@ -102,19 +102,36 @@ fn process_env(variable: &str) -> Option<String> {
 
 impl Topology {
     /// Reads and validates the topology file at `path`.
+    ///
+    /// The file must be UTF-8 (a UTF-8 byte order mark is allowed): the first byte that is
+    /// not is reported with its line and column, and a file saved as UTF-16 or UTF-32 is
+    /// recognised by its byte order mark and reported as such.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, TopologyError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        let bytes = std::fs::read(path).map_err(|source| TopologyError::Read {
             file: file.clone(),
             source,
         })?;
+        let text = crate::decode::decode(&file, bytes)
+            .map_err(|problem| TopologyError::invalid(vec![problem]))?;
         Self::parse(file, text)
     }
 
     /// Validates the topology in `text`; `file` names it in error messages.
+    ///
+    /// Text nested deeper than 64 levels (tables of a header, dots of a key, arrays and
+    /// inline tables count one each) is refused where it goes too deep.
     pub fn parse(file: impl Into<String>, text: impl Into<String>) -> Result<Self, TopologyError> {
         let source = Source::new(file, text);
+        if let Some(offset) = crate::depth::too_deep(source.text()) {
+            let kind = ProblemKind::TooDeep {
+                limit: crate::depth::MAX_DEPTH,
+            };
+            return Err(TopologyError::invalid(vec![
+                source.problem(&(offset..offset), kind),
+            ]));
+        }
         let raw: RawTopology = match toml::from_str(source.text()) {
             Ok(raw) => raw,
             Err(error) => {
@@ -130,7 +147,7 @@ impl Topology {
     /// and every provider and tool can be created. Opens no store and starts nothing.
     pub fn check(&self) -> Result<Summary, TopologyError> {
         self.prepare(&process_env)?;
-        self.tenants(&process_env)?;
+        self.tenants()?;
         Ok(self.summary())
     }
 
@@ -183,7 +200,7 @@ impl Topology {
             return Err(TopologyError::UnknownProvider {
                 file: self.source.name().to_owned(),
                 provider: name.to_owned(),
-                defined: self.providers.keys().cloned().collect(),
+                defined: listed(self.providers.keys(), self.providers.len()),
             });
         };
         if provider.kind == ProviderKind::Scripted {
@@ -212,12 +229,21 @@ impl Topology {
     }
 
     /// The `[server]` settings, with each tenant's token read from its environment variable.
+    ///
+    /// A token is the variable's value with surrounding whitespace trimmed. A variable that
+    /// is unset, empty, not UTF-8 or holds whitespace inside the token, and two variables
+    /// holding the same token, are each reported at the `token_env` that names the variable
+    /// (never with the value).
     pub fn server_settings(&self) -> Result<ServerSettings, TopologyError> {
         Ok(ServerSettings {
             bind: self.server.bind,
-            tenants: self.tenants(&process_env)?,
+            tenants: self.tenants()?,
             max_body_bytes: self.server.max_body_bytes,
             shutdown_grace: self.server.shutdown_grace,
+            header_read_timeout: self.server.header_read_timeout,
+            idle_timeout: self.server.idle_timeout,
+            body_read_timeout: self.server.body_read_timeout,
+            max_connections: self.server.max_connections,
         })
     }
 
@@ -410,30 +436,11 @@ impl Topology {
         ]))
     }
 
-    fn tenants(&self, env: Env<'_>) -> Result<Vec<TenantToken>, TopologyError> {
-        let mut problems = Vec::new();
-        let mut tenants = Vec::with_capacity(self.server.tenants.len());
-        for tenant in &self.server.tenants {
-            match env(&tenant.token_env) {
-                Some(token) => tenants.push(TenantToken {
-                    name: tenant.name.clone(),
-                    token,
-                }),
-                None => problems.push(self.source.problem(
-                    &tenant.token_env_span,
-                    ProblemKind::MissingEnv {
-                        owner: format!("tenant {:?}", tenant.name),
-                        what: "token",
-                        variable: tenant.token_env.clone(),
-                    },
-                )),
-            }
-        }
-        if problems.is_empty() {
-            Ok(tenants)
-        } else {
-            Err(TopologyError::invalid(problems))
-        }
+    /// The tenants with their tokens from the process's environment.
+    fn tenants(&self) -> Result<Vec<TenantToken>, TopologyError> {
+        self.server
+            .tenants(&self.source, &|variable| std::env::var(variable))
+            .map_err(TopologyError::invalid)
     }
 }
 

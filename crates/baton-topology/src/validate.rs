@@ -1,11 +1,12 @@
 //! From the file as written to a topology: every reference resolved, every value checked, and
 //! every problem reported with its place in the file.
 
-use crate::error::{Problem, ProblemKind};
+use crate::error::{Problem, ProblemKind, listed};
 use crate::json::{table_to_json, to_json};
+use crate::limits::{self, Durations};
 use crate::raw::{
-    ProviderKind, RawAgent, RawProvider, RawServer, RawTool, RawTopology, RawTurn, RawWhen,
-    Seconds, ToolKind,
+    ProviderKind, RawAgent, RawProvider, RawServer, RawTenant, RawTool, RawTopology, RawTurn,
+    RawWhen, Seconds, ToolKind,
 };
 use crate::script::{Placeholder, ScriptedCall, Turn, When};
 use crate::server::{ServerDef, TenantDef};
@@ -17,8 +18,10 @@ use baton_core::ids::AgentName;
 use baton_core::llm::ModelSettings;
 use baton_core::run::RunOptions;
 use baton_providers::Timeouts;
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Range;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::ops::{Range, RangeInclusive};
+use std::time::Duration;
 use toml::Spanned;
 
 /// Checks `raw` and builds the topology, or returns every problem found.
@@ -39,8 +42,17 @@ pub(crate) fn validate(source: Source, raw: RawTopology) -> Result<Topology, Vec
         .collect();
     let defined = v.agent_names(&raw.agents);
     let default_provider = v.default_provider(raw.provider.as_ref(), &providers);
+    let mut available_tools: Vec<String> = ToolKind::ALL
+        .into_iter()
+        .filter(|kind| kind.needs_table().is_none())
+        .map(|kind| kind.name().to_owned())
+        .chain(tools.keys().cloned())
+        .collect();
+    available_tools.sort();
+    available_tools.dedup();
     let context = AgentContext {
-        defined: &defined,
+        defined: Names::new(&defined),
+        available_tools: &available_tools,
         providers: &providers,
         tools: &tools,
         default_provider,
@@ -64,10 +76,13 @@ pub(crate) fn validate(source: Source, raw: RawTopology) -> Result<Topology, Vec
         None => StoreSpec::default(),
     };
     let server = raw.server.map(|s| v.server(s)).unwrap_or_default();
-    if let Some(max) = raw.max_handoffs.filter(|max| *max == 0) {
-        v.report_at_top(ProblemKind::InvalidValue(format!(
-            "max_handoffs must be at least 1, not {max}"
-        )));
+    match &raw.max_handoffs {
+        // Reported at the top of the file, as it always was.
+        Some(max) if *max.get_ref() == 0 => v.report_at_top(ProblemKind::InvalidValue(
+            "max_handoffs must be at least 1, not 0".into(),
+        )),
+        Some(max) => v.in_range("max_handoffs", max, &limits::MAX_HANDOFFS),
+        None => {}
     }
     let problems = v.problems;
     match entry {
@@ -75,7 +90,7 @@ pub(crate) fn validate(source: Source, raw: RawTopology) -> Result<Topology, Vec
             source,
             entry,
             store,
-            max_handoffs: raw.max_handoffs,
+            max_handoffs: raw.max_handoffs.map(Spanned::into_inner),
             agents,
             providers,
             tools: used_tools,
@@ -89,10 +104,32 @@ pub(crate) fn validate(source: Source, raw: RawTopology) -> Result<Topology, Vec
 /// What every agent's definition is checked against.
 struct AgentContext<'a> {
     /// Agent names, valid and distinct, in file order.
-    defined: &'a [String],
+    defined: Names<'a>,
+    /// Built-in tools usable without a table, and the tools the file defines, sorted.
+    available_tools: &'a [String],
     providers: &'a BTreeMap<String, ProviderDef>,
     tools: &'a BTreeMap<String, ToolDef>,
     default_provider: Option<String>,
+}
+
+/// Names in their order, with a set to look them up in constant time (a file may list
+/// thousands).
+struct Names<'a> {
+    list: &'a [String],
+    set: HashSet<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn new(list: &'a [String]) -> Self {
+        Self {
+            list,
+            set: list.iter().map(String::as_str).collect(),
+        }
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.set.contains(name)
+    }
 }
 
 struct Validator<'a> {
@@ -109,6 +146,47 @@ impl Validator<'_> {
     fn report_at_top(&mut self, kind: ProblemKind) {
         let problem = self.source.problem_at_top(kind);
         self.problems.push(problem);
+    }
+
+    /// Refuses `value` outside `range`, quoting it as written.
+    fn in_range<T: PartialOrd + fmt::Display>(
+        &mut self,
+        subject: &str,
+        value: &Spanned<T>,
+        range: &RangeInclusive<T>,
+    ) {
+        if let Some(must) = limits::refusal(value.get_ref(), range) {
+            self.out_of_range(subject, &value.span(), &must);
+        }
+    }
+
+    /// The duration of `value`, refused (but still returned) outside `range`.
+    fn duration(&mut self, subject: &str, value: &Spanned<Seconds>, range: &Durations) -> Duration {
+        if let Some(must) = range.refusal(value.get_ref().0) {
+            self.out_of_range(subject, &value.span(), &must);
+        }
+        value.get_ref().0
+    }
+
+    fn out_of_range(&mut self, subject: &str, span: &Range<usize>, must: &str) {
+        let written = self.source.slice(span).trim().to_owned();
+        self.report(
+            span,
+            ProblemKind::InvalidValue(format!("{subject} must be {must}, not {written}")),
+        );
+    }
+
+    /// Refuses NaN and infinities in `table`, which becomes JSON and JSON has neither.
+    fn finite_numbers(&mut self, span: &Range<usize>, what: &str, table: &toml::Table) {
+        if table.values().any(is_not_finite) {
+            self.report(
+                span,
+                ProblemKind::InvalidValue(format!(
+                    "{what} holds nan or inf, which JSON cannot carry: write a finite number \
+                     or a string"
+                )),
+            );
+        }
     }
 
     fn not_applicable(&mut self, span: Option<Range<usize>>, field: &str, owner: &str) {
@@ -187,19 +265,32 @@ impl Validator<'_> {
                 );
             }
         }
-        let duration = |d: &Option<Spanned<Seconds>>| d.as_ref().map(|d| d.get_ref().0);
+        // Keys that do not apply to the kind were refused above; only the others are checked.
+        let subject = |key: &str| format!("{key} of {owner}");
         let mut timeouts = Timeouts::default();
-        if let Some(t) = duration(&raw.connect_timeout) {
-            timeouts = timeouts.with_connect(t);
-        }
-        if let Some(t) = duration(&raw.first_byte_timeout) {
-            timeouts = timeouts.with_first_byte(t);
-        }
-        if let Some(t) = duration(&raw.idle_timeout) {
-            timeouts = timeouts.with_idle(t);
-        }
-        if let Some(t) = duration(&raw.response_timeout) {
-            timeouts = timeouts.with_response(t);
+        let mut chunk_delay = Duration::ZERO;
+        if kind == ProviderKind::Scripted {
+            if let Some(delay) = &raw.chunk_delay {
+                chunk_delay = self.duration(&subject("chunk_delay"), delay, &limits::CHUNK_DELAY);
+            }
+        } else {
+            let mut timeout = |key: &str, value: &Option<Spanned<Seconds>>| {
+                value
+                    .as_ref()
+                    .map(|value| self.duration(&subject(key), value, &limits::TIMEOUT))
+            };
+            if let Some(t) = timeout("connect_timeout", &raw.connect_timeout) {
+                timeouts = timeouts.with_connect(t);
+            }
+            if let Some(t) = timeout("first_byte_timeout", &raw.first_byte_timeout) {
+                timeouts = timeouts.with_first_byte(t);
+            }
+            if let Some(t) = timeout("idle_timeout", &raw.idle_timeout) {
+                timeouts = timeouts.with_idle(t);
+            }
+            if let Some(t) = timeout("response_timeout", &raw.response_timeout) {
+                timeouts = timeouts.with_response(t);
+            }
         }
         ProviderDef {
             name: name.get_ref().clone(),
@@ -209,7 +300,7 @@ impl Validator<'_> {
             api_key_env: raw.api_key_env.map(|v| (v.span(), v.into_inner())),
             model: raw.model.map(Spanned::into_inner),
             timeouts,
-            chunk_delay: duration(&raw.chunk_delay).unwrap_or_default(),
+            chunk_delay,
         }
     }
 
@@ -271,6 +362,11 @@ impl Validator<'_> {
                     );
                     return None;
                 };
+                self.finite_numbers(
+                    &entries.span(),
+                    &format!("entries of {owner}"),
+                    entries.get_ref(),
+                );
                 ToolConfig::KvLookup(
                     entries
                         .get_ref()
@@ -327,11 +423,16 @@ impl Validator<'_> {
                     &max.span(),
                     ProblemKind::InvalidValue("max_bytes must be at least 1".into()),
                 );
+            } else {
+                let subject = format!("max_bytes of tool {:?}", name.get_ref());
+                self.in_range(&subject, max, &limits::TOOL_MAX_BYTES);
             }
             config = config.with_max_bytes(*max.get_ref());
         }
         if let Some(timeout) = &raw.timeout {
-            config = config.with_timeout(timeout.get_ref().0);
+            let subject = format!("timeout of tool {:?}", name.get_ref());
+            let timeout = self.duration(&subject, timeout, &limits::TIMEOUT);
+            config = config.with_timeout(timeout);
         }
         Some(config)
     }
@@ -378,7 +479,7 @@ impl Validator<'_> {
                     &name.span(),
                     ProblemKind::UndefinedDefaultProvider {
                         provider: name.get_ref().clone(),
-                        defined: providers.keys().cloned().collect(),
+                        defined: listed(providers.keys(), providers.len()),
                     },
                 );
                 None
@@ -390,13 +491,13 @@ impl Validator<'_> {
 
     fn entry(&mut self, entry: Option<&Spanned<String>>, defined: &[String]) -> Option<AgentName> {
         let name = match entry {
-            Some(entry) if defined.contains(entry.get_ref()) => entry.get_ref(),
+            Some(entry) if defined.iter().any(|d| d == entry.get_ref()) => entry.get_ref(),
             Some(entry) => {
                 self.report(
                     &entry.span(),
                     ProblemKind::UndefinedEntry {
                         entry: entry.get_ref().clone(),
-                        defined: defined.to_vec(),
+                        defined: listed(defined, defined.len()),
                     },
                 );
                 return None;
@@ -415,7 +516,7 @@ impl Validator<'_> {
         let name = raw.name.get_ref().clone();
         let agent_name = AgentName::new(&name).ok();
         let provider = self.agent_provider(&raw, context);
-        let tools = self.agent_tools(&name, &raw.tools, context.tools, used_tools);
+        let tools = self.agent_tools(&name, &raw.tools, context, used_tools);
         let mut handoffs = Vec::new();
         for target in &raw.handoffs {
             let text = target.get_ref();
@@ -427,12 +528,11 @@ impl Validator<'_> {
                     ProblemKind::UndefinedHandoff {
                         agent: name.clone(),
                         target: text.clone(),
-                        defined: context
-                            .defined
-                            .iter()
-                            .filter(|d| **d != name)
-                            .cloned()
-                            .collect(),
+                        defined: listed(
+                            context.defined.list.iter().filter(|d| **d != name),
+                            context.defined.list.len()
+                                - usize::from(context.defined.contains(&name)),
+                        ),
                     },
                 );
             } else if let Ok(target) = AgentName::new(text) {
@@ -441,10 +541,14 @@ impl Validator<'_> {
         }
         let options = self.run_options(&raw);
         let handoff_names: Vec<String> = raw.handoffs.iter().map(|h| h.get_ref().clone()).collect();
+        let allowed = Allowed {
+            tools: Names::new(&tools),
+            handoffs: Names::new(&handoff_names),
+        };
         let script: Vec<Turn> = raw
             .script
             .into_iter()
-            .map(|turn| self.turn(&name, &tools, &handoff_names, turn))
+            .map(|turn| self.turn(&name, &allowed, turn))
             .collect();
         if let Some(provider) = &provider
             && provider.kind == ProviderKind::Scripted
@@ -458,10 +562,17 @@ impl Validator<'_> {
                 },
             );
         }
+        let of_agent = |key: &str| format!("{key} of agent {name:?}");
+        if let Some(temperature) = &raw.temperature {
+            self.in_range(&of_agent("temperature"), temperature, &limits::TEMPERATURE);
+        }
+        if let Some(max) = &raw.max_tokens {
+            self.in_range(&of_agent("max_tokens"), max, &limits::MAX_TOKENS);
+        }
         let mut settings = ModelSettings::default();
         settings.model = raw.model;
-        settings.temperature = raw.temperature;
-        settings.max_tokens = raw.max_tokens;
+        settings.temperature = raw.temperature.map(Spanned::into_inner);
+        settings.max_tokens = raw.max_tokens.map(Spanned::into_inner);
         Some(AgentDef {
             name: agent_name?,
             name_span: raw.name.span(),
@@ -480,7 +591,7 @@ impl Validator<'_> {
         raw: &RawAgent,
         context: &AgentContext<'p>,
     ) -> Option<&'p ProviderDef> {
-        let defined = || context.providers.keys().cloned().collect::<Vec<_>>();
+        let defined = || listed(context.providers.keys(), context.providers.len());
         match (&raw.provider, &context.default_provider) {
             (Some(name), _) => {
                 let found = context.providers.get(name.get_ref());
@@ -515,13 +626,15 @@ impl Validator<'_> {
         &mut self,
         agent: &str,
         names: &[Spanned<String>],
-        file_tools: &BTreeMap<String, ToolDef>,
+        context: &AgentContext<'_>,
         used_tools: &mut BTreeMap<String, ToolDef>,
     ) -> Vec<String> {
+        let file_tools = context.tools;
         let mut tools: Vec<String> = Vec::new();
+        let mut named: HashSet<&str> = HashSet::new();
         for name in names {
             let tool = name.get_ref();
-            if tools.contains(tool) {
+            if named.contains(tool.as_str()) {
                 self.report(
                     &name.span(),
                     ProblemKind::InvalidValue(format!("agent {agent:?} lists tool {tool:?} twice")),
@@ -550,74 +663,79 @@ impl Validator<'_> {
                     continue;
                 }
                 (None, None) => {
-                    let mut available: Vec<String> = ToolKind::ALL
-                        .into_iter()
-                        .filter(|kind| kind.needs_table().is_none())
-                        .map(|kind| kind.name().to_owned())
-                        .chain(file_tools.keys().cloned())
-                        .collect();
-                    available.sort();
-                    available.dedup();
+                    let available = context.available_tools;
                     self.report(
                         &name.span(),
                         ProblemKind::UnknownTool {
                             agent: agent.to_owned(),
                             tool: tool.clone(),
-                            available,
+                            available: listed(available, available.len()),
                         },
                     );
                     continue;
                 }
             };
             used_tools.entry(tool.clone()).or_insert(definition);
+            named.insert(tool);
             tools.push(tool.clone());
         }
         tools
     }
 
     fn run_options(&mut self, raw: &RawAgent) -> RunOptions {
+        let of_agent = |key: &str| format!("{key} of agent {:?}", raw.name.get_ref());
         let mut options = RunOptions::default();
-        if let Some(steps) = raw.max_steps {
-            if steps == 0 {
+        if let Some(steps) = &raw.max_steps {
+            if *steps.get_ref() == 0 {
+                // Reported at the agent's name, as it always was.
                 self.report(
                     &raw.name.span(),
                     ProblemKind::InvalidValue(format!(
-                        "max_steps of agent {:?} must be at least 1",
-                        raw.name.get_ref()
+                        "{} must be at least 1",
+                        of_agent("max_steps")
                     )),
                 );
+            } else {
+                self.in_range(&of_agent("max_steps"), steps, &limits::MAX_STEPS);
             }
-            options = options.with_max_steps(steps);
+            options = options.with_max_steps(*steps.get_ref());
         }
-        if let Some(tokens) = raw.max_history_tokens {
-            options = options.with_max_history_tokens(tokens);
+        if let Some(tokens) = &raw.max_history_tokens {
+            self.in_range(
+                &of_agent("max_history_tokens"),
+                tokens,
+                &limits::MAX_HISTORY_TOKENS,
+            );
+            options = options.with_max_history_tokens(*tokens.get_ref());
         }
         if let Some(timeout) = &raw.tool_timeout {
-            options = options.with_tool_timeout(timeout.get_ref().0);
+            let timeout = self.duration(&of_agent("tool_timeout"), timeout, &limits::TIMEOUT);
+            options = options.with_tool_timeout(timeout);
         }
         options
     }
 
-    fn turn(
-        &mut self,
-        agent: &str,
-        tools: &[String],
-        handoffs: &[String],
-        raw: Spanned<RawTurn>,
-    ) -> Turn {
+    fn turn(&mut self, agent: &str, allowed: &Allowed<'_>, raw: Spanned<RawTurn>) -> Turn {
         let span = raw.span();
         let raw = raw.into_inner();
         let mut calls = Vec::new();
-        let mut call = |v: &mut Self, tool: &Spanned<String>, arguments: Option<&toml::Table>| {
-            if !tools.contains(tool.get_ref()) {
+        let mut call = |v: &mut Self,
+                        tool: &Spanned<String>,
+                        arguments: Option<&toml::Table>,
+                        arguments_span: &Range<usize>| {
+            if !allowed.tools.contains(tool.get_ref()) {
                 v.report(
                     &tool.span(),
                     ProblemKind::ScriptTool {
                         agent: agent.to_owned(),
                         tool: tool.get_ref().clone(),
-                        available: tools.to_vec(),
+                        available: listed(allowed.tools.list, allowed.tools.list.len()),
                     },
                 );
+            }
+            if let Some(arguments) = arguments {
+                let what = format!("the arguments of a call of tool {:?}", tool.get_ref());
+                v.finite_numbers(arguments_span, &what, arguments);
             }
             let arguments = arguments.map_or_else(|| serde_json::json!({}), table_to_json);
             v.check_placeholders_in_json(&tool.span(), &arguments);
@@ -627,7 +745,18 @@ impl Validator<'_> {
             });
         };
         match &raw.tool {
-            Some(tool) => call(self, tool, raw.arguments.as_ref().map(Spanned::get_ref)),
+            Some(tool) => {
+                let arguments_span = raw
+                    .arguments
+                    .as_ref()
+                    .map_or_else(|| tool.span(), Spanned::span);
+                call(
+                    self,
+                    tool,
+                    raw.arguments.as_ref().map(Spanned::get_ref),
+                    &arguments_span,
+                );
+            }
             None => self.not_applicable(
                 raw.arguments.as_ref().map(Spanned::span),
                 "arguments",
@@ -635,17 +764,23 @@ impl Validator<'_> {
             ),
         }
         for extra in &raw.tool_calls {
-            call(self, &extra.tool, extra.arguments.as_ref());
+            // The arguments of `tool_calls` keep no place of their own: the call's tool has one.
+            call(
+                self,
+                &extra.tool,
+                extra.arguments.as_ref(),
+                &extra.tool.span(),
+            );
         }
         match &raw.handoff {
             Some(target) => {
-                if !handoffs.contains(target.get_ref()) {
+                if !allowed.handoffs.contains(target.get_ref()) {
                     self.report(
                         &target.span(),
                         ProblemKind::ScriptHandoff {
                             agent: agent.to_owned(),
                             target: target.get_ref().clone(),
-                            allowed: handoffs.to_vec(),
+                            allowed: listed(allowed.handoffs.list, allowed.handoffs.list.len()),
                         },
                     );
                 }
@@ -684,11 +819,13 @@ impl Validator<'_> {
     }
 
     fn when(&mut self, raw: RawWhen) -> When {
-        if let Some(call) = raw.call.as_ref().filter(|c| *c.get_ref() == 0) {
-            self.report(
+        match &raw.call {
+            Some(call) if *call.get_ref() == 0 => self.report(
                 &call.span(),
                 ProblemKind::InvalidValue("call counts from 1: the first call is call = 1".into()),
-            );
+            ),
+            Some(call) => self.in_range("call", call, &limits::CALL),
+            None => {}
         }
         let lower = |needles: Option<crate::raw::OneOrMany>| {
             needles
@@ -752,14 +889,59 @@ impl Validator<'_> {
                     &max.span(),
                     ProblemKind::InvalidValue("max_body_bytes must be at least 1".into()),
                 );
+            } else {
+                self.in_range("max_body_bytes", max, &limits::MAX_BODY_BYTES);
             }
             server.max_body_bytes = *max.get_ref();
         }
-        if let Some(grace) = &raw.shutdown_grace {
-            server.shutdown_grace = grace.get_ref().0;
+        if let Some(max) = &raw.max_connections {
+            self.in_range("max_connections", max, &limits::MAX_CONNECTIONS);
+            server.max_connections = *max.get_ref();
         }
-        for tenant in raw.tenants {
-            let owner = format!("tenant {:?}", tenant.name.get_ref());
+        let durations = [
+            (
+                "shutdown_grace",
+                &raw.shutdown_grace,
+                &limits::SHUTDOWN_GRACE,
+                &mut server.shutdown_grace,
+            ),
+            (
+                "header_read_timeout",
+                &raw.header_read_timeout,
+                &limits::TIMEOUT,
+                &mut server.header_read_timeout,
+            ),
+            (
+                "idle_timeout",
+                &raw.idle_timeout,
+                &limits::TIMEOUT,
+                &mut server.idle_timeout,
+            ),
+            (
+                "body_read_timeout",
+                &raw.body_read_timeout,
+                &limits::TIMEOUT,
+                &mut server.body_read_timeout,
+            ),
+        ];
+        for (key, value, range, setting) in durations {
+            if let Some(value) = value {
+                *setting = self.duration(key, value, range);
+            }
+        }
+        server.tenants = self.tenants(raw.tenants);
+        server
+    }
+
+    /// The tenants, each with a valid, distinct name and a variable of its own.
+    fn tenants(&mut self, raw: Vec<RawTenant>) -> Vec<TenantDef> {
+        let mut tenants: Vec<TenantDef> = Vec::with_capacity(raw.len());
+        let mut names: HashSet<String> = HashSet::new();
+        // Each variable and the tenant that reads it first.
+        let mut readers: HashMap<String, String> = HashMap::new();
+        for tenant in raw {
+            let name = tenant.name.get_ref();
+            let owner = format!("tenant {name:?}");
             if let Some(token) = &tenant.token {
                 self.report(
                     &token.span(),
@@ -769,11 +951,15 @@ impl Validator<'_> {
                     },
                 );
             }
-            if server
-                .tenants
-                .iter()
-                .any(|t| t.name == *tenant.name.get_ref())
-            {
+            if !is_tenant_name(name) {
+                self.report(
+                    &tenant.name.span(),
+                    ProblemKind::InvalidValue(format!(
+                        "tenant name {name:?} is invalid: a tenant needs a name (its threads \
+                         belong to it), without whitespace around it or control characters"
+                    )),
+                );
+            } else if !names.insert(name.clone()) {
                 self.report(
                     &tenant.name.span(),
                     ProblemKind::InvalidValue(format!("{owner} is defined twice")),
@@ -781,7 +967,20 @@ impl Validator<'_> {
             }
             match tenant.token_env {
                 Some(variable) if is_env_name(variable.get_ref()) => {
-                    server.tenants.push(TenantDef {
+                    if let Some(first) = readers.get(variable.get_ref()) {
+                        self.report(
+                            &variable.span(),
+                            ProblemKind::InvalidValue(format!(
+                                "{owner} reads its token from {}, as tenant {first:?} does: \
+                                 give each tenant a variable of its own (two tenants with one \
+                                 token cannot be told apart)",
+                                variable.get_ref()
+                            )),
+                        );
+                    } else {
+                        readers.insert(variable.get_ref().clone(), name.clone());
+                    }
+                    tenants.push(TenantDef {
                         name: tenant.name.into_inner(),
                         token_env_span: variable.span(),
                         token_env: variable.into_inner(),
@@ -806,7 +1005,29 @@ impl Validator<'_> {
                 ),
             }
         }
-        server
+        tenants
+    }
+}
+
+/// Whether `name` can name a tenant: not empty, no whitespace around it, no control
+/// characters (`baton-server` refuses blank names; the rest would be invisible in logs).
+fn is_tenant_name(name: &str) -> bool {
+    !name.trim().is_empty() && name.trim() == name && !name.contains(char::is_control)
+}
+
+/// What one agent's scripted turns may use.
+struct Allowed<'a> {
+    tools: Names<'a>,
+    handoffs: Names<'a>,
+}
+
+/// Whether `value` is or holds a NaN or infinite float.
+fn is_not_finite(value: &toml::Value) -> bool {
+    match value {
+        toml::Value::Float(x) => !x.is_finite(),
+        toml::Value::Array(items) => items.iter().any(is_not_finite),
+        toml::Value::Table(table) => table.values().any(is_not_finite),
+        _ => false,
     }
 }
 

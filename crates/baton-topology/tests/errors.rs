@@ -399,3 +399,222 @@ fn unreadable_files_say_so() {
         "{error}"
     );
 }
+
+/// `count` agents' tools naming a tool that does not exist, one per line.
+fn many_problems(count: usize) -> String {
+    let mut text =
+        format!("{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\ntools = [\n");
+    for _ in 0..count {
+        text.push_str("  \"nope\",\n");
+    }
+    text.push_str("]\n");
+    text
+}
+
+#[test]
+fn forty_thousand_problems_are_each_located() {
+    let all = problems(&many_problems(40_000));
+    assert_eq!(all.len(), 40_000);
+    let problem = |line: usize| {
+        format!(
+            "t.toml:{line}:3: agent \"a\" uses tool \"nope\", which does not exist (available \
+             tools: calculator, current_time)"
+        )
+    };
+    assert_eq!(all[0], problem(7));
+    assert_eq!(all[20_000], problem(20_007));
+    assert_eq!(all[39_999], problem(40_006));
+}
+
+#[test]
+fn tenants_need_a_name_and_a_variable_of_their_own() {
+    let text = format!(
+        "{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n\
+         [server]\n\
+         [[server.tenants]]\nname = \"\"\ntoken_env = \"EMPTY_NAME_TOKEN\"\n\
+         [[server.tenants]]\nname = \" acme\"\ntoken_env = \"ACME_TOKEN\"\n\
+         [[server.tenants]]\nname = \"acme\"\ntoken_env = \"ACME_TOKEN\"\n\
+         [[server.tenants]]\nname = \"beta\"\ntoken_env = \"ACME_TOKEN\"\n"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:8:8: tenant name \"\" is invalid: a tenant needs a name (its threads belong \
+             to it), without whitespace around it or control characters",
+            "t.toml:11:8: tenant name \" acme\" is invalid: a tenant needs a name (its threads \
+             belong to it), without whitespace around it or control characters",
+            "t.toml:15:13: tenant \"acme\" reads its token from ACME_TOKEN, as tenant \" acme\" \
+             does: give each tenant a variable of its own (two tenants with one token cannot be \
+             told apart)",
+            "t.toml:18:13: tenant \"beta\" reads its token from ACME_TOKEN, as tenant \" acme\" \
+             does: give each tenant a variable of its own (two tenants with one token cannot be \
+             told apart)",
+        ]
+    );
+}
+
+#[test]
+fn numbers_out_of_range_are_refused_where_they_are() {
+    let text = "max_handoffs = 4294967295\n\
+                [providers.openai]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+                connect_timeout = 0\nresponse_timeout = \"2h\"\n\
+                [providers.offline]\nkind = \"scripted\"\nchunk_delay = \"5m\"\n\
+                [tools.fetch]\nkind = \"http_get\"\nallow_hosts = [\"127.0.0.1\"]\n\
+                max_bytes = 1073741824\ntimeout = \"0s\"\n\
+                [tools.orders]\nkind = \"kv_lookup\"\nentries = { a = { total = nan } }\n\
+                [[agents]]\nname = \"a\"\nprovider = \"openai\"\ntemperature = nan\n\
+                max_tokens = 0\nmax_steps = 5000\nmax_history_tokens = 0\ntool_timeout = 0.0\n\
+                tools = [\"fetch\", \"orders\"]\n\
+                [[agents]]\nname = \"b\"\nprovider = \"offline\"\ntemperature = inf\ntools = [\"calculator\"]\n\
+                [[agents.script]]\nwhen = { call = 2000 }\ntool = \"calculator\"\n\
+                arguments = { expression = -inf }\n\
+                [[agents]]\nname = \"c\"\nprovider = \"openai\"\ntemperature = -100\n\
+                [server]\nmax_body_bytes = 1073741824\nshutdown_grace = \"1h 1s\"\n\
+                header_read_timeout = 0\nidle_timeout = \"2h\"\nbody_read_timeout = \"61m\"\n\
+                max_connections = 0\n";
+    assert_eq!(
+        problems(text),
+        [
+            "t.toml:1:16: max_handoffs must be at most 100, not 4294967295",
+            "t.toml:5:19: connect_timeout of provider \"openai\" must be longer than 0, not 0",
+            "t.toml:6:20: response_timeout of provider \"openai\" must be at most 1h, not \"2h\"",
+            "t.toml:9:15: chunk_delay of provider \"offline\" must be at most 1m, not \"5m\"",
+            "t.toml:13:13: max_bytes of tool \"fetch\" must be at most 16777216, not 1073741824",
+            "t.toml:14:11: timeout of tool \"fetch\" must be longer than 0, not \"0s\"",
+            "t.toml:17:11: entries of tool \"orders\" holds nan or inf, which JSON cannot carry: \
+             write a finite number or a string",
+            "t.toml:21:15: temperature of agent \"a\" must be a number from 0 to 2, not nan",
+            "t.toml:22:14: max_tokens of agent \"a\" must be at least 1, not 0",
+            "t.toml:23:13: max_steps of agent \"a\" must be at most 1000, not 5000",
+            "t.toml:24:22: max_history_tokens of agent \"a\" must be at least 1, not 0",
+            "t.toml:25:16: tool_timeout of agent \"a\" must be longer than 0, not 0.0",
+            "t.toml:30:15: temperature of agent \"b\" must be at most 2, not inf",
+            "t.toml:33:17: call must be at most 1000, not 2000",
+            "t.toml:35:13: the arguments of a call of tool \"calculator\" holds nan or inf, which \
+             JSON cannot carry: write a finite number or a string",
+            "t.toml:39:15: temperature of agent \"c\" must be at least 0, not -100",
+            "t.toml:41:18: max_body_bytes must be at most 67108864, not 1073741824",
+            "t.toml:42:18: shutdown_grace must be at most 1h, not \"1h 1s\"",
+            "t.toml:43:23: header_read_timeout must be longer than 0, not 0",
+            "t.toml:44:16: idle_timeout must be at most 1h, not \"2h\"",
+            "t.toml:45:21: body_read_timeout must be at most 1h, not \"61m\"",
+            "t.toml:46:19: max_connections must be at least 1, not 0",
+        ]
+    );
+}
+
+#[test]
+fn the_servers_limits_are_read() {
+    let text = format!(
+        "{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n\
+         [server]\nheader_read_timeout = \"5s\"\nidle_timeout = 90\nbody_read_timeout = \"1m\"\n\
+         max_connections = 64\nshutdown_grace = 0\n"
+    );
+    let server = Topology::parse("t.toml", text)
+        .unwrap()
+        .server_settings()
+        .unwrap();
+    assert_eq!(
+        server.header_read_timeout,
+        std::time::Duration::from_secs(5)
+    );
+    assert_eq!(server.idle_timeout, std::time::Duration::from_secs(90));
+    assert_eq!(server.body_read_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(server.max_connections, 64);
+    assert_eq!(server.shutdown_grace, std::time::Duration::ZERO);
+    let defaults = Topology::parse(
+        "t.toml",
+        format!("{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n"),
+    )
+    .unwrap()
+    .server_settings()
+    .unwrap();
+    assert_eq!(
+        defaults.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    assert_eq!(defaults.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(
+        defaults.body_read_timeout,
+        std::time::Duration::from_secs(30)
+    );
+    assert_eq!(defaults.max_connections, 1024);
+}
+
+/// The problems of the file holding `bytes`, as `baton check` prints them.
+fn problems_of_bytes(bytes: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, bytes).unwrap();
+    let error = Topology::load(&path).unwrap_err();
+    let shown = path.display().to_string();
+    error
+        .problems()
+        .iter()
+        .map(|problem| problem.to_string().replacen(&shown, "t.toml", 1))
+        .collect()
+}
+
+#[test]
+fn files_that_are_not_utf8_say_where_or_which_encoding() {
+    assert_eq!(
+        problems_of_bytes(b"[[agents]]\nname = \"caf\xE9\"\n"),
+        ["t.toml:2:12: byte 0xE9 is not UTF-8: save the file as UTF-8"]
+    );
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("[[agents]]\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    assert_eq!(
+        problems_of_bytes(&utf16),
+        ["t.toml:1:1: the file is encoded as UTF-16 (little-endian): save it as UTF-8"]
+    );
+    // A UTF-8 byte order mark is fine, and not a column.
+    assert_eq!(
+        problems_of_bytes(b"\xEF\xBB\xBFstor = 1\n")[0],
+        "t.toml:1:1: unknown field `stor`, expected one of `entry`, `provider`, `store`, \
+         `max_handoffs`, `providers`, `tools`, `agents`, `server`"
+    );
+}
+
+#[test]
+fn structures_too_deep_are_refused_on_their_line() {
+    let deep = vec!["a"; 5000].join(".");
+    let text = format!(
+        "{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n\n\n[{deep}]\n"
+    );
+    // The 64th dot, which opens the 65th table, is at column 1 + 2 * 64.
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:8:129: this nests deeper than 64 levels (each table of a header, dot of a key, \
+         array and inline table is one): flatten the structure"
+    );
+    // Under [providers.offline], two levels deep, the 63rd `[` (at column 5 + 62) is too many.
+    let text = format!("{OFFLINE}\n\nx = {}\n", "[".repeat(5000));
+    assert_eq!(
+        only_problem(&text),
+        "t.toml:5:67: this nests deeper than 64 levels (each table of a header, dot of a key, \
+         array and inline table is one): flatten the structure"
+    );
+}
+
+#[test]
+fn long_lists_of_names_are_cut_so_many_problems_stay_short() {
+    let mut text = OFFLINE.to_owned();
+    for i in 0..30 {
+        text.push_str(&format!(
+            "[[agents]]\nname = \"a{i:02}\"\nhandoffs = [\"zz\"]\nscript = [{{ text = \"hi\" }}]\n"
+        ));
+    }
+    let all = problems(&text);
+    assert_eq!(all.len(), 30);
+    let names: Vec<String> = (1..21).map(|i| format!("a{i:02}")).collect();
+    assert_eq!(
+        all[0],
+        format!(
+            "t.toml:5:13: agent \"a00\" hands off to \"zz\", which is not defined (defined \
+             agents: {}, and 9 more)",
+            names.join(", ")
+        )
+    );
+}
