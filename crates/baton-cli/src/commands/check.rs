@@ -9,6 +9,8 @@ use baton_topology::Topology;
 pub(crate) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let topology = Topology::load(&args.file)?;
     let summary = topology.check()?;
+    // What `baton serve` would refuse of the [server] section, refused now.
+    super::serve::server_config(&topology, None)?;
     let mut printer = Printer::new();
     printer.line(&summary.to_string())?;
     printer.line("ok")?;
