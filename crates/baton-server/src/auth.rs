@@ -56,13 +56,20 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// Middleware: lets the request through with its [`Caller`] if it carries a known bearer
-/// token, answers 401 otherwise.
+/// Middleware around every route: a request under `/v1` gets through only with a known
+/// bearer token (and its [`Caller`]), and 401 otherwise; other paths (probes, metrics) pass.
+///
+/// It runs before routing has any visible effect, so that without a token every request under
+/// `/v1` gets the same 401, whether its path exists, its method fits or its body is readable:
+/// 404 and 405 are answered only to a tenant.
 pub(crate) async fn require_tenant(
     State(state): State<Arc<AppState>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    if !needs_token(request.uri().path()) {
+        return next.run(request).await;
+    }
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -83,6 +90,12 @@ pub(crate) async fn require_tenant(
     }
 }
 
+/// Whether `path` is part of the API, which needs a token: `/v1` and everything under it.
+fn needs_token(path: &str) -> bool {
+    path.strip_prefix("/v1")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
@@ -100,6 +113,23 @@ mod tests {
         assert_eq!(table.authenticate("token-b").unwrap().tenant.as_ref(), "b");
         assert!(table.authenticate("token-").is_none());
         assert!(table.authenticate("").is_none());
+    }
+
+    #[test]
+    fn everything_under_v1_needs_a_token_and_nothing_else_does() {
+        for path in ["/v1", "/v1/", "/v1/threads", "/v1/no/such/route"] {
+            assert!(needs_token(path), "{path}");
+        }
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/v10",
+            "/v1x/threads",
+            "/",
+        ] {
+            assert!(!needs_token(path), "{path}");
+        }
     }
 
     #[test]

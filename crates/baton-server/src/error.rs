@@ -101,6 +101,70 @@ impl ApiError {
         )
     }
 
+    /// A body over the limit of `max_body_bytes`.
+    pub(crate) fn too_large(max_body_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the limit of {max_body_bytes} bytes"),
+        )
+    }
+
+    /// The error for a response of `status` that has no more specific cause: what the HTTP
+    /// layer answers (a request that is not HTTP, a head or body over a limit or too slow)
+    /// and what the routes' `json_errors` layer gives an error it finds without a JSON body.
+    pub(crate) fn for_status(status: StatusCode) -> Self {
+        let (kind, message) = match status {
+            StatusCode::BAD_REQUEST => (
+                "invalid_http",
+                "the request is not valid HTTP/1.1: its request line, a header or its framing \
+                 could not be parsed",
+            ),
+            StatusCode::UNAUTHORIZED => ("unauthorized", "this endpoint needs a bearer token"),
+            StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            ),
+            StatusCode::REQUEST_TIMEOUT => {
+                ("request_timeout", "the request did not arrive in time")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+            StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+                ("headers_too_large", "the request's headers are too large")
+            }
+            status if status.is_server_error() => (
+                "internal",
+                status.canonical_reason().unwrap_or("the server failed"),
+            ),
+            status => (
+                "invalid_request",
+                status
+                    .canonical_reason()
+                    .unwrap_or("the request was refused"),
+            ),
+        };
+        Self::new(status, kind, message)
+    }
+
+    /// The error as a whole HTTP/1.1 response that closes the connection, for the places
+    /// below the router that write to the socket themselves.
+    pub(crate) fn to_http1_bytes(&self) -> Vec<u8> {
+        // Serializing a struct of strings cannot fail; an empty body would still be a response.
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut response = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n",
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or(""),
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(&body);
+        response
+    }
+
     pub(crate) fn with_run(mut self, run_id: RunId) -> Self {
         self.run_id = Some(run_id);
         self
@@ -189,6 +253,25 @@ mod tests {
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         let down = ApiError::from(SupervisorError::ShuttingDown);
         assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn protocol_errors_are_whole_json_responses() {
+        let bytes =
+            ApiError::for_status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).to_http1_bytes();
+        let text = String::from_utf8(bytes).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert!(head.contains("connection: close"), "{head}");
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"]["type"], "headers_too_large");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::limits::BodyTimedOut;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
@@ -27,8 +28,8 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// A JSON request body. Any content type is read as JSON; a body over the configured limit
-/// gets 413, one that is not JSON or not of the expected shape gets 400 with serde's message
-/// (which names the field and the position).
+/// gets 413, one that does not arrive within the body timeout 408, one that is not JSON or not
+/// of the expected shape 400 with serde's message (which names the field and the position).
 #[derive(Debug)]
 pub(crate) struct JsonBody<T>(pub(crate) T);
 
@@ -39,15 +40,10 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!(
-                            "the request body is larger than the limit of {} bytes",
-                            state.max_body_bytes
-                        ),
-                    )
+                if let Some(timed_out) = BodyTimedOut::cause_of(&rejection) {
+                    timed_out.to_api_error()
+                } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large(state.max_body_bytes)
                 } else {
                     ApiError::bad_request(
                         "invalid_body",

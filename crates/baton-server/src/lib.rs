@@ -55,11 +55,16 @@
 //!
 //! # Endpoints
 //!
-//! Everything under `/v1` needs `Authorization: Bearer <token>` of a configured [`Tenant`].
+//! Everything under `/v1` needs `Authorization: Bearer <token>` of a configured [`Tenant`],
+//! checked before anything else about the request: without a valid token, every path under
+//! `/v1` answers 401, whether it exists or not, whatever the method and the body.
 //! Errors are JSON, `{"error": {"type": "...", "message": "..."}}`, with a 4xx status for the
-//! caller's mistakes (400 invalid JSON or fields, 401 no or bad token, 404 unknown thread,
-//! run, agent or route, 409 thread busy, 413 body too large, 429 agent overloaded) and a 5xx
-//! status for the server's (502 provider failed, 503 shutting down).
+//! caller's mistakes (400 invalid JSON or fields, or a request that is not HTTP; 401 no or bad
+//! token; 404 unknown thread, run, agent or route; 405 wrong method; 408 a head or body that
+//! did not arrive in time; 409 thread busy; 413 body too large, refused before it is read
+//! when its `Content-Length` says so; 414 target over 8 KiB; 429 agent overloaded; 431 headers
+//! over 16 KiB or 100 lines) and a 5xx status for the server's (502 provider failed, 503
+//! shutting down). This holds for the errors the HTTP layer answers by itself too.
 //!
 //! | endpoint | what |
 //! |---|---|
@@ -80,6 +85,16 @@
 //! streaming client can cancel its run or read its log. A client that disconnects from a
 //! stream (or from a request waiting for its answer) cancels the run: the server drops the
 //! run's stream, and the run records `Failed { error: "consumer-dropped" }`.
+//!
+//! # Connections
+//!
+//! [`serve`] speaks HTTP/1.1 with keep-alive. A connection must send each request's head
+//! within [`ServerConfig::header_read_timeout`] and may wait
+//! [`ServerConfig::idle_timeout`] between requests; a body must arrive within
+//! [`ServerConfig::body_read_timeout`]. At most [`ServerConfig::max_connections`] are open:
+//! at the limit, the connection idle the longest closes for a new one, so idle clients cannot
+//! crowd out busy ones. Responses are written without delay (`TCP_NODELAY`), so each event of
+//! a stream leaves as soon as it is sent.
 //!
 //! # Tenancy
 //!
@@ -106,8 +121,10 @@
 
 mod auth;
 mod config;
+mod connection;
 mod error;
 mod extract;
+mod limits;
 mod metrics;
 mod ownership;
 mod relay;
@@ -128,6 +145,11 @@ use std::sync::atomic::AtomicBool;
 /// The router holds its own state (tenants, thread owners, metrics), so build it once and
 /// clone it. Readiness follows the supervisor: `/readyz` answers 503 once
 /// [`Supervisor::shutdown`] began. Call [`ServerConfig::validate`] first; the router does not.
+///
+/// The router keeps the request-level rules (authentication before routing, the head and body
+/// limits and the body timeout, JSON errors); the connection-level ones (header-read and idle
+/// timeouts, the connection limit, `TCP_NODELAY`, JSON for the HTTP layer's own errors) are
+/// [`serve`]'s, and an embedding server keeps its own.
 ///
 /// ```
 /// use baton_core::actor::Supervisor;

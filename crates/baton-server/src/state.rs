@@ -9,6 +9,7 @@ use baton_core::ids::RunId;
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The state behind a router.
 #[derive(Debug)]
@@ -20,8 +21,10 @@ pub(crate) struct AppState {
     /// each.
     pub(crate) runs: DashMap<RunId, Arc<str>>,
     pub(crate) metrics: Metrics,
-    /// The body limit, for error messages (the limit itself is a layer).
+    /// The body limit (enforced by layers; here for them and for error messages).
     pub(crate) max_body_bytes: usize,
+    /// How long a request body may take to arrive.
+    pub(crate) body_read_timeout: Duration,
     /// Set when [`serve`](crate::serve) begins shutting down.
     pub(crate) draining: Arc<AtomicBool>,
     /// When the router was built, in seconds since the Unix epoch (the `created` of models).
@@ -41,6 +44,7 @@ impl AppState {
             runs: DashMap::new(),
             metrics: Metrics::new(),
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
             draining,
             started_at: unix_seconds(),
         }

@@ -1,6 +1,8 @@
 //! A server on 127.0.0.1 for the behaviour tests, and helpers to call it.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use baton_core::actor::Supervisor;
 use baton_core::agent::Agent;
 use baton_core::ids::RunId;
