@@ -193,12 +193,23 @@ static CREDENTIAL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&patterns.join("|")).expect("the credential patterns are valid")
 });
 
+/// A field's value made only of letters and shorter than this is taken for a word.
+const PLAIN_WORD_MAX: usize = 16;
+
 fn replace_credential(captures: &regex::Captures<'_>) -> String {
     let whole = captures.get(0).map_or("", |m| m.as_str());
     let keep = ["keep1", "keep2", "keep3"]
         .into_iter()
         .find_map(|name| captures.name(name))
         .map_or("", |m| m.as_str());
+    // A field's value that is a short plain word is prose ("api_key: secrets stay out of …"),
+    // not a credential: keys carry digits or symbols, or are long.
+    if captures.name("keep2").is_some() {
+        let value = &whole[keep.len()..];
+        if value.len() < PLAIN_WORD_MAX && value.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return whole.to_owned();
+        }
+    }
     // A URL's password keeps its `@`, so the host stays readable.
     let tail = if whole.ends_with('@') && keep.contains("://") {
         "@"
@@ -292,6 +303,22 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(redact(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn a_field_followed_by_a_plain_word_is_prose() {
+        for text in [
+            "an inline api_key: secrets stay out of topology files",
+            "password: required",
+            "token=expired",
+        ] {
+            assert_eq!(redact(text), text);
+        }
+        assert_eq!(
+            redact("password: correcthorsebatterystaple"),
+            "password: [redacted]"
+        );
+        assert_eq!(redact("token=Abc_defgh"), "token=[redacted]");
     }
 
     #[test]
