@@ -7,7 +7,10 @@ use crate::error::backend;
 use baton_core::error::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AnyConnection, Connection};
 use std::str::FromStr;
+use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -21,6 +24,10 @@ static POSTGRES: Dialect = Dialect {
 
 /// Connections per store.
 const CONNECTIONS: u32 = 8;
+
+/// How long the first connection may take before the server is reported as not answering: the
+/// time sqlx's pool would have waited (its acquire timeout), but spent on one attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Threads and episodic logs in a PostgreSQL database, shared by every process that connects.
 ///
@@ -40,30 +47,48 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user:password@host:port/database`) and
     /// migrates it.
     ///
+    /// The first connection is made directly, once: a server that refuses the connection or the
+    /// login is reported at once, as the server or the system said it, with the server's address
+    /// and the user (never the password). sqlx's pool would instead retry a refused connection
+    /// (or a server still starting) until its acquire timeout, and then report only "pool timed
+    /// out". The pool's own connections are opened when the store first needs them.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] if the URL is malformed, the server cannot be reached or refuses
-    /// the login, or a migration fails.
+    /// [`StoreError::Backend`] if the URL is malformed, the server cannot be reached, does not
+    /// answer within 30 s or refuses the login, or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        let server = PgConnectOptions::from_str(url)
+            .map(|options| Server(options).to_string())
+            .map_err(|e| backend("parsing the PostgreSQL URL", &e))?;
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| backend("parsing the PostgreSQL URL", &e))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|e| backend("connecting to PostgreSQL", &e))?;
-        let migrating = |e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!("migrating the PostgreSQL database: {e}"))
+        let connecting = |e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!("connecting to PostgreSQL at {server}: {e}"))
         };
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
+            .await
+            .map_err(|_| {
+                connecting(&format_args!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ))
+            })?
+            .map_err(|e| connecting(&e))?;
         // `run_direct` on a connection, not `run` on an `Acquire`: the latter's future cannot be
         // proven `Send`, which would keep `connect` out of spawned tasks.
-        let mut conn = pool.acquire().await.map_err(|e| migrating(&e))?;
-        MIGRATOR
-            .run_direct(&mut *conn)
-            .await
-            .map_err(|e| migrating(&e))?;
-        drop(conn);
+        let migrated = MIGRATOR.run_direct(&mut conn).await;
+        // A failed close loses nothing: the session ends when its socket closes.
+        let _ = conn.close().await;
+        migrated.map_err(|e| {
+            StoreError::Backend(format!(
+                "migrating the PostgreSQL database at {server}: {e}"
+            ))
+        })?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect_lazy_with(options);
         Ok(Self {
             engine: SqlEngine::new(pool, Writer::Pooled, &POSTGRES),
         })
@@ -76,3 +101,25 @@ impl PostgresStore {
 }
 
 crate::delegate::store_via_engine!(PostgresStore);
+
+/// Where a store connects, for its errors: the server's address (or socket), the database and
+/// the user; never the password.
+struct Server(PgConnectOptions);
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = &self.0;
+        let port = options.get_port();
+        match options.get_socket() {
+            Some(dir) => write!(f, "{}/.s.PGSQL.{port}", dir.display())?,
+            None if options.get_host().starts_with('/') => {
+                write!(f, "{}/.s.PGSQL.{port}", options.get_host())?;
+            }
+            None => write!(f, "{}:{port}", options.get_host())?,
+        }
+        if let Some(database) = options.get_database() {
+            write!(f, "/{database}")?;
+        }
+        write!(f, " as {}", options.get_username())
+    }
+}

@@ -9,32 +9,9 @@ mod common;
 use baton_core::ids::ThreadId;
 use baton_core::memory::Store;
 use baton_store::PostgresStore;
+use common::postgres::server_url;
 use sqlx::{Connection, Executor, PgConnection};
-use std::io::Write as _;
-use std::sync::{Arc, Once};
-
-/// The server's URL, or `None` (after saying so) when the tests should be skipped.
-fn server_url() -> Option<String> {
-    match std::env::var("BATON_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!(
-            "BATON_POSTGRES_URL is not set and CI=true: PostgreSQL tests must run in CI; \
-             start a server with `eval \"$(bash crates/baton-store/ci/postgres.sh)\"`"
-        ),
-        _ => {
-            static NOTE: Once = Once::new();
-            // Past the test harness's capture, so that the note shows when the tests pass.
-            NOTE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "note: PostgreSQL tests skipped: BATON_POSTGRES_URL is not set \
-                     (`eval \"$(bash crates/baton-store/ci/postgres.sh)\"` starts a server)"
-                );
-            });
-            None
-        }
-    }
-}
+use std::sync::Arc;
 
 /// A new schema on the server, and the URL of a connection that uses it.
 async fn fresh_schema() -> Option<String> {

@@ -28,10 +28,21 @@ impl Writer {
         Self::Kept(Arc::new(Mutex::new(None)))
     }
 
-    /// Returns the kept connection, if any, to the pool, waiting for the write that uses it.
+    /// Closes the kept connection, if any, waiting for the write that uses it; for the store's
+    /// close.
+    ///
+    /// Closed here, not dropped: a dropped connection goes back to the pool in a task of its own,
+    /// which the pool's `close` does not wait for, so the store's close could return with the
+    /// connection still open. On SQLite that also left the `-wal` and `-shm` files behind when
+    /// the kept connection and the pool's last idle one closed at the same time, each leaving the
+    /// checkpoint to the other.
     pub(crate) async fn release(&self) {
         if let Self::Kept(slot) = self {
-            drop(slot.lock().await.take());
+            let kept = slot.lock().await.take();
+            if let Some(conn) = kept {
+                // A connection that fails to close is gone all the same.
+                let _ = conn.close().await;
+            }
         }
     }
 

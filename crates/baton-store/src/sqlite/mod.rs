@@ -1,16 +1,20 @@
 //! [`SqliteStore`]: the embedded backend, one database file (or memory) per store.
 
+mod file;
+
 use crate::engine::connections::Writer;
 use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
-use crate::error::backend;
 use baton_core::error::StoreError;
+use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -28,6 +32,17 @@ const FILE_CONNECTIONS: u32 = 4;
 
 /// How long a connection waits for another (or another process) to release the write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What each connection runs before its first use, in one call.
+///
+/// `journal_mode` is the first statement that reads the file; WAL mode persists in the file, so
+/// on every connection but the first of a new database it changes nothing.
+static SETTINGS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+        BUSY_TIMEOUT.as_millis()
+    )
+});
 
 /// Threads and episodic logs in an SQLite database: durable, embedded, no server.
 ///
@@ -65,14 +80,22 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens the database at `path`, creating the file if it does not exist, and migrates it.
     ///
+    /// A path that exists must name a regular file (symbolic links are followed); SQLite then
+    /// judges its content. A file that SQLite refuses is left as it was.
+    ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] if the file cannot be opened or created (missing directory,
-    /// permissions, a path that is not UTF-8), or a migration fails.
+    /// [`StoreError::Backend`], naming the path and the reason, at once (no connection is
+    /// retried), if the path names something other than a regular file (a directory, a device
+    /// such as `/dev/null`, a FIFO), if the file cannot be opened or created (missing directory,
+    /// permissions), if SQLite refuses its content ("file is not a database", "database disk
+    /// image is malformed"), or if a migration fails.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = std::path::absolute(path.as_ref()).map_err(|e| {
             StoreError::Backend(format!("cannot resolve {}: {e}", path.as_ref().display()))
         })?;
+        let location = path.display().to_string();
+        let found = file::inspect(&path).map_err(|refusal| opening_failed(&location, &refusal))?;
         let url = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -80,7 +103,20 @@ impl SqliteStore {
         let pool = AnyPoolOptions::new()
             .max_connections(FILE_CONNECTIONS)
             .test_before_acquire(false);
-        Self::connect(AnyConnectOptions::from_url(&url), pool, Writer::kept()).await
+        Self::connect(AnyConnectOptions::from_url(&url), pool, Writer::kept())
+            .await
+            .map_err(|failure| match failure {
+                // SQLite's "unable to open database file" does not say why; the system does.
+                OpenFailure::Opening(error)
+                    if found == file::Found::RegularFile && file::is_cannot_open(&error) =>
+                {
+                    match file::why_unopenable(&path) {
+                        Some(why) => opening_failed(&location, &format!("{error} ({why})")),
+                        None => opening_failed(&location, &error),
+                    }
+                }
+                failure => failure.into_store_error(&location),
+            })
     }
 
     /// Opens a fresh database in memory: nothing survives the store. For tests and examples.
@@ -98,43 +134,74 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None);
         // Its one connection cannot be kept for writes: reads need it too.
+        let location = ":memory:";
         Self::connect(
             AnyConnectOptions::from_str("sqlite::memory:"),
             pool,
             Writer::Pooled,
         )
         .await
+        .map_err(|failure| failure.into_store_error(location))
     }
 
-    /// Connects the pool. Connections are not tested before use: they live in this process and
-    /// fail only with the file, which a test would not catch either.
+    /// Connects the pool, configures its first connection and migrates the database on it.
+    /// Connections are not tested before use: they live in this process and fail only with the
+    /// file, which a test would not catch either.
+    ///
+    /// SQLite opens a file without reading it, so a file that is not a database (random bytes,
+    /// a truncated database) fails only at the first statement that reads it, `journal_mode`
+    /// in [`SETTINGS`]. Were that statement run by the pool's `after_connect`, the pool would
+    /// retry the connection until its acquire timeout (30 s) and then report only "pool timed
+    /// out". So the pool's first connection is configured here, outside the pool's retries, and
+    /// SQLite's reason comes back at once; the pool configures each later connection itself.
+    /// SQLite reads the file before it would write it, so a refused file is left as it was; the
+    /// pool is closed before the error is returned, so the files SQLite made beside it (`-wal`,
+    /// `-shm`) are gone too.
     async fn connect(
         options: Result<AnyConnectOptions, sqlx::Error>,
         pool: AnyPoolOptions,
         writer: Writer,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, OpenFailure> {
         sqlx::any::install_default_drivers();
-        let options = options.map_err(|e| backend("parsing the SQLite location", &e))?;
+        let options = options.map_err(OpenFailure::Opening)?;
+        let first_configured = Arc::new(AtomicBool::new(false));
+        let configured = Arc::clone(&first_configured);
         let pool = pool
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
+                let configure = configured.load(Ordering::Acquire);
                 Box::pin(async move {
-                    let pragmas = format!(
-                        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = NORMAL;",
-                        BUSY_TIMEOUT.as_millis()
-                    );
-                    conn.execute(pragmas.as_str()).await.map(drop)
+                    if configure {
+                        conn.execute(SETTINGS.as_str()).await?;
+                    }
+                    Ok(())
                 })
             })
             .connect_with(options)
             .await
-            .map_err(|e| backend("opening the SQLite database", &e))?;
-        // Migrating under the write lock: a second process opening the same new file waits,
-        // then finds the migrations applied.
-        let failed = |e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!("migrating the SQLite database: {e}"))
-        };
-        let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+            .map_err(OpenFailure::Opening)?;
+        match Self::prepare(&pool, &first_configured).await {
+            Ok(()) => Ok(Self {
+                engine: SqlEngine::new(pool, writer, &SQLITE),
+            }),
+            Err(failure) => {
+                pool.close().await;
+                Err(failure)
+            }
+        }
+    }
+
+    /// Configures the pool's one connection, then migrates the database on it, under the write
+    /// lock: a second process opening the same new file waits, then finds the migrations
+    /// applied.
+    async fn prepare(pool: &AnyPool, first_configured: &AtomicBool) -> Result<(), OpenFailure> {
+        let mut conn = pool.acquire().await.map_err(OpenFailure::Opening)?;
+        if let Err(error) = conn.execute(SETTINGS.as_str()).await {
+            // Closed, not returned to the pool: it lacks its settings.
+            let _ = conn.close().await;
+            return Err(OpenFailure::Opening(error));
+        }
+        first_configured.store(true, Ordering::Release);
+        let failed = |e: &dyn std::fmt::Display| OpenFailure::Migrating(e.to_string());
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -145,17 +212,37 @@ impl SqliteStore {
             .run_direct(&mut *tx)
             .await
             .map_err(|e| failed(&e))?;
-        tx.commit().await.map_err(|e| failed(&e))?;
-        drop(conn);
-        Ok(Self {
-            engine: SqlEngine::new(pool, writer, &SQLITE),
-        })
+        tx.commit().await.map_err(|e| failed(&e))
     }
 
     /// Closes the pool: waits for the connections in use to come back, then closes them all.
     pub async fn close(&self) {
         self.engine.close().await;
     }
+}
+
+/// Why a store did not open.
+enum OpenFailure {
+    /// SQLite could not open the database, or refused it.
+    Opening(sqlx::Error),
+    /// A migration failed.
+    Migrating(String),
+}
+
+impl OpenFailure {
+    fn into_store_error(self, location: &str) -> StoreError {
+        match self {
+            Self::Opening(error) => opening_failed(location, &error),
+            Self::Migrating(error) => {
+                StoreError::Backend(format!("migrating the SQLite database {location}: {error}"))
+            }
+        }
+    }
+}
+
+/// The store's error when the database at `location` could not be opened, and why.
+fn opening_failed(location: &str, why: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("opening the SQLite database {location}: {why}"))
 }
 
 crate::delegate::store_via_engine!(SqliteStore);

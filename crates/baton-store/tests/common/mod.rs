@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod postgres;
 
 use async_trait::async_trait;
 use baton_core::error::StoreError;
