@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use baton_core::redact::Secret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -21,9 +22,13 @@ pub(crate) struct Caller {
 ///
 /// Tokens are compared as digests: equal length whatever the token, so the comparison (done in
 /// constant time, against every tenant) reveals neither a token's bytes nor its length.
+///
+/// The tokens themselves are held as [`Secret`]s for as long as the table lives, so that no
+/// text this process writes (a log line, an error, a stored episode) can carry one.
 #[derive(Debug)]
 pub(crate) struct TenantTable {
     tenants: Vec<(Arc<str>, [u8; 32])>,
+    _redacted: Vec<Secret>,
 }
 
 impl TenantTable {
@@ -32,6 +37,10 @@ impl TenantTable {
             tenants: tenants
                 .iter()
                 .map(|t| (Arc::from(t.name.as_str()), digest(&t.token)))
+                .collect(),
+            _redacted: tenants
+                .iter()
+                .map(|t| Secret::new_unchecked(t.token.as_str()))
                 .collect(),
         }
     }
@@ -113,6 +122,16 @@ mod tests {
         assert_eq!(table.authenticate("token-b").unwrap().tenant.as_ref(), "b");
         assert!(table.authenticate("token-").is_none());
         assert!(table.authenticate("").is_none());
+    }
+
+    #[test]
+    fn tokens_are_redacted_while_the_table_lives() {
+        let token = "tenant-token-5be1c0de";
+        let table = TenantTable::new(&[Tenant::new("a", token)]);
+        let line = format!("rejected {token}");
+        assert_eq!(baton_core::redact::redact(&line), "rejected [redacted]");
+        drop(table);
+        assert_eq!(baton_core::redact::redact(&line), line);
     }
 
     #[test]
