@@ -312,15 +312,16 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
 
     let mut answers = Vec::new();
     for agent in ["instream", "unauthorized", "tool", "dropping"] {
-        let (status, thread) = request(&address, "/v1/threads", "");
-        assert!(status.contains("201"), "{thread}");
-        let id = thread
-            .split("\"id\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .unwrap()
-            .to_owned();
         for stream in [false, true] {
+            // A thread per run: a failed run answers before it has given its thread up.
+            let (status, thread) = request(&address, "/v1/threads", "");
+            assert!(status.contains("201"), "{thread}");
+            let id = thread
+                .split("\"id\":\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap()
+                .to_owned();
             let body = format!(r#"{{"agent":"{agent}","input":"hello","stream":{stream}}}"#);
             answers.push((
                 agent,
@@ -344,8 +345,13 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
         })
         .count();
     assert_eq!(
-        redacted, 4,
-        "every instream answer says what the provider said"
+        redacted,
+        4,
+        "every instream answer says what the provider said: {:#?}",
+        answers
+            .iter()
+            .filter(|(agent, _)| *agent == "instream")
+            .collect::<Vec<_>>()
     );
 
     let status = Command::new("kill")
