@@ -1,6 +1,8 @@
 //! `baton check` and `baton serve` on hostile topology files: every refusal located, check
 //! refusing what serve would, and a file with 40,000 problems checked to the end.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -147,12 +149,7 @@ fn a_token_with_whitespace_around_it_is_trimmed_and_lets_its_tenant_in() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let address = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let address = common::served_address(&first);
     let status = |token: &str| {
         let mut stream = TcpStream::connect(&address).unwrap();
         write!(

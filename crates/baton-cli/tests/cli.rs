@@ -1,5 +1,7 @@
 //! The `baton` binary on the example topologies and on broken files.
 
+mod common;
+
 use assert_cmd::Command;
 use assert_cmd::cargo::cargo_bin_cmd;
 use predicates::prelude::*;
@@ -465,12 +467,7 @@ mod served {
         let first = lines.next().unwrap().unwrap();
         assert!(first.starts_with("serving "), "{first}");
         assert!(first.ends_with("(agents: greeter; tenants: 1)"), "{first}");
-        let address = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap()
-            .to_owned();
+        let address = common::served_address(&first);
 
         assert_eq!(
             request(&address, "GET", "/healthz", None, "").0,

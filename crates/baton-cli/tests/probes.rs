@@ -7,6 +7,8 @@
 //! Every read has a bound, so a probe that is not answered fails instead of hanging.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -74,12 +76,7 @@ impl Server {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
-        let address = first
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_owned();
+        let address = common::served_address(&first);
         // Keep reading its output so that it never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {

@@ -8,6 +8,8 @@
 //! every byte it wrote: standard output and error, HTTP bodies, and the SQLite files.
 #![cfg(unix)]
 
+mod common;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{StatusCode, header};
@@ -303,12 +305,7 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let address = first
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let address = common::served_address(&first);
 
     let mut answers = Vec::new();
     for agent in ["instream", "unauthorized", "tool", "dropping"] {
