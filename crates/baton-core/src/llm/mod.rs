@@ -146,6 +146,16 @@ impl ChatRequest {
 }
 
 /// Token accounting of one response (or, summed, of a run).
+///
+/// The numbers come from providers, so sums saturate at `u64::MAX` instead of overflowing:
+/// a provider reporting absurd counts cannot panic a run or wrap its total.
+///
+/// ```
+/// use baton_core::llm::Usage;
+/// let huge = Usage::new(u64::MAX, 1);
+/// assert_eq!((huge + Usage::new(5, 2)).input_tokens, u64::MAX);
+/// assert_eq!(huge.total(), u64::MAX);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens in the prompt.
@@ -164,10 +174,10 @@ impl Usage {
         }
     }
 
-    /// Prompt plus generated tokens.
+    /// Prompt plus generated tokens (saturating).
     #[must_use]
     pub const fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 
@@ -176,8 +186,8 @@ impl std::ops::Add for Usage {
 
     fn add(self, other: Self) -> Self {
         Self::new(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
+            self.input_tokens.saturating_add(other.input_tokens),
+            self.output_tokens.saturating_add(other.output_tokens),
         )
     }
 }

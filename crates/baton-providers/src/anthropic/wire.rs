@@ -255,7 +255,10 @@ impl UsageTally {
     /// The total: cached prompt tokens, written or read, count as input.
     pub(crate) fn usage(&self) -> Usage {
         Usage::new(
-            self.input + self.cache_creation + self.cache_read,
+            // Saturating: these are the provider's numbers.
+            self.input
+                .saturating_add(self.cache_creation)
+                .saturating_add(self.cache_read),
             self.output,
         )
     }
@@ -483,6 +486,18 @@ mod tests {
         assert_eq!(tool_input(&call), json!({}));
         let call = ToolCall::new("toolu_1", "lookup", "{\"q\": 1}");
         assert_eq!(tool_input(&call), json!({"q": 1}));
+    }
+
+    #[test]
+    fn absurd_usage_saturates_instead_of_overflowing() {
+        let mut tally = UsageTally::default();
+        tally.update(&WireUsage {
+            input_tokens: Some(u64::MAX),
+            output_tokens: Some(1),
+            cache_creation_input_tokens: Some(u64::MAX),
+            cache_read_input_tokens: Some(7),
+        });
+        assert_eq!(tally.usage(), Usage::new(u64::MAX, 1));
     }
 
     #[test]
