@@ -221,13 +221,20 @@ impl SupervisorState {
             Ok((actor, admission)) => {
                 let mut request = request;
                 request.admission = admission;
-                actor.cast(AgentMsg::Run(request)).map_err(|refused| {
-                    let reason = format!("handoff to {to} failed: agent {to} is unavailable");
-                    match refused {
-                        ractor::MessagingErr::SendErr(AgentMsg::Run(request)) => (reason, request),
-                        _ => unreachable!("a cast returns the message it could not send"),
+                match actor.cast(AgentMsg::Run(request)) {
+                    Ok(()) => Ok(()),
+                    Err(ractor::MessagingErr::SendErr(AgentMsg::Run(request))) => Err((
+                        format!("handoff to {to} failed: agent {to} is unavailable"),
+                        request,
+                    )),
+                    Err(error) => {
+                        // The request did not come back, so the run cannot be failed from here:
+                        // dropping it frees its thread and registration, and its stream ends
+                        // saying the run was lost.
+                        tracing::error!(agent = %to, %error, "a handoff could not be delivered");
+                        Ok(())
                     }
-                })
+                }
             }
             Err(reason) => Err((reason, request)),
         }
