@@ -163,7 +163,7 @@ async fn a_triage_billing_refunds_chain_is_one_stream() {
             Episode::StepCompleted { step, .. } => format!("step {step}"),
             Episode::ToolCalled { tool, .. } => format!("tool {tool}"),
             Episode::Completed { .. } => "completed".into(),
-            Episode::Failed { error } => format!("failed {error}"),
+            Episode::Failed { message, .. } => format!("failed {message}"),
             _ => "other".into(),
         })
         .collect();
@@ -206,21 +206,16 @@ async fn a_handoff_to_an_unknown_agent_fails_clearly() {
         .unwrap();
     let run_id = stream.run_id();
     let events = collect(stream).await;
-    let expected = "handoff to ghost failed: no agent named ghost";
+    let expected = RunError::routing("handoff to ghost failed: no agent named ghost");
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::Server(expected.into())
+            error: expected.clone()
         })
     );
     let log = episodes(supervisor.store(), run_id).await;
     assert!(matches!(log[log.len() - 2], Episode::HandedOff { .. }));
-    assert_eq!(
-        log.last(),
-        Some(&Episode::Failed {
-            error: expected.into()
-        })
-    );
+    assert_eq!(log.last(), Some(&Episode::failed(&expected)));
     assert_eq!(supervisor.status().active_runs, 0);
 
     let err = supervisor
@@ -261,8 +256,8 @@ async fn a_handoff_loop_is_stopped_by_max_handoffs() {
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::Server(
-                "handoff to ping refused: the run reached its limit of 3 handoffs".into()
+            error: RunError::routing(
+                "handoff to ping refused: the run reached its limit of 3 handoffs"
             )
         })
     );

@@ -3,8 +3,11 @@
 mod support;
 
 use baton::core::actor::{BusyThread, RunSettings};
+use baton::core::error::{FailureKind, PanicSite, RunError};
+use baton::core::memory::InMemoryStore;
+use baton::core::run::Guardrail;
 use baton::prelude::*;
-use baton::testkit::{Script, ScriptedProvider};
+use baton::testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,17 +23,61 @@ async fn single(agent: &str, llm: Arc<ScriptedProvider>) -> Supervisor {
         .unwrap()
 }
 
+/// A provider that panics when asked about "boom" and answers anything else.
+fn fragile_provider() -> Arc<ScriptedProvider> {
+    provider(ScriptedProvider::from_fn(|request| {
+        let question = request.last_user_text().unwrap_or_default();
+        assert!(
+            !question.contains("boom"),
+            "the provider exploded on {question:?}"
+        );
+        if question.contains("slow") {
+            Script::text("slow answer").with_latency(Duration::from_secs(30))
+        } else {
+            Script::text("still here")
+        }
+    }))
+}
+
+/// Runs `input` on a fresh thread and returns how it failed, once the supervisor has dealt
+/// with any failure of the agent it caused.
+async fn failure(supervisor: &Supervisor, agent: &str, input: &str) -> RunError {
+    let stream = supervisor.run(agent, ThreadId::new(), input).await.unwrap();
+    let error = stream.finish().await.unwrap_err();
+    supervisor.settled().await;
+    error
+}
+
+fn panicked_in(site: PanicSite) -> impl Fn(&RunError) -> bool {
+    move |error| matches!(error, RunError::Panicked { site: s, .. } if *s == site)
+}
+
 #[tokio::test(start_paused = true)]
-async fn a_panicking_agent_actor_is_restarted_and_serves_the_next_run() {
-    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("still here")));
-    let supervisor = single("worker", llm).await;
-    assert!(
-        supervisor.inject_fault("worker").await.unwrap(),
-        "restarted"
-    );
+async fn a_panicking_provider_fails_its_run_once_and_restarts_the_agent() {
+    let supervisor = single("worker", fragile_provider()).await;
+    let thread = ThreadId::new();
+    let stream = supervisor.run("worker", thread, "boom").await.unwrap();
+    let run_id = stream.run_id();
+    let error = stream.finish().await.unwrap_err();
+    assert!(panicked_in(PanicSite::Provider)(&error), "{error:?}");
+    assert!(error.to_string().contains("exploded"), "{error}");
+    supervisor.settled().await;
+
+    let log = episodes(supervisor.store(), run_id).await;
+    let terminal: Vec<_> = log.iter().filter(|e| e.is_terminal()).collect();
+    assert_eq!(terminal.len(), 1, "{log:?}");
+    assert!(matches!(
+        terminal[0],
+        Episode::Failed {
+            kind: FailureKind::Panicked,
+            ..
+        }
+    ));
     let status = supervisor.status();
     assert_eq!(status.agents[0].restarts, 1);
     assert!(status.agents[0].up);
+    // Not resumable: it ended.
+    assert!(supervisor.unfinished_runs().await.unwrap().is_empty());
     let output = supervisor
         .run_to_completion("worker", ThreadId::new(), "hi")
         .await
@@ -38,66 +85,107 @@ async fn a_panicking_agent_actor_is_restarted_and_serves_the_next_run() {
     assert_eq!(output.output, "still here");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_crash_cancels_the_runs_in_flight_and_each_records_failed() {
-    let llm = provider(ScriptedProvider::from_fn(|_| {
-        Script::text("slow").with_latency(Duration::from_secs(30))
-    }));
-    let supervisor = single("worker", llm).await;
-    let thread = ThreadId::new();
-    let mut stream = supervisor.run("worker", thread, "hi").await.unwrap();
-    let run_id = stream.run_id();
-    assert!(matches!(
-        stream.next().await,
-        Some(RunEvent::AgentStarted { .. })
-    ));
-    assert!(supervisor.inject_fault("worker").await.unwrap());
-    assert_eq!(
-        stream.next().await,
-        Some(RunEvent::Failed {
-            error: LlmError::Cancelled
-        })
-    );
-    supervisor.idle().await;
-    assert_eq!(
-        episodes(supervisor.store(), run_id).await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
-    );
+struct ExplodingGuardrail;
+
+#[async_trait::async_trait]
+impl Guardrail for ExplodingGuardrail {
+    fn name(&self) -> &str {
+        "exploding"
+    }
+    async fn check_request(&self, request: &ChatRequest) -> Verdict {
+        assert!(
+            request.last_user_text() != Some("boom"),
+            "the guardrail exploded"
+        );
+        Verdict::Allow
+    }
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_exhausted_restart_budget_marks_the_agent_down() {
-    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("ok")));
-    let supervisor = single("fragile", llm).await;
-    assert!(supervisor.inject_fault("fragile").await.unwrap());
-    assert!(supervisor.inject_fault("fragile").await.unwrap());
-    assert!(
-        !supervisor.inject_fault("fragile").await.unwrap(),
-        "third failure in the window"
+async fn a_panicking_guardrail_and_a_panicking_store_count_as_failures_of_the_agent() {
+    let store = Arc::new(FaultyStore::new(InMemoryStore::shared()));
+    let options = RunOptions::default().with_guardrail(ExplodingGuardrail);
+    let supervisor = Supervisor::builder()
+        .provider(fragile_provider())
+        .store(store.clone())
+        .agent(Agent::builder("worker").options(options).build().unwrap())
+        .restart_budget(2, Duration::from_secs(60))
+        .spawn()
+        .await
+        .unwrap();
+
+    let error = failure(&supervisor, "worker", "boom").await;
+    assert!(panicked_in(PanicSite::Guardrail)(&error), "{error:?}");
+    assert_eq!(supervisor.status().agents[0].restarts, 1);
+
+    store.inject(
+        StoreCall::CommitStep,
+        StoreFault::Panic("the disk caught fire".into()),
     );
+    let stream = supervisor
+        .run("worker", ThreadId::new(), "hi")
+        .await
+        .unwrap();
+    let run_id = stream.run_id();
+    let error = stream.finish().await.unwrap_err();
+    supervisor.settled().await;
+    assert!(panicked_in(PanicSite::Store)(&error), "{error:?}");
+    let log = episodes(supervisor.store(), run_id).await;
+    assert_eq!(log.iter().filter(|e| e.is_terminal()).count(), 1, "{log:?}");
+    assert_eq!(supervisor.status().agents[0].restarts, 2);
+
+    // The third failure within the window spends the budget: the agent is down.
+    let error = failure(&supervisor, "worker", "boom").await;
+    assert!(panicked_in(PanicSite::Guardrail)(&error), "{error:?}");
+    assert!(!supervisor.status().agents[0].up);
     let err = supervisor
-        .run("fragile", ThreadId::new(), "hi")
+        .run("worker", ThreadId::new(), "hi")
         .await
         .unwrap_err();
     assert_eq!(
         err,
-        SupervisorError::AgentDown(AgentName::new("fragile").unwrap())
+        SupervisorError::AgentDown(AgentName::new("worker").unwrap())
     );
     assert!(err.to_string().contains("restart budget"));
-    assert!(!supervisor.status().agents[0].up);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_of_the_agent_ends_its_other_runs_as_lost() {
+    let supervisor = single("worker", fragile_provider()).await;
+    let mut slow = supervisor
+        .run("worker", ThreadId::new(), "slow")
+        .await
+        .unwrap();
+    let slow_run = slow.run_id();
+    assert!(matches!(
+        slow.next().await,
+        Some(RunEvent::AgentStarted { .. })
+    ));
+    let error = failure(&supervisor, "worker", "boom").await;
+    assert!(panicked_in(PanicSite::Provider)(&error));
+    let error = slow.finish().await.unwrap_err();
+    assert!(matches!(error, RunError::Lost { .. }), "{error:?}");
+    supervisor.idle().await;
+    assert!(matches!(
+        episodes(supervisor.store(), slow_run).await.last(),
+        Some(Episode::Failed {
+            kind: FailureKind::Lost,
+            ..
+        })
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn failures_outside_the_window_do_not_count() {
-    let llm = provider(ScriptedProvider::from_fn(|_| Script::text("ok")));
-    let supervisor = single("worker", llm).await;
+    let supervisor = single("worker", fragile_provider()).await;
     for _ in 0..5 {
-        assert!(supervisor.inject_fault("worker").await.unwrap());
+        let error = failure(&supervisor, "worker", "boom").await;
+        assert!(panicked_in(PanicSite::Provider)(&error));
         tokio::time::advance(Duration::from_secs(61)).await;
     }
-    assert_eq!(supervisor.status().agents[0].restarts, 5);
+    let status = supervisor.status();
+    assert_eq!(status.agents[0].restarts, 5);
+    assert!(status.agents[0].up);
 }
 
 #[tokio::test(start_paused = true)]
@@ -127,16 +215,14 @@ async fn cancel_mid_stream_stops_the_provider() {
     assert_eq!(
         stream.next().await,
         Some(RunEvent::Failed {
-            error: LlmError::Cancelled
+            error: RunError::Cancelled
         })
     );
     assert_eq!(stream.next().await, None);
     supervisor.idle().await;
     assert_eq!(
         episodes(supervisor.store(), run_id).await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
+        Some(&Episode::failed(&RunError::Cancelled))
     );
     assert_eq!(llm.chunks_yielded(), 2);
     assert!(!supervisor.cancel(run_id), "the run is over");
@@ -160,9 +246,7 @@ async fn a_dropped_consumer_ends_the_run() {
     supervisor.idle().await;
     assert_eq!(
         episodes(supervisor.store(), run_id).await.last(),
-        Some(&Episode::Failed {
-            error: "consumer-dropped".into()
-        })
+        Some(&Episode::failed(&RunError::ConsumerGone))
     );
     assert!(llm.chunks_yielded() < 10);
 }
@@ -274,12 +358,10 @@ async fn shutdown_lets_short_runs_finish_and_cancels_the_rest() {
     assert_eq!(report.cancelled, 1);
     let (quick, slow) = consumers.await.unwrap();
     assert_eq!(quick.unwrap().0, "finished");
-    assert_eq!(slow.unwrap_err(), LlmError::Cancelled);
+    assert_eq!(slow.unwrap_err(), RunError::Cancelled);
     assert_eq!(
         episodes(supervisor.store(), slow_run).await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
+        Some(&Episode::failed(&RunError::Cancelled))
     );
     let err = supervisor
         .run("worker", ThreadId::new(), "late")

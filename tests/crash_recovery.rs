@@ -21,6 +21,8 @@ use support::*;
 const CHILD_DB: &str = "BATON_CRASH_CHILD_DB";
 const CALLS_LOG: &str = "BATON_CRASH_CALLS_LOG";
 const STEPS: usize = 5;
+/// The runs' lease: short, so that the killed child's lease expires soon after it dies.
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_millis(900);
 
 /// A tool that appends `n` to a log once its work is finished. In the child, the third call
 /// never finishes: that is where the process dies.
@@ -88,6 +90,7 @@ async fn supervisor(db: &Path, calls_log: PathBuf, hang_on: Option<u64>) -> Supe
             Agent::builder("worker")
                 .instructions("Do the five pieces of work, one per step.")
                 .tool(Work { calls_log, hang_on })
+                .options(RunOptions::default().with_lease_ttl(LEASE_TTL))
                 .build()
                 .unwrap(),
         )
@@ -160,7 +163,9 @@ async fn a_run_killed_mid_way_resumes_from_its_last_completed_step() {
 
     // After the crash: two completed steps in the thread and the log, no end in the log.
     let reopened: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
-    assert_eq!(reopened.unfinished_runs().await.unwrap(), [run_id]);
+    let unfinished = reopened.unfinished_runs().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].run, run_id);
     let log = episodes(&reopened, run_id).await;
     let Some(Episode::Started { thread, .. }) = log.first().cloned() else {
         panic!("the log starts with Started: {log:?}");
@@ -179,9 +184,30 @@ async fn a_run_killed_mid_way_resumes_from_its_last_completed_step() {
     assert_eq!(finished_calls(&calls_log), ["1", "2"]);
     drop(reopened);
 
-    // Resume in this process, on the same database.
+    // Resume in this process, on the same database. While the dead child's lease lasts, the
+    // run counts as driven elsewhere and resuming it is refused, writing nothing.
     let supervisor = supervisor(&db, calls_log.clone(), None).await;
-    assert_eq!(supervisor.unfinished_runs().await.unwrap(), [run_id]);
+    let unfinished = supervisor.unfinished_runs().await.unwrap();
+    if let Some(driver) = &unfinished[0].driver {
+        let refused = supervisor.resume(run_id).await.unwrap().finish().await;
+        assert!(
+            matches!(
+                refused,
+                Err(RunError::Store {
+                    error: StoreError::RunLeased { .. }
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(episodes(supervisor.store(), run_id).await.len(), log.len());
+        // The lease says when it ends; wait for exactly that.
+        let left = driver
+            .expires_at_ms
+            .saturating_sub(baton::core::memory::now_ms());
+        std::thread::sleep(std::time::Duration::from_millis(left + 20));
+    }
+    let unfinished = supervisor.unfinished_runs().await.unwrap();
+    assert!(unfinished[0].is_abandoned(), "{unfinished:?}");
     let resumed = supervisor.resume(run_id).await.unwrap();
     assert_eq!(resumed.run_id(), run_id);
     let (output, _) = resumed.finish().await.unwrap();

@@ -1,7 +1,7 @@
 //! What can go wrong in a command, and the exit code it ends with.
 
 use baton_core::actor::SupervisorError;
-use baton_core::error::{LlmError, StoreError};
+use baton_core::error::{RunError, StoreError};
 use baton_topology::TopologyError;
 
 /// Why a command failed. Each prints as `error: …`.
@@ -18,7 +18,7 @@ pub(crate) enum CliError {
     Store(#[from] StoreError),
     /// A run ended with an error.
     #[error("the run failed: {0}")]
-    RunFailed(LlmError),
+    RunFailed(RunError),
     /// The terminal or standard input failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),

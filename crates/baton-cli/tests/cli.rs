@@ -228,7 +228,7 @@ const BROKEN: &[(&str, &str)] = &[
         "unknown_key.toml",
         "error: {}:6:1: unknown field `modle`, expected one of `name`, `instructions`, `provider`, \
          `model`, `temperature`, `max_tokens`, `tools`, `handoffs`, `max_steps`, \
-         `max_history_tokens`, `tool_timeout`, `script`\n",
+         `max_history_tokens`, `tool_timeout`, `lease_ttl`, `script`\n",
     ),
     (
         "syntax_error.toml",
@@ -387,7 +387,11 @@ mod interrupted {
         assert!(rest.contains("interrupted: cancelling the run…"), "{rest}");
         let run = id_after(&rest, "cancelled run ");
         let log = stdout_of(&["runs", "show", &run, "--store", &store]);
-        assert!(log.trim_end().ends_with("failed     cancelled"), "{log}");
+        assert!(
+            log.trim_end()
+                .ends_with("failed     cancelled: run cancelled"),
+            "{log}"
+        );
     }
 
     #[test]
@@ -397,10 +401,30 @@ mod interrupted {
         signal(&run.child, "-KILL");
         run.child.wait().unwrap();
         run.rest.recv().unwrap();
+        let killed_at = std::time::Instant::now();
         let unfinished = stdout_of(&["runs", "unfinished", "--store", &store]);
-        let run = unfinished.trim().to_owned();
+        let (run, state) = unfinished.trim().split_once("  ").unwrap();
+        let run = run.to_owned();
         assert_eq!(run.len(), 36, "{unfinished}");
+        // The dead process's lease still holds the run: resuming it now is refused.
+        assert!(state.starts_with("in flight: driven by "), "{unfinished}");
         let file = fixture("slow.toml");
+        let refused = baton()
+            .args(["runs", "resume", &run, "--store", &store, "--file"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{stderr}");
+        assert!(stderr.contains("is being driven elsewhere"), "{stderr}");
+        // The lease (3 s, see the fixture) ends at most that long after the kill.
+        std::thread::sleep(
+            std::time::Duration::from_millis(3200).saturating_sub(killed_at.elapsed()),
+        );
+        assert_eq!(
+            stdout_of(&["runs", "unfinished", "--store", &store]),
+            format!("{run}  abandoned: resumable\n")
+        );
         let resumed = stdout_of(&[
             "runs",
             "resume",

@@ -5,7 +5,7 @@
 //! and shared by every request of every run. An [`AgentContext`] adds what one run needs: its
 //! id, provider, store and cancellation token.
 
-use crate::error::Error;
+use crate::error::ConfigError;
 use crate::ids::{AgentName, RunId};
 use crate::llm::{LlmProvider, Message, ModelSettings, ToolSpec, tokens};
 use crate::memory::Store;
@@ -141,7 +141,7 @@ pub struct AgentBuilder {
     handoffs: Vec<String>,
     settings: ModelSettings,
     options: RunOptions,
-    error: Option<Error>,
+    error: Option<ConfigError>,
 }
 
 impl AgentBuilder {
@@ -185,7 +185,10 @@ impl AgentBuilder {
         self
     }
 
-    fn try_tools(mut self, add: impl FnOnce(ToolRegistry) -> Result<ToolRegistry, Error>) -> Self {
+    fn try_tools(
+        mut self,
+        add: impl FnOnce(ToolRegistry) -> Result<ToolRegistry, ConfigError>,
+    ) -> Self {
         if self.error.is_none() {
             match add(std::mem::take(&mut self.tools)) {
                 Ok(tools) => self.tools = tools,
@@ -196,7 +199,7 @@ impl AgentBuilder {
     }
 
     /// Validates the definition and builds the agent.
-    pub fn build(self) -> Result<Agent, Error> {
+    pub fn build(self) -> Result<Agent, ConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
@@ -206,7 +209,7 @@ impl AgentBuilder {
         for target in &self.handoffs {
             let target = AgentName::new(target)?;
             if target == name {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "agent {name} cannot hand off to itself"
                 )));
             }
@@ -216,7 +219,7 @@ impl AgentBuilder {
             let spec = handoff_spec(&target);
             crate::tool::validate_tool_name(&spec.name)?;
             if self.tools.contains(&spec.name) {
-                return Err(Error::Config(format!(
+                return Err(ConfigError(format!(
                     "agent {name} has a tool named {:?}, which is reserved for its handoff to {target}",
                     spec.name
                 )));
@@ -343,20 +346,20 @@ mod tests {
     fn invalid_definitions_are_config_errors() {
         assert!(matches!(
             Agent::builder("Bad Name").build(),
-            Err(Error::Config(_))
+            Err(ConfigError(_))
         ));
         assert!(matches!(
             Agent::builder("a").handoff("a").build(),
-            Err(Error::Config(m)) if m.contains("itself")
+            Err(ConfigError(m)) if m.contains("itself")
         ));
         assert!(matches!(
             Agent::builder("a").handoff("not valid").build(),
-            Err(Error::Config(_))
+            Err(ConfigError(_))
         ));
         let long = "x".repeat(60);
         assert!(matches!(
             Agent::builder("a").handoff(long).build(),
-            Err(Error::Config(m)) if m.contains("tool name")
+            Err(ConfigError(m)) if m.contains("tool name")
         ));
     }
 

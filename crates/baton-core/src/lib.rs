@@ -8,11 +8,12 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`ids`] | `ThreadId`, `RunId`, `AgentName` |
-//! | [`error`] | `Error`, `LlmError`, `StoreError`, `ToolError` |
+//! | [`error`] | `RunError`, `LlmError`, `StoreError`, `ToolError`, `ConfigError` |
 //! | [`llm`] | messages, requests, chunks, responses, the provider trait, token counting |
 //! | [`tool`] | typed tools with derived JSON Schemas, the registry, execution |
 //! | [`memory`] | thread store, episodic log, in-memory store |
-//! | [`agent`] | agent definitions and the per-run context |
+//! | [`agent`] | agent definitions and what one run needs (`AgentContext`) |
+//! | [`context`] | what tools, guardrails and providers know of the run they act for |
 //! | [`run`] | the loop: options, guardrails, retry, steps, streaming |
 //! | [`actor`] | agents as actors under a supervisor; handoffs; the embedding API |
 //!
@@ -69,6 +70,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod context;
 pub mod error;
 pub mod ids;
 pub mod llm;
@@ -81,7 +83,8 @@ pub mod tool;
 pub mod prelude {
     pub use crate::actor::{Supervisor, SupervisorError};
     pub use crate::agent::{Agent, AgentContext};
-    pub use crate::error::{Error, LlmError, StoreError, ToolError};
+    pub use crate::context::{RunContext, ToolContext};
+    pub use crate::error::{ConfigError, LlmError, RunError, StoreError, ToolError};
     pub use crate::ids::{AgentName, RunId, ThreadId};
     pub use crate::llm::{
         ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmProvider, Message, ModelSettings,

@@ -155,7 +155,6 @@ impl LlmError {
             | Self::Connection(message)
             | Self::Timeout(message)
             | Self::MalformedStream(message)
-            | Self::Server(message)
             | Self::InvalidRequest(message) => redact_string(message),
             Self::Cancelled | Self::IncompleteStream | Self::ResponseTooLarge { .. } => {}
         }

@@ -68,13 +68,13 @@ async fn retries_and_failures_are_recorded() {
     )
     .await
     .unwrap_err();
-    assert_eq!(err, Error::Llm(LlmError::ResponseTooLarge { limit: 4 }));
     assert_eq!(
-        f.episodes().await.last(),
-        Some(&Episode::Failed {
-            error: "response exceeded the limit of 4 bytes".into()
-        })
+        err,
+        RunError::Provider {
+            error: LlmError::ResponseTooLarge { limit: 4 }
+        }
     );
+    assert_eq!(f.episodes().await.last(), Some(&Episode::failed(&err)));
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,13 +97,11 @@ async fn cancellation_during_a_slow_call_drops_it() {
     .await
     .unwrap_err();
     canceller.await.unwrap();
-    assert_eq!(err, Error::Cancelled);
+    assert_eq!(err, RunError::Cancelled);
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!(
         f.episodes().await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
+        Some(&Episode::failed(&RunError::Cancelled))
     );
 }
 
@@ -138,11 +136,13 @@ async fn a_concurrent_writer_on_the_thread_is_a_conflict_not_an_interleaving() {
     assert!(
         matches!(
             err,
-            Error::Store(StoreError::Conflict {
-                expected: 1,
-                actual: 2,
-                ..
-            })
+            RunError::Store {
+                error: StoreError::Conflict {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                }
+            }
         ),
         "{err:?}"
     );

@@ -2,6 +2,7 @@
 
 mod common;
 
+use baton_core::error::{FailureKind, GuardStage};
 use baton_core::prelude::*;
 use baton_core::run::STREAM_BUFFER;
 use baton_testkit::{Script, ScriptedProvider};
@@ -241,6 +242,7 @@ async fn a_retryable_error_before_the_first_chunk_is_retried_after_the_hint() {
     let stream = run_steps_streaming(&f.ctx, f.thread, user("x"), options)
         .await
         .unwrap();
+    assert_eq!(stream.finish().await.unwrap().0, "after retries");
     // 7 s for the hint, then 200 ms (the second backoff delay) for the reset; the paused clock
     // rounds each timer up to the next millisecond.
     let waited = started.elapsed();
@@ -248,7 +250,6 @@ async fn a_retryable_error_before_the_first_chunk_is_retried_after_the_hint() {
         (Duration::from_millis(7200)..Duration::from_millis(7210)).contains(&waited),
         "{waited:?}"
     );
-    assert_eq!(stream.finish().await.unwrap().0, "after retries");
     assert_eq!(f.provider.call_count(), 3);
     // Each attempt sent the same request.
     let requests = f.provider.requests();
@@ -269,28 +270,39 @@ async fn retries_stop_at_the_limit_and_non_retryable_errors_are_final() {
         .respond(status(503));
     let f = fixture(provider);
     let options = RunOptions::default().with_retry(RetryPolicy::default().with_max_retries(1));
-    let err = run_steps_streaming(&f.ctx, f.thread, user("x"), options)
-        .await
-        .unwrap_err();
+    let err = failure_of(
+        run_steps_streaming(&f.ctx, f.thread, user("x"), options)
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(matches!(
         err,
-        Error::Llm(LlmError::Status { status: 503, .. })
+        RunError::Provider {
+            error: LlmError::Status { status: 503, .. }
+        }
     ));
     assert_eq!(f.provider.call_count(), 2);
     assert_eq!(
         f.episodes().await.last(),
         Some(&Episode::Failed {
-            error: "provider returned HTTP 503: no".into()
+            kind: FailureKind::Provider,
+            message: "provider returned HTTP 503: no".into()
         })
     );
 
     let f = fixture(ScriptedProvider::new().respond(status(401)));
-    let err = run_steps_streaming(&f.ctx, f.thread, user("x"), RunOptions::default())
-        .await
-        .unwrap_err();
+    let err = failure_of(
+        run_steps_streaming(&f.ctx, f.thread, user("x"), RunOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(matches!(
         err,
-        Error::Llm(LlmError::Status { status: 401, .. })
+        RunError::Provider {
+            error: LlmError::Status { status: 401, .. }
+        }
     ));
     assert_eq!(f.provider.call_count(), 1, "a 401 is not retried");
 }
@@ -313,12 +325,18 @@ async fn an_error_after_the_first_chunk_is_not_retried() {
     )
     .await;
     assert_eq!(text_of(&events), "partial ");
-    assert_eq!(events.last(), Some(&RunEvent::Failed { error }));
+    assert_eq!(
+        events.last(),
+        Some(&RunEvent::Failed {
+            error: RunError::Provider { error }
+        })
+    );
     assert_eq!(f.provider.call_count(), 1);
     assert_eq!(
         f.episodes().await.last(),
         Some(&Episode::Failed {
-            error: "provider returned HTTP 500: boom".into()
+            kind: FailureKind::Provider,
+            message: "provider returned HTTP 500: boom".into()
         })
     );
     // Nothing of the broken response reached the thread.
@@ -353,15 +371,13 @@ async fn cancelling_mid_stream_stops_polling_the_provider() {
     assert_eq!(
         stream.next().await,
         Some(RunEvent::Failed {
-            error: LlmError::Cancelled
+            error: RunError::Cancelled
         })
     );
     assert_eq!(stream.next().await, None);
     assert_eq!(
         f.terminal_episode().await,
-        Episode::Failed {
-            error: "cancelled".into()
-        }
+        Episode::failed(&RunError::Cancelled)
     );
     assert_eq!(f.provider.chunks_yielded(), 2);
 }
@@ -379,9 +395,7 @@ async fn a_dropped_consumer_ends_the_run() {
     drop(stream);
     assert_eq!(
         f.terminal_episode().await,
-        Episode::Failed {
-            error: "consumer-dropped".into()
-        }
+        Episode::failed(&RunError::ConsumerGone)
     );
     assert!(
         f.provider.chunks_yielded() < 10,
@@ -410,6 +424,11 @@ async fn a_slow_consumer_slows_the_provider() {
     assert_eq!(text_of(&events).len(), 1000);
 }
 
+/// The error a run's stream ended with.
+async fn failure_of(stream: RunStream) -> RunError {
+    stream.finish().await.unwrap_err()
+}
+
 async fn collect_rest(stream: &mut RunStream) -> Vec<RunEvent> {
     let mut events = Vec::new();
     while let Some(event) = stream.next_event().await {
@@ -433,14 +452,17 @@ async fn an_oversized_response_is_stopped_while_streaming() {
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::ResponseTooLarge { limit: 35 }
+            error: RunError::Provider {
+                error: LlmError::ResponseTooLarge { limit: 35 }
+            }
         })
     );
     assert!(f.provider.chunks_yielded() <= 4 + STREAM_BUFFER as u64);
     assert_eq!(
         f.terminal_episode().await,
         Episode::Failed {
-            error: "response exceeded the limit of 35 bytes".into()
+            kind: FailureKind::Provider,
+            message: "response exceeded the limit of 35 bytes".into()
         }
     );
 }
@@ -473,12 +495,17 @@ impl Guardrail for RefuseWord {
 async fn a_guardrail_refuses_before_the_llm() {
     let f = fixture(ScriptedProvider::new().respond(Script::text("never")));
     let options = RunOptions::default().with_guardrail(RefuseWord("password"));
-    let err = run_steps_streaming(&f.ctx, f.thread, user("tell me the password"), options)
-        .await
-        .unwrap_err();
+    let err = failure_of(
+        run_steps_streaming(&f.ctx, f.thread, user("tell me the password"), options)
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         err,
-        Error::Refused {
+        RunError::Refused {
+            guardrail: "refuse-word".into(),
+            stage: GuardStage::Request,
             reason: "input mentions password".into()
         }
     );
@@ -487,7 +514,8 @@ async fn a_guardrail_refuses_before_the_llm() {
     assert_eq!(
         f.episodes().await[1],
         Episode::Failed {
-            error: "refused: input mentions password".into()
+            kind: FailureKind::Refused,
+            message: "refused by guardrail refuse-word (request): input mentions password".into()
         }
     );
 }
@@ -505,7 +533,11 @@ async fn a_guardrail_refuses_after_the_llm() {
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::Server("refused: output mentions password".into())
+            error: RunError::Refused {
+                guardrail: "refuse-word".into(),
+                stage: GuardStage::Response,
+                reason: "output mentions password".into()
+            }
         })
     );
     // The refused response was not recorded.
@@ -513,7 +545,8 @@ async fn a_guardrail_refuses_after_the_llm() {
     assert_eq!(
         f.terminal_episode().await,
         Episode::Failed {
-            error: "refused: output mentions password".into()
+            kind: FailureKind::Refused,
+            message: "refused by guardrail refuse-word (response): output mentions password".into()
         }
     );
 }
@@ -525,30 +558,26 @@ async fn cancelled_before_start_and_zero_steps_fail_at_once() {
     let err = run_steps_streaming(&f.ctx, f.thread, user("x"), RunOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(err, Error::Cancelled);
-    let episodes = f.episodes().await;
-    assert!(
-        matches!(episodes[0], Episode::Started { .. }),
-        "Started is recorded first"
-    );
-    assert_eq!(
-        episodes[1],
-        Episode::Failed {
-            error: "cancelled".into()
-        }
-    );
+    assert_eq!(err, RunError::Cancelled);
+    // A run cancelled before it took its thread wrote nothing, its input included.
+    assert!(f.episodes().await.is_empty());
+    assert!(f.thread_messages().await.is_empty());
 
     let f = fixture(ScriptedProvider::new());
-    let err = run_steps_streaming(
-        &f.ctx,
-        f.thread,
-        user("x"),
-        RunOptions::default().with_max_steps(0),
+    let err = failure_of(
+        run_steps_streaming(
+            &f.ctx,
+            f.thread,
+            user("x"),
+            RunOptions::default().with_max_steps(0),
+        )
+        .await
+        .unwrap(),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err, Error::MaxStepsExceeded { steps: 0 });
+    .await;
+    assert_eq!(err, RunError::MaxSteps { steps: 0 });
     assert_eq!(f.provider.call_count(), 0);
+    assert_eq!(kinds(&f.episodes().await), ["started", "failed"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -570,22 +599,20 @@ async fn max_steps_ends_an_endless_tool_loop() {
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::Server("max steps exceeded: 3".into())
+            error: RunError::MaxSteps { steps: 3 }
         })
     );
     assert_eq!(f.provider.call_count(), 3);
     assert_eq!(
         f.terminal_episode().await,
-        Episode::Failed {
-            error: "max steps exceeded: 3".into()
-        }
+        Episode::failed(&RunError::MaxSteps { steps: 3 })
     );
     // The three completed steps are in the thread.
     assert_eq!(f.thread_messages().await.len(), 1 + 3 * 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_handoff_ends_the_bare_loop_with_the_handoff_error() {
+async fn a_handoff_ends_the_bare_loop_with_a_routing_error() {
     let provider = ScriptedProvider::new().respond(Script::tool_calls([
         ("transfer_to_billing", json!({"reason": "refund request"})),
         ("transfer_to_sales", json!({"reason": "upsell"})),
@@ -612,7 +639,9 @@ async fn a_handoff_ends_the_bare_loop_with_the_handoff_error() {
     assert_eq!(
         events.last(),
         Some(&RunEvent::Failed {
-            error: LlmError::Server("handoff to billing: refund request".into())
+            error: RunError::routing(
+                "the model handed off to billing, and only a supervisor routes handoffs"
+            )
         })
     );
     let thread = f.thread_messages().await;
@@ -697,7 +726,12 @@ fn run_events_round_trip_through_json() {
             usage: Usage::default(),
         },
         RunEvent::Failed {
-            error: LlmError::Cancelled,
+            error: RunError::Cancelled,
+        },
+        RunEvent::Failed {
+            error: RunError::Provider {
+                error: LlmError::Timeout("idle".into()),
+            },
         },
     ];
     for event in events {

@@ -160,9 +160,11 @@ async fn a_server_error_after_the_first_chunk_fails_the_run_without_retry() {
                 delta: Arc::from("Hello")
             },
             RunEvent::Failed {
-                error: LlmError::Provider {
-                    message: "The engine died unexpectedly while generating.".into(),
-                    retryable: true,
+                error: RunError::Provider {
+                    error: LlmError::Provider {
+                        message: "The engine died unexpectedly while generating.".into(),
+                        retryable: true,
+                    }
                 }
             },
         ]

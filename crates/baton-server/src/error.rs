@@ -1,17 +1,41 @@
 //! Errors: [`ServerError`] for starting and running the server, [`ApiError`] for one request.
 //!
-//! Every failed request answers `{"error": {"type": "...", "message": "..."}}` (the shape
-//! OpenAI's API uses too, so its clients read our errors) with a status that says whose fault
-//! it was.
+//! Every failed request answers `{"error": {"type": "...", "code": "...", "message": "..."}}`
+//! (the shape OpenAI's API uses too, so its clients read our errors) with a status that says
+//! whose fault it was. On Baton's own routes `type` and `code` are Baton's error code; on the
+//! OpenAI-compatible endpoint `type` is OpenAI's error type (`invalid_request_error`,
+//! `rate_limit_error`, `server_error`, …) and `code` is Baton's.
+//!
+//! A failed run answers by the kind of its [`RunError`]:
+//!
+//! | kind | status | code |
+//! |---|---|---|
+//! | refused by a guardrail | 400 | `refused` |
+//! | invalid definition or argument | 400 | `invalid_request` |
+//! | max steps | 422 | `max_steps_exceeded` |
+//! | routing refused | 422 | `routing_refused` |
+//! | cancelled (by a caller) | 409 | `run_cancelled` |
+//! | cancelled (by shutdown) | 503 | `shutting_down` |
+//! | consumer gone | 409 | `consumer_gone` |
+//! | thread busy, run driven elsewhere, lease lost, thread conflict | 409 | `thread_busy`, `run_leased`, `lease_lost`, `thread_conflict` |
+//! | provider rate limit | 429 (with `Retry-After` if the provider gave one) | `provider_rate_limited` |
+//! | provider overloaded | 503 (with `Retry-After`) | `provider_overloaded` |
+//! | provider timeout | 504 | `provider_timeout` |
+//! | any other provider failure | 502 | `provider_error` |
+//! | tool infrastructure | 502 | `tool_error` |
+//! | store unavailable | 503 | `store_unavailable` |
+//! | run lost (its agent stopped) | 503 | `run_lost` |
+//! | panicked, corrupt store data | 500 | `panicked`, `store_corrupt` |
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use baton_core::actor::SupervisorError;
-use baton_core::error::{LlmError, StoreError};
+use baton_core::error::{LlmError, RunError, StoreError};
 use baton_core::ids::RunId;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +65,18 @@ pub(crate) struct ApiError {
     pub(crate) kind: &'static str,
     pub(crate) message: String,
     pub(crate) run_id: Option<RunId>,
+    /// How long the client should wait before trying again (`Retry-After`), when known.
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) dialect: Dialect,
+}
+
+/// Whose error vocabulary the body speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// Baton's routes: `type` is Baton's code.
+    Baton,
+    /// The OpenAI-compatible endpoint: `type` is OpenAI's error type.
+    OpenAi,
 }
 
 /// The error as JSON: the response body, and the event sent when a stream fails after it
@@ -54,6 +90,7 @@ pub(crate) struct ErrorBody<'a> {
 struct ErrorObject<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
+    code: &'a str,
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     run_id: Option<RunId>,
@@ -66,6 +103,25 @@ impl ApiError {
             kind,
             message: message.into(),
             run_id: None,
+            retry_after: None,
+            dialect: Dialect::Baton,
+        }
+    }
+
+    /// The same error, in the OpenAI-compatible endpoint's vocabulary.
+    pub(crate) fn openai(mut self) -> Self {
+        self.dialect = Dialect::OpenAi;
+        self
+    }
+
+    /// OpenAI's error type for a response of this status.
+    fn openai_type(&self) -> &'static str {
+        match self.status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            status if status.is_server_error() => "server_error",
+            _ => "invalid_request_error",
         }
     }
 
@@ -172,28 +228,79 @@ impl ApiError {
 
     /// The error as JSON.
     pub(crate) fn body(&self) -> ErrorBody<'_> {
+        let kind = match self.dialect {
+            Dialect::Baton => self.kind,
+            Dialect::OpenAi => self.openai_type(),
+        };
         ErrorBody {
             error: ErrorObject {
-                kind: self.kind,
+                kind,
+                code: self.kind,
                 message: &self.message,
                 run_id: self.run_id,
             },
         }
     }
 
-    /// A run that was started but failed. `shutting_down` tells a cancellation by shutdown
-    /// from one by a caller.
-    pub(crate) fn run_failed(run_id: RunId, error: &LlmError, shutting_down: bool) -> Self {
+    /// A run that was started but failed, answered by its kind (see the table above).
+    /// `shutting_down` tells a cancellation by shutdown from one by a caller.
+    pub(crate) fn run_failed(run_id: RunId, error: &RunError, shutting_down: bool) -> Self {
+        let mut retry_after = None;
         let (status, kind) = match error {
-            LlmError::Cancelled if shutting_down => {
+            RunError::Cancelled if shutting_down => {
                 (StatusCode::SERVICE_UNAVAILABLE, "shutting_down")
             }
-            LlmError::Cancelled => (StatusCode::CONFLICT, "run_cancelled"),
-            LlmError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
-            LlmError::Server(_) => (StatusCode::INTERNAL_SERVER_ERROR, "run_failed"),
-            _ => (StatusCode::BAD_GATEWAY, "provider_error"),
+            RunError::Cancelled => (StatusCode::CONFLICT, "run_cancelled"),
+            RunError::ConsumerGone => (StatusCode::CONFLICT, "consumer_gone"),
+            RunError::Refused { .. } => (StatusCode::BAD_REQUEST, "refused"),
+            RunError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            RunError::MaxSteps { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "max_steps_exceeded"),
+            RunError::Routing { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "routing_refused"),
+            RunError::Provider { error } => {
+                retry_after = error.retry_after();
+                provider_status(error)
+            }
+            RunError::Store { error } => store_status(error),
+            RunError::Tool { .. } => (StatusCode::BAD_GATEWAY, "tool_error"),
+            RunError::Lost { .. } => (StatusCode::SERVICE_UNAVAILABLE, "run_lost"),
+            RunError::Panicked { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "panicked"),
+            other => {
+                tracing::error!(error = %other, "a run failed in a way this server does not know");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
-        Self::new(status, kind, error.to_string()).with_run(run_id)
+        let mut error = Self::new(status, kind, error.to_string()).with_run(run_id);
+        error.retry_after = retry_after;
+        error
+    }
+}
+
+/// The status and code of a provider's failure: an upstream fault is a gateway error, a rate
+/// limit or an overload is passed on as such.
+fn provider_status(error: &LlmError) -> (StatusCode, &'static str) {
+    match error {
+        LlmError::Status { status: 429, .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, "provider_rate_limited")
+        }
+        LlmError::Overloaded { .. }
+        | LlmError::Status {
+            status: 503 | 529, ..
+        } => (StatusCode::SERVICE_UNAVAILABLE, "provider_overloaded"),
+        LlmError::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "provider_timeout"),
+        LlmError::Cancelled => (StatusCode::CONFLICT, "run_cancelled"),
+        _ => (StatusCode::BAD_GATEWAY, "provider_error"),
+    }
+}
+
+/// The status and code of a store's refusal or failure.
+fn store_status(error: &StoreError) -> (StatusCode, &'static str) {
+    match error {
+        StoreError::ThreadBusy { .. } => (StatusCode::CONFLICT, "thread_busy"),
+        StoreError::RunLeased { .. } => (StatusCode::CONFLICT, "run_leased"),
+        StoreError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease_lost"),
+        StoreError::Conflict { .. } => (StatusCode::CONFLICT, "thread_conflict"),
+        StoreError::Corrupt(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store_corrupt"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
     }
 }
 
@@ -233,6 +340,13 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up: a client never retries before the provider said.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -277,10 +391,125 @@ mod tests {
     #[test]
     fn run_failures_say_whether_a_caller_or_the_shutdown_cancelled() {
         let run = RunId::new();
-        let by_caller = ApiError::run_failed(run, &LlmError::Cancelled, false);
+        let by_caller = ApiError::run_failed(run, &RunError::Cancelled, false);
         assert_eq!(by_caller.kind, "run_cancelled");
-        let by_shutdown = ApiError::run_failed(run, &LlmError::Cancelled, true);
+        let by_shutdown = ApiError::run_failed(run, &RunError::Cancelled, true);
         assert_eq!(by_shutdown.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(by_shutdown.run_id, Some(run));
+    }
+
+    #[test]
+    fn each_run_failure_kind_has_its_status_and_code() {
+        use baton_core::error::{GuardStage, PanicSite, ToolError};
+        let run = RunId::new();
+        let thread = baton_core::ids::ThreadId::new();
+        let cases = [
+            (
+                RunError::Refused {
+                    guardrail: "g".into(),
+                    stage: GuardStage::Request,
+                    reason: "r".into(),
+                },
+                400,
+                "refused",
+            ),
+            (RunError::invalid("bad"), 400, "invalid_request"),
+            (RunError::MaxSteps { steps: 2 }, 422, "max_steps_exceeded"),
+            (RunError::routing("no"), 422, "routing_refused"),
+            (RunError::ConsumerGone, 409, "consumer_gone"),
+            (
+                StoreError::ThreadBusy {
+                    thread,
+                    holder: RunId::new(),
+                }
+                .into(),
+                409,
+                "thread_busy",
+            ),
+            (
+                StoreError::RunLeased {
+                    run,
+                    owner: "elsewhere".into(),
+                }
+                .into(),
+                409,
+                "run_leased",
+            ),
+            (StoreError::LeaseLost { run }.into(), 409, "lease_lost"),
+            (
+                StoreError::Backend("down".into()).into(),
+                503,
+                "store_unavailable",
+            ),
+            (
+                LlmError::Status {
+                    status: 429,
+                    message: "slow".into(),
+                    retry_after: Some(Duration::from_millis(2500)),
+                }
+                .into(),
+                429,
+                "provider_rate_limited",
+            ),
+            (
+                LlmError::Overloaded {
+                    message: "busy".into(),
+                    retry_after: None,
+                }
+                .into(),
+                503,
+                "provider_overloaded",
+            ),
+            (
+                LlmError::Timeout("idle".into()).into(),
+                504,
+                "provider_timeout",
+            ),
+            (
+                LlmError::Connection("reset".into()).into(),
+                502,
+                "provider_error",
+            ),
+            (ToolError::failed("x").into(), 502, "tool_error"),
+            (
+                RunError::Lost {
+                    reason: "gone".into(),
+                },
+                503,
+                "run_lost",
+            ),
+            (
+                RunError::Panicked {
+                    site: PanicSite::Provider,
+                    message: "boom".into(),
+                },
+                500,
+                "panicked",
+            ),
+        ];
+        for (error, status, kind) in cases {
+            let api = ApiError::run_failed(run, &error, false);
+            assert_eq!((api.status.as_u16(), api.kind), (status, kind), "{error:?}");
+        }
+        let limited = ApiError::run_failed(
+            run,
+            &LlmError::Status {
+                status: 429,
+                message: "slow".into(),
+                retry_after: Some(Duration::from_millis(2500)),
+            }
+            .into(),
+            false,
+        );
+        let response = limited.clone().into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let openai = serde_json::to_value(limited.clone().openai().body()).unwrap();
+        assert_eq!(openai["error"]["type"], "rate_limit_error");
+        assert_eq!(openai["error"]["code"], "provider_rate_limited");
+        let refused = ApiError::run_failed(run, &RunError::invalid("x"), false).openai();
+        assert_eq!(
+            serde_json::to_value(refused.body()).unwrap()["error"]["type"],
+            "invalid_request_error"
+        );
     }
 }

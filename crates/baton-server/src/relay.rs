@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 use baton_core::actor::{BusyThread, RunSettings};
-use baton_core::error::LlmError;
+use baton_core::error::RunError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::{FinishReason, Message, Usage};
 use baton_core::run::{RunEvent, RunStream};
@@ -146,7 +146,9 @@ impl RelayedRun {
                 _ => {}
             }
         }
-        let lost = LlmError::Server("the run ended without a result".into());
+        let lost = RunError::Lost {
+            reason: "the run ended without a result".into(),
+        };
         Err(ApiError::run_failed(run_id, &lost, self.shutting_down()))
     }
 

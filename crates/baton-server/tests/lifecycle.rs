@@ -2,6 +2,7 @@
 
 mod common;
 
+use baton_core::error::{FailureKind, RunError};
 use baton_core::memory::Episode;
 use baton_server::ServerConfig;
 use baton_testkit::{Script, ScriptedProvider};
@@ -24,7 +25,13 @@ async fn a_client_that_disconnects_mid_stream_cancels_its_run() {
     supervisor.idle().await;
     let last = episodes(&supervisor, run).await.pop().unwrap();
     assert!(
-        matches!(&last, Episode::Failed { error } if error == "consumer-dropped" || error == "cancelled"),
+        matches!(
+            &last,
+            Episode::Failed {
+                kind: FailureKind::ConsumerGone,
+                ..
+            }
+        ),
         "{last:?}"
     );
     let metrics = server.metrics().await;
@@ -63,9 +70,7 @@ async fn shutdown_cancels_runs_still_in_flight_after_the_grace_and_records_them_
 
     assert_eq!(
         episodes(&supervisor, run).await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
+        Some(&Episode::failed(&RunError::Cancelled))
     );
     assert!(!supervisor.status().accepting);
 }

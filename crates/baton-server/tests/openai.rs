@@ -229,7 +229,7 @@ async fn models_are_the_agents_and_unknown_models_are_404() {
 
     let unknown = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
     let response = server.chat_completion(ACME, &unknown).await;
-    expect_error(response, 404, "model_not_found").await;
+    expect_openai_error(response, 404, "model_not_found", "invalid_request_error").await;
 
     let no_user = json!({"model": "triage", "messages": [{"role": "assistant", "content": "hi"}]});
     let response = server.chat_completion(ACME, &no_user).await;
@@ -258,7 +258,7 @@ async fn a_failed_run_is_reported_in_openai_error_shape() {
     let request = json!({"model": "assistant", "messages": [{"role": "user", "content": "hi"}]});
 
     let response = server.chat_completion(ACME, &request).await;
-    let error = expect_error(response, 502, "provider_error").await;
+    let error = expect_openai_error(response, 502, "provider_error", "server_error").await;
     assert!(
         error["message"]
             .as_str()
@@ -271,7 +271,8 @@ async fn a_failed_run_is_reported_in_openai_error_shape() {
     let response = server.chat_completion(ACME, &streamed).await;
     let events: Vec<Sse> = sse(response).collect().await;
     let last: Value = serde_json::from_str(&events.last().unwrap().data).unwrap();
-    assert_eq!(last["error"]["type"], "provider_error");
+    assert_eq!(last["error"]["type"], "server_error");
+    assert_eq!(last["error"]["code"], "provider_error");
     assert!(
         events.iter().all(|event| event.data != "[DONE]"),
         "a failed stream does not claim to be done"

@@ -180,9 +180,7 @@ async fn a_busy_thread_is_refused_and_a_run_can_be_cancelled_by_id() {
     supervisor.idle().await;
     assert_eq!(
         episodes(&supervisor, run).await.last(),
-        Some(&Episode::Failed {
-            error: "cancelled".into()
-        })
+        Some(&Episode::failed(&baton_core::error::RunError::Cancelled))
     );
 
     let again = server

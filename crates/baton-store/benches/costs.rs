@@ -247,6 +247,7 @@ async fn store_costs(dir: &Path) {
                     run,
                     step: n,
                     episodes,
+                    lease: None,
                 };
                 len = store.commit_step(commit).await.expect("commit");
                 spent.commit += start.elapsed();

@@ -72,6 +72,7 @@ async fn commit_steps(store: &dyn Store, steps: u64) -> Duration {
             run,
             step: n,
             episodes,
+            lease: None,
         };
         store.commit_step(commit).await.expect("commit");
     }

@@ -97,3 +97,36 @@ pub(crate) fn to_sql_int(value: u64) -> i64 {
 pub(crate) fn from_sql_int(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(format_args!("{what} is negative: {value}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::error::FailureKind;
+
+    #[test]
+    fn a_failure_round_trips_with_its_kind() {
+        let failed = Episode::Failed {
+            kind: FailureKind::MaxSteps,
+            message: "max steps exceeded: 5".into(),
+        };
+        let row = EpisodeRow::new(&failed).expect("encode");
+        assert_eq!(row.kind, "failed");
+        assert!(row.terminal);
+        assert_eq!(row.completes_step, None);
+        let record = decode_episode(3, row.at_ms, &row.body, "run").expect("decode");
+        assert_eq!((record.seq, record.episode), (3, failed));
+    }
+
+    #[test]
+    fn a_failure_logged_before_kinds_were_kept_reads_back() {
+        let body = r#"{"type":"failed","error":"run cancelled"}"#;
+        let record = decode_episode(0, 0, body, "run").expect("decode");
+        assert_eq!(
+            record.episode,
+            Episode::Failed {
+                kind: FailureKind::Other,
+                message: "run cancelled".into()
+            }
+        );
+    }
+}

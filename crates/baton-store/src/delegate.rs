@@ -24,6 +24,14 @@ macro_rules! store_via_engine {
                 self.engine.list(thread, page).await
             }
 
+            async fn tail(
+                &self,
+                thread: baton_core::ids::ThreadId,
+                limit: u64,
+            ) -> Result<baton_core::memory::ThreadTail, baton_core::error::StoreError> {
+                self.engine.tail(thread, limit).await
+            }
+
             async fn threads(
                 &self,
                 page: baton_core::memory::Page,
@@ -51,7 +59,8 @@ macro_rules! store_via_engine {
 
             async fn unfinished_runs(
                 &self,
-            ) -> Result<Vec<baton_core::ids::RunId>, baton_core::error::StoreError> {
+            ) -> Result<Vec<baton_core::memory::UnfinishedRun>, baton_core::error::StoreError>
+            {
                 self.engine.unfinished_runs().await
             }
         }
@@ -63,6 +72,32 @@ macro_rules! store_via_engine {
                 commit: baton_core::memory::StepCommit<'_>,
             ) -> Result<u64, baton_core::error::StoreError> {
                 self.engine.commit_step(commit).await
+            }
+
+            async fn acquire_lease(
+                &self,
+                run: baton_core::ids::RunId,
+                thread: baton_core::ids::ThreadId,
+                owner: &str,
+                ttl: std::time::Duration,
+            ) -> Result<baton_core::memory::Lease, baton_core::error::StoreError> {
+                self.engine.acquire_lease(run, thread, owner, ttl).await
+            }
+
+            async fn renew_lease(
+                &self,
+                lease: &baton_core::memory::Lease,
+                ttl: std::time::Duration,
+            ) -> Result<baton_core::memory::Lease, baton_core::error::StoreError> {
+                self.engine.renew_lease(lease, ttl).await
+            }
+
+            async fn release_lease(
+                &self,
+                lease: &baton_core::memory::Lease,
+                terminal: Option<&baton_core::memory::Episode>,
+            ) -> Result<(), baton_core::error::StoreError> {
+                self.engine.release_lease(lease, terminal).await
             }
         }
     };

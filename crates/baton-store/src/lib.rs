@@ -11,7 +11,14 @@
 //!   one transaction; a commit of a step already committed (a retry after a lost
 //!   acknowledgement) writes nothing and returns the thread's length.
 //! - **Crashed runs are found.** [`EpisodicStore::unfinished_runs`] reads a table kept in the same
-//!   transactions as the log, not the log itself.
+//!   transactions as the log, not the log itself, and says which runs a live lease drives.
+//! - **A run is driven once.** [`Store::acquire_lease`] takes a run's lease, which also holds its
+//!   thread; of two processes taking the same run (or two runs on one thread) at once, one gets
+//!   the lease and the other [`StoreError::RunLeased`] (or [`StoreError::ThreadBusy`]). An
+//!   expired lease is replaced, and its holder is fenced off: a commit, renewal or release under
+//!   it gets [`StoreError::LeaseLost`] and writes nothing, checked in the write's transaction.
+//! - **A thread's end is read at its cost.** [`ThreadStore::tail`] reads the newest messages and
+//!   the thread's length in one query, through the messages' key.
 //!
 //! Messages and episodes are stored as their JSON text; the schema is applied by versioned
 //! migrations (`migrations/sqlite`, `migrations/postgres`) when a store opens. Failures of the
@@ -20,7 +27,10 @@
 //! Both backends run one code path: the queries are written once, in the SQL that SQLite and
 //! PostgreSQL share, and run through sqlx's `Any` driver. What differs is kept out of the Rust
 //! code — column types, table layouts and the trigger that tracks runs live in each backend's
-//! migrations — except how a write reaches the database. Every write is one transaction of a
+//! migrations — except how a write reaches the database, and two things about leases: the clock
+//! they expire by (this process's on SQLite, the server's on PostgreSQL, which processes on many
+//! hosts share) and how a commit under a lease keeps it from being replaced until the commit
+//! ends (on PostgreSQL, by locking the lease's row). Every write is one transaction of a
 //! few statements that carry their own conditions (extend the thread if it holds the expected
 //! length and the step is not committed; insert the messages and episodes if it was extended;
 //! report what happened), so nothing waits for one statement's answer before sending the next.
@@ -99,6 +109,7 @@
 //!     run,
 //!     step: 1,
 //!     episodes: &episodes,
+//!     lease: None,
 //! };
 //! assert_eq!(store.commit_step(commit).await?, 2);
 //! // The acknowledgement was lost and the step is committed again: nothing is duplicated.
@@ -106,7 +117,7 @@
 //!
 //! assert_eq!(store.list(thread, Page::ALL).await?.len(), 2);
 //! assert_eq!(store.episodes(run).await?.len(), 2);
-//! assert_eq!(store.unfinished_runs().await?, [run]);
+//! assert_eq!(store.unfinished_runs().await?[0].run, run);
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -127,6 +138,11 @@
 //! [`EpisodicStore::unfinished_runs`]: baton_core::memory::EpisodicStore::unfinished_runs
 //! [`Store`]: baton_core::memory::Store
 //! [`Store::commit_step`]: baton_core::memory::Store::commit_step
+//! [`Store::acquire_lease`]: baton_core::memory::Store::acquire_lease
+//! [`ThreadStore::tail`]: baton_core::memory::ThreadStore::tail
+//! [`StoreError::RunLeased`]: baton_core::error::StoreError::RunLeased
+//! [`StoreError::ThreadBusy`]: baton_core::error::StoreError::ThreadBusy
+//! [`StoreError::LeaseLost`]: baton_core::error::StoreError::LeaseLost
 //! [`StoreError::Conflict`]: baton_core::error::StoreError::Conflict
 //! [`StoreError::Backend`]: baton_core::error::StoreError::Backend
 //! [`StoreError::Corrupt`]: baton_core::error::StoreError::Corrupt

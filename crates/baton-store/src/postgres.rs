@@ -1,6 +1,7 @@
 //! [`PostgresStore`]: the shared backend, one database server for many processes.
 
 use crate::engine::connections::Writer;
+use crate::engine::leases::Clock;
 use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
 use crate::error::backend;
@@ -19,7 +20,22 @@ static POSTGRES: Dialect = Dialect {
     // READ COMMITTED: each write locks its thread's row first, which serializes the writers of
     // a thread without the retries that SERIALIZABLE would impose on every contended write.
     begin_write: "BEGIN",
+    // For the writes whose statements decide on rows that none of them locks (taking a lease):
+    // one snapshot for all of them, and a failure (run again) if a row they change was changed
+    // by another transaction since.
+    begin_snapshot_write: "BEGIN ISOLATION LEVEL REPEATABLE READ",
     batching: Batching::Statements,
+    // Processes on many hosts share the database, and their clocks differ; they must agree on
+    // when a lease expires, so the server's clock is the one they read. It costs a round trip
+    // before each taking and renewal of a lease (and each listing of unfinished runs), which
+    // happen once per run and once per renewal period, not per step.
+    clock: Clock::Server(
+        "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
+    ),
+    // Locks the lease's row until the commit ends without blocking renewals, which change no
+    // key: an acquire that would replace the lease waits for the commit, and a commit that
+    // waited for such an acquire finds the lease gone.
+    fence_lock: " FOR KEY SHARE",
 };
 
 /// Connections per store.
@@ -37,7 +53,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// own, e.g. `postgres://…/baton?options=-csearch_path%3Dtenant_a`.
 ///
 /// Writers of one thread are serialized by compare-and-append on the thread's row, whichever
-/// process they run in.
+/// process they run in. Run leases expire by the server's clock, so that processes on hosts
+/// whose clocks differ agree on when a lease ends: the expiry a [`Lease`] carries is the
+/// server's time.
+///
+/// [`Lease`]: baton_core::memory::Lease
 #[derive(Debug)]
 pub struct PostgresStore {
     engine: SqlEngine,

@@ -1,4 +1,5 @@
-//! A scripted [`LlmProvider`] for tests, examples and benchmarks.
+//! A scripted [`LlmProvider`] for tests, examples and benchmarks, and a [`FaultyStore`] that
+//! injects a store's failures.
 //!
 //! A [`ScriptedProvider`] answers each call with the next [`Script`] of its queue (or with what a
 //! function returns for the request), streams it chunk by chunk with optional latency, can fail
@@ -25,9 +26,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod faulty_store;
 mod script;
 mod stream;
 
+pub use faulty_store::{FaultyStore, StoreCall, StoreFault};
 pub use script::Script;
 
 use async_trait::async_trait;

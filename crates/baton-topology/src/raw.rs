@@ -147,6 +147,8 @@ pub(crate) struct RawAgent {
     pub(crate) max_history_tokens: Option<Spanned<u32>>,
     /// [`TIMEOUT`](crate::limits::TIMEOUT): more than 0 and at most 1 h.
     pub(crate) tool_timeout: Option<Spanned<Seconds>>,
+    /// [`TIMEOUT`](crate::limits::TIMEOUT): how long a run's lease lasts unless renewed.
+    pub(crate) lease_ttl: Option<Spanned<Seconds>>,
     #[serde(default)]
     pub(crate) script: Vec<Spanned<RawTurn>>,
 }

@@ -712,6 +712,10 @@ impl Validator<'_> {
             let timeout = self.duration(&of_agent("tool_timeout"), timeout, &limits::TIMEOUT);
             options = options.with_tool_timeout(timeout);
         }
+        if let Some(ttl) = &raw.lease_ttl {
+            let ttl = self.duration(&of_agent("lease_ttl"), ttl, &limits::TIMEOUT);
+            options = options.with_lease_ttl(ttl);
+        }
         options
     }
 

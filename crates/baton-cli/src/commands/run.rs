@@ -19,7 +19,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How a followed run ended.
 pub(crate) enum Outcome {
     Completed(Usage),
-    Failed(baton_core::error::LlmError),
+    Failed(baton_core::error::RunError),
     Cancelled,
 }
 

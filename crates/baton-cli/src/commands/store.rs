@@ -8,7 +8,7 @@ use crate::interrupt::Interrupts;
 use crate::render::{Printer, one_line};
 use baton_core::ids::RunId;
 use baton_core::llm::Message;
-use baton_core::memory::{Episode, EpisodeRecord, Page, Store};
+use baton_core::memory::{Episode, EpisodeRecord, Page, Store, UnfinishedRun};
 use baton_topology::{StoreSpec, Topology};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +106,7 @@ pub(crate) async fn runs(command: RunsCommand) -> Result<Exit, CliError> {
                 printer.note("no unfinished runs")?;
             }
             for run in runs {
-                printer.line(&run.to_string())?;
+                printer.line(&unfinished_line(&run))?;
             }
             Ok(Exit::Success)
         }
@@ -160,12 +160,30 @@ async fn open(args: &StoreArgs) -> Result<Arc<dyn Store>, CliError> {
     Ok(spec.open().await?)
 }
 
-/// One line of a run's log: position, time, and what happened.
-fn episode_line(record: &EpisodeRecord) -> String {
-    let at = i64::try_from(record.at_ms)
+/// One unfinished run: abandoned (resumable), or in flight and by whom.
+fn unfinished_line(run: &UnfinishedRun) -> String {
+    match &run.driver {
+        None => format!("{}  abandoned: resumable", run.run),
+        Some(driver) => format!(
+            "{}  in flight: driven by {}, lease until {}",
+            run.run,
+            driver.owner,
+            timestamp(driver.expires_at_ms)
+        ),
+    }
+}
+
+/// Milliseconds since the Unix epoch as an RFC 3339 time (the number, if out of range).
+fn timestamp(ms: u64) -> String {
+    i64::try_from(ms)
         .ok()
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| record.at_ms.to_string(), |t| format!("{t:.3}"));
+        .map_or_else(|| ms.to_string(), |t| format!("{t:.3}"))
+}
+
+/// One line of a run's log: position, time, and what happened.
+fn episode_line(record: &EpisodeRecord) -> String {
+    let at = timestamp(record.at_ms);
     let what = match &record.episode {
         Episode::Started { agent, thread } => format!("started    {agent} on thread {thread}"),
         Episode::ToolCalled {
@@ -205,7 +223,7 @@ fn episode_line(record: &EpisodeRecord) -> String {
             usage.total(),
             one_line(output, PREVIEW_CHARS)
         ),
-        Episode::Failed { error } => format!("failed     {error}"),
+        Episode::Failed { kind, message } => format!("failed     {kind}: {message}"),
         other => serde_json::to_string(other).unwrap_or_default(),
     };
     format!("{:>3}  {at}  {what}", record.seq)
@@ -216,6 +234,7 @@ mod tests {
     use super::*;
     use baton_core::ids::{AgentName, ThreadId};
     use baton_core::llm::{FinishReason, Usage};
+    use baton_core::memory::LeaseHolder;
 
     #[test]
     fn episodes_read_as_one_line_each() {
@@ -255,10 +274,28 @@ mod tests {
         );
         let failed = record(
             2,
-            Episode::Failed {
-                error: "cancelled".into(),
-            },
+            Episode::failed(&baton_core::error::RunError::MaxSteps { steps: 3 }),
         );
-        assert!(episode_line(&failed).ends_with("failed     cancelled"));
+        assert!(
+            episode_line(&failed).ends_with("failed     max_steps: max steps exceeded: 3"),
+            "{}",
+            episode_line(&failed)
+        );
+        let run = RunId::new();
+        assert_eq!(
+            unfinished_line(&UnfinishedRun { run, driver: None }),
+            format!("{run}  abandoned: resumable")
+        );
+        let driven = UnfinishedRun {
+            run,
+            driver: Some(LeaseHolder {
+                owner: "host:7:ab".into(),
+                expires_at_ms: 1_777_627_800_123,
+            }),
+        };
+        assert_eq!(
+            unfinished_line(&driven),
+            format!("{run}  in flight: driven by host:7:ab, lease until 2026-05-01T09:30:00.123Z")
+        );
     }
 }

@@ -1,19 +1,26 @@
 //! The agent actor: its mailbox takes run requests and control messages; each run executes in
 //! a task the actor owns, so the mailbox never waits on a model.
+//!
+//! What the agent owns lives in the actor's state: its permits (runs executing at once), its
+//! admission count (runs admitted, running or waiting) and its runs. A run that panics (in a
+//! provider, a guardrail, a store) is a failure of the agent: the run ends recording it, then
+//! the actor fails, and the supervisor restarts it with fresh state (which cancels the runs it
+//! still owned) or, past the restart budget, marks the agent down.
 
 use super::shared::{Admission, AgentSpec, RunTicket, Shared};
 use super::supervisor::{HandoffRequest, SupervisorMsg};
 use super::thread_lock::{ThreadGuard, ThreadTurn};
 use crate::agent::AgentContext;
-use crate::error::Error;
+use crate::error::{PanicSite, RunError};
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{Message, Usage};
-use crate::memory::Episode;
-use crate::run::history::History;
-use crate::run::{EventSink, RunEvent, RunLoop, RunOptions, record_failure};
+use crate::run::{AgentOutcome, Carried, EventSink, RunEvent, RunLoop, RunOptions, end_unstarted};
 use dashmap::DashMap;
+use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -40,15 +47,35 @@ pub(crate) struct RunRequest {
     pub(crate) sink: EventSink,
     /// The run's token: cancelling it cancels the run wherever it is.
     pub(crate) cancel: CancellationToken,
-    /// The run's place on its thread (always held after a handoff).
-    pub(crate) thread_turn: ThreadTurn,
+    /// The run's place on its thread (always held after a handoff; taken when the run gets
+    /// its turn).
+    pub(crate) thread_turn: Option<ThreadTurn>,
     pub(crate) progress: Progress,
-    /// The agent that handed the run over, if it arrives by a handoff.
-    pub(crate) handed_off_by: Option<AgentName>,
-    /// The thread as the previous agent had it (after a handoff), so it is not read again.
-    pub(crate) history: Option<History>,
-    pub(crate) ticket: RunTicket,
+    /// Whether the run is resumed from its log (it must still be unfinished once leased).
+    pub(crate) resumed: bool,
+    /// The agent that handed the run over, and what the run carries, if it arrives by a
+    /// handoff.
+    pub(crate) handoff: Option<(AgentName, Carried)>,
+    /// The run's registration, held until the request is done with.
+    pub(crate) _ticket: RunTicket,
     pub(crate) admission: Admission,
+}
+
+impl RunRequest {
+    /// Ends a request that will not run: a run that carries its lease records the failure,
+    /// one that never started only tells its consumer.
+    pub(crate) async fn refuse(self, store: &dyn crate::memory::Store, error: RunError) {
+        match self.handoff {
+            Some((from, carried)) => {
+                carried
+                    .fail(store, from.as_str(), Some(&self.sink), error)
+                    .await;
+            }
+            None => {
+                end_unstarted(&self.sink, self.run_id, error);
+            }
+        }
+    }
 }
 
 /// Messages of an agent actor.
@@ -58,8 +85,8 @@ pub(crate) enum AgentMsg {
     Run(Box<RunRequest>),
     /// Report the runs this actor owns.
     Status(RpcReplyPort<Vec<RunId>>),
-    /// Fault injection: panic in the handler, to exercise supervision.
-    Panic,
+    /// A run of this actor panicked: the agent failed.
+    RunPanicked(String),
 }
 
 pub(crate) struct AgentActor;
@@ -68,6 +95,10 @@ pub(crate) struct AgentArgs {
     pub(crate) spec: Arc<AgentSpec>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) supervisor: ActorRef<SupervisorMsg>,
+    /// This incarnation's admission count, which the registry reads to admit runs.
+    pub(crate) admitted: Arc<AtomicUsize>,
+    /// Set while a failure of this agent is reported and not yet handled.
+    pub(crate) failing: Arc<AtomicBool>,
 }
 
 pub(crate) struct AgentState {
@@ -76,11 +107,14 @@ pub(crate) struct AgentState {
     supervisor: ActorRef<SupervisorMsg>,
     permits: Arc<Semaphore>,
     runs: OwnedRuns,
+    failing: Arc<AtomicBool>,
+    /// Kept so the admission count lives as long as this incarnation.
+    _admitted: Arc<AtomicUsize>,
 }
 
 /// The run tasks this actor owns. Each task removes its own entry when it ends, so the mailbox
-/// hears nothing per finished run. If the actor's state is dropped (it stopped or crashed),
-/// every run's work here is cancelled, and each task records its failure.
+/// hears nothing per finished run. If the actor's state is dropped (it stopped or failed),
+/// every run's work here is cancelled, and each task records its end.
 #[derive(Default)]
 struct OwnedRuns {
     tokens: Arc<DashMap<RunId, CancellationToken>>,
@@ -111,12 +145,14 @@ impl Actor for AgentActor {
             shared: args.shared,
             supervisor: args.supervisor,
             runs: OwnedRuns::default(),
+            failing: args.failing,
+            _admitted: args.admitted,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<AgentMsg>,
+        myself: ActorRef<AgentMsg>,
         message: AgentMsg,
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
@@ -130,6 +166,8 @@ impl Actor for AgentActor {
                     spec: Arc::clone(&state.spec),
                     shared: Arc::clone(&state.shared),
                     supervisor: state.supervisor.clone(),
+                    actor: myself,
+                    failing: Arc::clone(&state.failing),
                     permits: Arc::clone(&state.permits),
                     cancel: cancel.clone(),
                 };
@@ -148,7 +186,13 @@ impl Actor for AgentActor {
                 let runs = state.runs.tokens.iter().map(|run| *run.key()).collect();
                 let _ = reply.send(runs);
             }
-            AgentMsg::Panic => panic!("fault injected into agent {}", state.spec.agent.name()),
+            AgentMsg::RunPanicked(message) => {
+                return Err(format!(
+                    "a run of agent {} panicked: {message}",
+                    state.spec.agent.name()
+                )
+                .into());
+            }
         }
         Ok(())
     }
@@ -158,7 +202,7 @@ impl Actor for AgentActor {
         _myself: ActorRef<AgentMsg>,
         state: &mut AgentState,
     ) -> Result<(), ActorProcessingErr> {
-        // Stopping cancels this agent's runs; wait for each to record its failure.
+        // Stopping cancels this agent's runs; wait for each to record its end.
         for token in state.runs.tokens.iter() {
             token.cancel();
         }
@@ -173,6 +217,8 @@ struct RunSegment {
     spec: Arc<AgentSpec>,
     shared: Arc<Shared>,
     supervisor: ActorRef<SupervisorMsg>,
+    actor: ActorRef<AgentMsg>,
+    failing: Arc<AtomicBool>,
     permits: Arc<Semaphore>,
     cancel: CancellationToken,
 }
@@ -186,113 +232,176 @@ impl RunSegment {
             store: Arc::clone(&self.shared.store),
             cancel: self.cancel.clone(),
         };
-        let RunRequest {
-            thread,
-            input,
-            options,
-            sink,
-            cancel: run_cancel,
-            thread_turn,
-            progress,
-            history,
-            ticket,
-            admission,
-            ..
-        } = *request;
+        let mut request = *request;
+        let store = Arc::clone(&self.shared.store);
 
-        // Wait for the thread, then for a place among this agent's concurrent runs.
+        // Wait for the thread, then for a place among this agent's concurrent runs. A run that
+        // is cancelled or whose consumer leaves meanwhile ends here, having written nothing.
+        let Some(turn) = request.thread_turn.take() else {
+            let error = RunError::Lost {
+                reason: "a run request without its place on the thread".to_owned(),
+            };
+            return request.refuse(store.as_ref(), error).await;
+        };
         let Some(thread_guard): Option<ThreadGuard> =
-            until_cancelled(&ctx.cancel, thread_turn.acquire()).await
+            until_cancelled(&ctx.cancel, turn.acquire()).await
         else {
-            return record_failure(&ctx, Some(&sink), Error::Cancelled).await;
+            let error = self.stopped_reason(&request.cancel);
+            return request.refuse(store.as_ref(), error).await;
         };
         let Some(Ok(_permit)) =
             until_cancelled(&ctx.cancel, Arc::clone(&self.permits).acquire_owned()).await
         else {
-            return record_failure(&ctx, Some(&sink), Error::Cancelled).await;
+            let error = self.stopped_reason(&request.cancel);
+            return request.refuse(store.as_ref(), error).await;
         };
 
-        let options = options.unwrap_or_else(|| self.spec.agent.options().clone());
-        // Boxed: starting is short and its future large; the waiting run should not carry it.
-        let started = match history {
-            Some(history) => {
-                Box::pin(RunLoop::start_carrying(
-                    ctx.clone(),
-                    thread,
-                    options,
-                    history,
-                ))
-                .await
+        let options = request
+            .options
+            .take()
+            .unwrap_or_else(|| self.spec.agent.options().clone());
+        let mut run = match request.handoff.take() {
+            Some((_, carried)) => RunLoop::continue_with(ctx.clone(), options, carried),
+            None => match Box::pin(RunLoop::start(ctx.clone(), request.thread, options)).await {
+                Ok(run) => run.continuing(request.progress.steps, request.progress.usage),
+                Err(error) => return request.refuse(store.as_ref(), error).await,
+            },
+        };
+        let input = std::mem::take(&mut request.input);
+        let outcome = if request.resumed {
+            match still_unfinished(&run).await {
+                Ok(()) => self.run_contained(&mut run, input, &request.sink).await,
+                Err(error) => {
+                    // Finished meanwhile by its other driver: give the lease back untouched.
+                    return run.let_go(Some(&request.sink), error).await;
+                }
             }
-            None => Box::pin(RunLoop::start(ctx.clone(), thread, input, options)).await,
+        } else {
+            self.run_contained(&mut run, input, &request.sink).await
         };
-        let mut run = match started {
-            Ok(run) => run.continuing(progress.steps, progress.usage),
-            Err(error) => return record_failure(&ctx, Some(&sink), error).await,
-        };
-        match run.run(Some(&sink)).await {
-            Ok(_) => {}
-            Err(Error::Handoff { agent: to, reason }) => {
-                let progress = Progress {
-                    handoffs: progress.handoffs + 1,
+        match outcome {
+            Ok(AgentOutcome::Answered(output)) => {
+                let _ = run.end(Ok(output), Some(&request.sink)).await;
+            }
+            Ok(AgentOutcome::HandedOff { to, reason }) => {
+                request.progress = Progress {
+                    handoffs: request.progress.handoffs + 1,
                     steps: run.steps(),
                     usage: run.usage(),
                 };
-                let request = Box::new(RunRequest {
-                    run_id: ctx.run_id,
-                    thread,
-                    input: Vec::new(),
-                    options: None,
-                    sink: sink.clone(),
-                    cancel: run_cancel,
-                    thread_turn: ThreadTurn::Held(thread_guard),
-                    progress,
-                    handed_off_by: Some(ctx.agent_name().clone()),
-                    history: Some(run.into_history()),
-                    ticket,
-                    admission,
-                });
+                request.thread_turn = Some(ThreadTurn::Held(thread_guard));
+                request.handoff = Some((ctx.agent_name().clone(), run.carry()));
                 Box::pin(self.hand_off(&ctx, to, reason, request)).await;
             }
-            Err(error) => Box::pin(record_failure(&ctx, Some(&sink), error)).await,
+            Err(error) => {
+                let panicked = match &error {
+                    RunError::Panicked { message, .. } => Some(message.clone()),
+                    _ => None,
+                };
+                if panicked.is_some() {
+                    // Marked before the run's end is told, so that whoever hears of it can
+                    // wait for the supervisor to have dealt with the agent.
+                    self.failing.store(true, Ordering::Release);
+                }
+                let error = match error {
+                    RunError::Cancelled => self.stopped_reason(&request.cancel),
+                    other => other,
+                };
+                let _ = run.end(Err(error), Some(&request.sink)).await;
+                if let Some(message) = panicked {
+                    self.fail_agent(message);
+                }
+            }
         }
     }
 
-    /// Records the handoff, tells the consumer, and asks the supervisor to route the run.
+    /// Runs the agent's steps; a panic anywhere in them is contained.
+    async fn run_contained(
+        &self,
+        run: &mut RunLoop,
+        input: Vec<Message>,
+        sink: &EventSink,
+    ) -> Result<AgentOutcome, RunError> {
+        match AssertUnwindSafe(run.run(input, Some(sink)))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(payload) => Err(RunError::panicked(PanicSite::Run, payload.as_ref())),
+        }
+    }
+
+    /// Why this agent's part of the run was cancelled: by the run's own token (its caller,
+    /// a shutdown), or because the agent's actor stopped under it.
+    fn stopped_reason(&self, run_cancel: &CancellationToken) -> RunError {
+        if run_cancel.is_cancelled() {
+            RunError::Cancelled
+        } else {
+            RunError::Lost {
+                reason: format!(
+                    "agent {} stopped while the run was in it",
+                    self.spec.agent.name()
+                ),
+            }
+        }
+    }
+
+    /// Reports a failure of the agent to its actor, which fails so the supervisor sees it.
+    fn fail_agent(&self, message: String) {
+        if self.actor.cast(AgentMsg::RunPanicked(message)).is_err() {
+            // The actor is already gone, so that failure is being handled.
+            self.failing.store(false, Ordering::Release);
+            self.shared.agent_changed.notify_waiters();
+        }
+    }
+
+    /// Tells the consumer, and asks the supervisor to route the run (its step, with the
+    /// `HandedOff` episode, is committed).
     async fn hand_off(
         &self,
         ctx: &AgentContext,
         to: AgentName,
         reason: String,
-        request: Box<RunRequest>,
+        request: RunRequest,
     ) {
-        let sink = request.sink.clone();
-        let from = ctx.agent_name().clone();
-        let episode = Episode::HandedOff {
-            from: from.clone(),
-            to: to.clone(),
-            reason: reason.clone(),
-        };
-        if let Err(error) = ctx.store.record(ctx.run_id, episode).await {
-            return record_failure(ctx, Some(&sink), error.into()).await;
-        }
         let event = RunEvent::HandedOff {
-            from,
+            from: ctx.agent_name().clone(),
             to: to.clone(),
             reason,
         };
-        if let Err(error) = sink.send(event, &ctx.cancel).await {
-            return record_failure(ctx, Some(&sink), error).await;
+        if let Err(error) = request.sink.send(event, &ctx.cancel).await {
+            let error = match error {
+                RunError::Cancelled => self.stopped_reason(&request.cancel),
+                other => other,
+            };
+            return request.refuse(ctx.store.as_ref(), error).await;
         }
-        let handoff = SupervisorMsg::Handoff(HandoffRequest { to, request });
+        let handoff = SupervisorMsg::Handoff(HandoffRequest {
+            to,
+            request: Box::new(request),
+        });
         if let Err(refused) = self.supervisor.cast(handoff) {
-            // The supervisor is gone (shutting down): the run cannot go on. The refused request
-            // (its thread and registration) is released once the failure is recorded.
-            let error = Error::Routing("the supervisor is not running".to_owned());
-            record_failure(ctx, Some(&sink), error).await;
-            drop(refused);
+            // The supervisor is gone (shutting down): the run cannot go on.
+            let error = RunError::routing("the supervisor is not running");
+            if let ractor::MessagingErr::SendErr(SupervisorMsg::Handoff(refused)) = refused {
+                refused.request.refuse(ctx.store.as_ref(), error).await;
+            }
         }
     }
+}
+
+/// A resumed run whose lease was taken: its log must still have no end (another driver may
+/// have finished it between reading the log and taking the lease).
+async fn still_unfinished(run: &RunLoop) -> Result<(), RunError> {
+    let ctx = run.context();
+    let log = ctx.store.episodes(ctx.run_id).await?;
+    if log.iter().any(|record| record.episode.is_terminal()) {
+        return Err(RunError::invalid(format!(
+            "run {} already finished",
+            ctx.run_id
+        )));
+    }
+    Ok(())
 }
 
 /// Awaits `future` unless `cancel` fires first.

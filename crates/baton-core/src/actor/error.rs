@@ -1,4 +1,4 @@
-use crate::error::{LlmError, StoreError};
+use crate::error::{RunError, StoreError};
 use crate::ids::{AgentName, RunId, ThreadId};
 
 /// Why the supervisor could not take or finish a request.
@@ -45,5 +45,5 @@ pub enum SupervisorError {
     Store(#[from] StoreError),
     /// The run failed; this is its terminal error.
     #[error("run failed: {0}")]
-    Run(LlmError),
+    Run(RunError),
 }

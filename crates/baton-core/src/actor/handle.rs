@@ -8,7 +8,7 @@ use super::thread_lock::ThreadTurn;
 use crate::agent::Agent;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{LlmProvider, Message};
-use crate::memory::{Episode, EpisodeRecord, InMemoryStore, Store};
+use crate::memory::{Episode, EpisodeRecord, InMemoryStore, Store, UnfinishedRun};
 use crate::run::{RunOptions, RunOutput, RunStream};
 use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
@@ -193,16 +193,45 @@ impl SupervisorBuilder {
         let (actor, _join) = Actor::spawn(None, SupervisorActor, args)
             .await
             .map_err(|error| SupervisorError::Spawn(error.to_string()))?;
-        Ok(Supervisor { shared, actor })
+        let tree = Arc::new(Tree {
+            shared: Arc::clone(&shared),
+            actor: actor.clone(),
+        });
+        Ok(Supervisor {
+            shared,
+            actor,
+            _tree: tree,
+        })
     }
 }
 
 /// A running supervisor: the handle services embed. Cloning is cheap; every clone drives the
-/// same actors.
+/// same actors. Dropping the last clone without [`shutdown`](Supervisor::shutdown) stops the
+/// tree at once: runs in flight are cancelled (each records its end) and the actors stop.
 #[derive(Clone)]
 pub struct Supervisor {
     shared: Arc<Shared>,
     actor: ActorRef<SupervisorMsg>,
+    _tree: Arc<Tree>,
+}
+
+/// Owned by every handle: when the last one goes, so does the tree.
+struct Tree {
+    shared: Arc<Shared>,
+    actor: ActorRef<SupervisorMsg>,
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.shared.accepting.store(false, Ordering::Release);
+        for run in &self.shared.runs {
+            run.value().cancel();
+        }
+        // Stopping the supervisor stops its agents, which wait for their runs to record
+        // their ends.
+        self.actor
+            .stop(Some("every supervisor handle was dropped".into()));
+    }
 }
 
 impl std::fmt::Debug for Supervisor {
@@ -261,16 +290,16 @@ impl Supervisor {
             thread,
             input,
             progress: Progress::default(),
+            resumed: false,
         };
         self.dispatch(agent, start, settings)
     }
 
-    /// Runs that started but neither completed nor failed, and are not in flight here: runs
-    /// interrupted by a crash of this or another process. Oldest first.
-    pub async fn unfinished_runs(&self) -> Result<Vec<RunId>, SupervisorError> {
-        let mut runs = self.shared.store.unfinished_runs().await?;
-        runs.retain(|run| !self.shared.runs.contains_key(run));
-        Ok(runs)
+    /// Runs that started but neither completed nor failed, oldest first, each with its
+    /// driver when one holds its lease (in flight, here or in another process). Those without
+    /// one were abandoned (a crash) and may be [`resume`](Self::resume)d.
+    pub async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, SupervisorError> {
+        Ok(self.shared.store.unfinished_runs().await?)
     }
 
     /// Continues an interrupted run from its last completed step, with the agent that was
@@ -279,6 +308,10 @@ impl Supervisor {
     /// The thread holds exactly the run's completed steps (a step's messages and its episodes
     /// are committed together), so no tool call whose result was recorded runs again; the
     /// run's step numbers, usage and handoff count go on from its log.
+    ///
+    /// The resumed run takes the run's lease first: if another process drives it, the stream
+    /// ends at once with [`StoreError::RunLeased`](crate::error::StoreError::RunLeased) and
+    /// nothing is written.
     pub async fn resume(&self, run: RunId) -> Result<RunStream, SupervisorError> {
         if self.shared.runs.contains_key(&run) {
             return Err(SupervisorError::NotResumable {
@@ -297,6 +330,7 @@ impl Supervisor {
             thread: point.thread,
             input: Vec::new(),
             progress: point.progress,
+            resumed: true,
         };
         self.dispatch(point.agent.as_str(), start, RunSettings::default())
     }
@@ -330,6 +364,7 @@ impl Supervisor {
             thread,
             input,
             progress,
+            resumed,
         } = start;
         let cancel = CancellationToken::new();
         let ticket = self
@@ -348,7 +383,7 @@ impl Supervisor {
                     .ok_or(SupervisorError::ThreadBusy(thread))?,
             ),
         };
-        let (sink, stream) = RunStream::channel(run_id);
+        let (sink, stream) = RunStream::channel(run_id, cancel.clone());
         let request = Box::new(RunRequest {
             run_id,
             thread,
@@ -356,11 +391,11 @@ impl Supervisor {
             options: settings.options,
             sink,
             cancel,
-            thread_turn,
+            thread_turn: Some(thread_turn),
             progress,
-            handed_off_by: None,
-            history: None,
-            ticket,
+            resumed,
+            handoff: None,
+            _ticket: ticket,
             admission,
         });
         actor
@@ -434,30 +469,12 @@ impl Supervisor {
         }
     }
 
-    /// Makes an agent's actor panic, to exercise supervision, and waits until the supervisor
-    /// has dealt with it. Returns whether the agent is up again (restarted) or down (its
-    /// restart budget is exhausted).
-    #[doc(hidden)]
-    pub async fn inject_fault(&self, agent: &str) -> Result<bool, SupervisorError> {
-        let actor = self.live_actor(agent)?;
-        let failed = actor.get_id();
-        let changed = self.shared.agent_changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        if actor.cast(AgentMsg::Panic).is_err() {
-            return Err(SupervisorError::AgentUnavailable(self.agent_name(agent)?));
-        }
-        loop {
-            match self.live_actor(agent) {
-                Err(SupervisorError::AgentDown(_)) => return Ok(false),
-                Err(error) => return Err(error),
-                Ok(current) if current.get_id() != failed => return Ok(true),
-                Ok(_) => {}
-            }
-            changed.as_mut().await;
-            changed.set(self.shared.agent_changed.notified());
-            changed.as_mut().enable();
-        }
+    /// Waits until the supervisor has dealt with every failure of an agent reported so far
+    /// (restarted its actor, or marked it down). A run that panicked reports its agent's
+    /// failure before its stream ends, so after its `Failed` event this returns once the
+    /// restart (or the agent's end) is visible in [`status`](Self::status).
+    pub async fn settled(&self) {
+        self.shared.wait_settled().await;
     }
 
     /// Waits until no run is in flight (runs may start again afterwards).
@@ -473,6 +490,11 @@ impl Supervisor {
 
     /// Stops taking runs, lets the runs in flight finish within `grace`, cancels the rest (each
     /// records `Failed`), then stops every actor.
+    ///
+    /// Returns within `grace` plus [`SHUTDOWN_BOUND`] whatever consumers do: a run never waits
+    /// for a consumer that stopped reading once it is cancelled, and its end is recorded
+    /// without waiting for room on the stream. Only a store that hangs can hold a run longer;
+    /// such runs are left to finish on their own.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.shared.accepting.store(false, Ordering::Release);
         let in_flight = self.shared.in_flight.load(Ordering::Acquire);
@@ -491,16 +513,27 @@ impl Supervisor {
             for token in &tokens {
                 token.cancel();
             }
-            self.shared.wait_idle().await;
+            if tokio::time::timeout(SHUTDOWN_BOUND, self.shared.wait_idle())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    runs = self.shared.in_flight.load(Ordering::Acquire),
+                    "runs did not end after being cancelled; stopping without them"
+                );
+            }
             tokens.len()
         };
         self.shared.stopping.store(true, Ordering::Release);
-        if let Err(error) = self
-            .actor
-            .stop_and_wait(Some("shutdown".into()), None)
-            .await
+        match tokio::time::timeout(
+            SHUTDOWN_BOUND,
+            self.actor.stop_and_wait(Some("shutdown".into()), None),
+        )
+        .await
         {
-            tracing::warn!(%error, "the supervisor did not stop cleanly");
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "the supervisor did not stop cleanly"),
+            Err(_) => tracing::warn!("the supervisor did not stop within the bound"),
         }
         ShutdownReport {
             in_flight,
@@ -528,12 +561,17 @@ impl Supervisor {
     }
 }
 
+/// How long [`Supervisor::shutdown`] waits, past its grace, for cancelled runs to record
+/// their ends and for the actors to stop.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
 /// What a run starts from: fresh, or resumed from its log.
 struct RunStart {
     run_id: RunId,
     thread: ThreadId,
     input: Vec<Message>,
     progress: Progress,
+    resumed: bool,
 }
 
 /// Where an interrupted run goes on: its thread, the agent working on it, and its progress.
@@ -694,9 +732,7 @@ mod tests {
         let a = AgentName::new("a").unwrap();
         let finished = log(vec![
             Episode::Started { agent: a, thread },
-            Episode::Failed {
-                error: "cancelled".into(),
-            },
+            Episode::failed(&crate::error::RunError::Cancelled),
         ]);
         assert_eq!(resume_point(&finished).unwrap_err(), "it already finished");
         assert!(resume_point(&[]).is_err());

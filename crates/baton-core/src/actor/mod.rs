@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!   Supervisor (handle) ──run()──▶ agent actor "triage" ──spawns──▶ run task
-//!                                        ▲                            │ Error::Handoff
+//!                                        ▲                            │ handed off
 //!   SupervisorActor ◀──Handoff(request)──┼────────────────────────────┘
 //!        │ route                          
 //!        └──────────────▶ agent actor "billing" ──spawns──▶ run task ──▶ same RunStream
@@ -30,6 +30,6 @@ mod thread_lock;
 
 pub use error::SupervisorError;
 pub use handle::{
-    AgentStatus, BusyThread, RunSettings, ShutdownReport, Supervisor, SupervisorBuilder,
-    SupervisorStatus,
+    AgentStatus, BusyThread, RunSettings, SHUTDOWN_BOUND, ShutdownReport, Supervisor,
+    SupervisorBuilder, SupervisorStatus,
 };

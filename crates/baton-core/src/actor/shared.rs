@@ -26,21 +26,28 @@ pub(crate) struct AgentSpec {
     pub(crate) max_admitted_runs: usize,
 }
 
-/// An agent in the registry.
+/// An agent in the registry: how to reach its live actor and admit runs to it. The admission
+/// count belongs to the actor's incarnation (a restart starts it afresh); the registry only
+/// points at it, so that admitting a run never waits on a mailbox.
 pub(crate) struct AgentSlot {
     pub(crate) spec: Arc<AgentSpec>,
     /// The live actor, or `None` once the agent is down.
     pub(crate) actor: Option<ActorRef<AgentMsg>>,
+    /// The live actor's admission count.
     pub(crate) admitted: Arc<AtomicUsize>,
+    /// Set while a failure of the agent is reported and the supervisor has not yet dealt with
+    /// it.
+    pub(crate) failing: Arc<AtomicBool>,
     pub(crate) restarts: AtomicU32,
 }
 
 impl AgentSlot {
-    pub(crate) fn new(spec: Arc<AgentSpec>, actor: ActorRef<AgentMsg>) -> Self {
+    pub(crate) fn new(spec: Arc<AgentSpec>, live: LiveAgent, failing: Arc<AtomicBool>) -> Self {
         Self {
             spec,
-            actor: Some(actor),
-            admitted: Arc::new(AtomicUsize::new(0)),
+            actor: Some(live.actor),
+            admitted: live.admitted,
+            failing,
             restarts: AtomicU32::new(0),
         }
     }
@@ -57,6 +64,12 @@ impl AgentSlot {
                 counter: Arc::clone(&self.admitted),
             })
     }
+}
+
+/// A started agent actor and its admission count.
+pub(crate) struct LiveAgent {
+    pub(crate) actor: ActorRef<AgentMsg>,
+    pub(crate) admitted: Arc<AtomicUsize>,
 }
 
 /// One admitted run of an agent; gives its place back on drop.
@@ -91,7 +104,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     /// Signalled whenever the last run in flight ends.
     pub(crate) idle: Notify,
-    /// Signalled whenever the supervisor replaced or gave up an agent's actor.
+    /// Signalled whenever the supervisor replaced or gave up an agent's actor, or a reported
+    /// failure turned out to be handled already.
     pub(crate) agent_changed: Notify,
 }
 
@@ -128,6 +142,23 @@ impl Shared {
                     shared: Arc::clone(self),
                 })
             }
+        }
+    }
+
+    /// Waits until no agent has a failure the supervisor has not dealt with.
+    pub(crate) async fn wait_settled(&self) {
+        loop {
+            let changed = self.agent_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !self
+                .agents
+                .iter()
+                .any(|slot| slot.failing.load(Ordering::Acquire))
+            {
+                return;
+            }
+            changed.await;
         }
     }
 

@@ -2,14 +2,13 @@
 //! budget, and routes handoffs.
 
 use super::agent_actor::{AgentActor, AgentArgs, AgentMsg, RunRequest};
-use super::shared::{AgentSlot, AgentSpec, Shared};
-use crate::error::Error;
+use super::shared::{AgentSlot, AgentSpec, LiveAgent, Shared};
+use crate::error::RunError;
 use crate::ids::AgentName;
-use crate::run::FailedRun;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -61,12 +60,15 @@ impl Actor for SupervisorActor {
             refusals: JoinSet::new(),
         };
         for spec in args.specs {
-            let actor = state.spawn_agent(&myself, Arc::clone(&spec)).await?;
+            let failing = Arc::new(AtomicBool::new(false));
+            let live = state
+                .spawn_agent(&myself, Arc::clone(&spec), Arc::clone(&failing))
+                .await?;
             let name = spec.agent.name().clone();
             state
                 .shared
                 .agents
-                .insert(name, AgentSlot::new(spec, actor));
+                .insert(name, AgentSlot::new(spec, live, failing));
         }
         Ok(state)
     }
@@ -85,14 +87,8 @@ impl Actor for SupervisorActor {
                     // which never waits on I/O, but in a task the supervisor owns.
                     let store = Arc::clone(&state.shared.store);
                     state.refusals.spawn(async move {
-                        let failed = FailedRun {
-                            store: store.as_ref(),
-                            run_id: request.run_id,
-                            agent: request.handed_off_by.as_ref().map_or("", AgentName::as_str),
-                            cancel: &request.cancel,
-                        };
-                        failed
-                            .record(Some(&request.sink), Error::Routing(reason))
+                        request
+                            .refuse(store.as_ref(), RunError::routing(reason))
                             .await;
                     });
                 }
@@ -117,11 +113,14 @@ impl Actor for SupervisorActor {
         let Some(name) = state.actors.remove(&cell.get_id()) else {
             return Ok(());
         };
-        if state.shared.stopping.load(Ordering::Acquire) {
-            return Ok(());
+        if !state.shared.stopping.load(Ordering::Acquire) {
+            tracing::error!(agent = %name, %failure, "agent actor stopped unexpectedly");
+            state.restart(&myself, name.clone()).await;
         }
-        tracing::error!(agent = %name, %failure, "agent actor stopped unexpectedly");
-        state.restart(&myself, name).await;
+        if let Some(slot) = state.shared.agents.get(&name) {
+            slot.failing.store(false, Ordering::Release);
+        }
+        state.shared.agent_changed.notify_waiters();
         Ok(())
     }
 
@@ -151,20 +150,26 @@ impl Actor for SupervisorActor {
 }
 
 impl SupervisorState {
+    /// Starts an actor for `spec` with fresh state: its own permits, admission count and
+    /// runs.
     async fn spawn_agent(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         spec: Arc<AgentSpec>,
-    ) -> Result<ActorRef<AgentMsg>, ActorProcessingErr> {
+        failing: Arc<AtomicBool>,
+    ) -> Result<LiveAgent, ActorProcessingErr> {
         let name = spec.agent.name().clone();
+        let admitted = Arc::new(AtomicUsize::new(0));
         let args = AgentArgs {
             spec,
             shared: Arc::clone(&self.shared),
             supervisor: myself.clone(),
+            admitted: Arc::clone(&admitted),
+            failing,
         };
         let (actor, _join) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await?;
         self.actors.insert(actor.get_id(), name);
-        Ok(actor)
+        Ok(LiveAgent { actor, admitted })
     }
 
     /// Restarts `name`'s actor unless it failed `max_restarts` times within the window; then
@@ -181,17 +186,17 @@ impl SupervisorState {
             failures.pop_front();
         }
         let within_budget = failures.len() <= limits.max_restarts;
-        let Some(spec) = self
+        let Some((spec, failing)) = self
             .shared
             .agents
             .get(&name)
-            .map(|slot| Arc::clone(&slot.spec))
+            .map(|slot| (Arc::clone(&slot.spec), Arc::clone(&slot.failing)))
         else {
             return;
         };
-        let actor = if within_budget {
-            match self.spawn_agent(myself, spec).await {
-                Ok(actor) => Some(actor),
+        let live = if within_budget {
+            match self.spawn_agent(myself, spec, failing).await {
+                Ok(live) => Some(live),
                 Err(error) => {
                     tracing::error!(agent = %name, %error, "could not restart agent actor");
                     None
@@ -202,12 +207,15 @@ impl SupervisorState {
             None
         };
         if let Some(mut slot) = self.shared.agents.get_mut(&name) {
-            if actor.is_some() {
-                slot.restarts.fetch_add(1, Ordering::Relaxed);
+            match live {
+                Some(live) => {
+                    slot.restarts.fetch_add(1, Ordering::Relaxed);
+                    slot.actor = Some(live.actor);
+                    slot.admitted = live.admitted;
+                }
+                None => slot.actor = None,
             }
-            slot.actor = actor;
         }
-        self.shared.agent_changed.notify_waiters();
     }
 
     /// Checks a handoff and gives the run to the target's actor; a refusal gives the request
@@ -247,7 +255,7 @@ impl SupervisorState {
         to: &AgentName,
         request: &RunRequest,
     ) -> Result<(ActorRef<AgentMsg>, super::shared::Admission), String> {
-        let Some(from) = request.handed_off_by.as_ref() else {
+        let Some((from, _)) = request.handoff.as_ref() else {
             return Err("a handoff request without its origin".to_owned());
         };
         let max = self.shared.limits.max_handoffs;

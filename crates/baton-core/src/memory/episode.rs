@@ -1,3 +1,4 @@
+use crate::error::{FailureKind, RunError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{FinishReason, Usage};
 use serde::{Deserialize, Serialize};
@@ -58,12 +59,32 @@ pub enum Episode {
     },
     /// The run failed.
     Failed {
-        /// What went wrong (`"cancelled"`, `"consumer-dropped"`, `"max steps exceeded: 5"`, …).
-        error: String,
+        /// What kind of failure it was (stable, machine-readable).
+        #[serde(default = "unknown_kind")]
+        kind: FailureKind,
+        /// What went wrong, redacted (`"max steps exceeded: 5"`). Logs written before kinds
+        /// were kept named this `error`.
+        #[serde(alias = "error")]
+        message: String,
     },
 }
 
+fn unknown_kind() -> FailureKind {
+    FailureKind::Other
+}
+
 impl Episode {
+    /// The terminal episode of a run that failed with `error` (redacted).
+    #[must_use]
+    pub fn failed(error: &RunError) -> Self {
+        let mut message = error.to_string();
+        crate::redact::redact_string(&mut message);
+        Self::Failed {
+            kind: error.kind(),
+            message,
+        }
+    }
+
     /// Whether this episode ends a run.
     #[must_use]
     pub const fn is_terminal(&self) -> bool {
@@ -94,5 +115,39 @@ impl EpisodeRecord {
             at_ms,
             episode,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_keeps_its_kind_and_old_logs_still_read() {
+        let episode = Episode::failed(&RunError::MaxSteps { steps: 2 });
+        let json = serde_json::to_string(&episode).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"failed","kind":"max_steps","message":"max steps exceeded: 2"}"#
+        );
+        let old: Episode =
+            serde_json::from_str(r#"{"type":"failed","error":"cancelled"}"#).unwrap();
+        assert_eq!(
+            old,
+            Episode::Failed {
+                kind: FailureKind::Other,
+                message: "cancelled".into()
+            }
+        );
+        let later: Episode =
+            serde_json::from_str(r#"{"type":"failed","kind":"from_the_future","message":"x"}"#)
+                .unwrap();
+        assert!(matches!(
+            later,
+            Episode::Failed {
+                kind: FailureKind::Other,
+                ..
+            }
+        ));
     }
 }

@@ -1,16 +1,23 @@
-use super::{Episode, EpisodeRecord, EpisodicStore, Page, Store, ThreadStore};
+use super::{
+    Episode, EpisodeRecord, EpisodicStore, Lease, LeaseHolder, LeaseToken, Page, Store,
+    ThreadStore, ThreadTail, UnfinishedRun, now_ms,
+};
 use crate::error::StoreError;
 use crate::ids::{RunId, ThreadId};
 use crate::llm::Message;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Threads and episodic logs in process memory, on sharded concurrent maps.
 ///
 /// Messages are stored as `Arc<Message>`, so reading a thread shares them instead of copying.
-/// Nothing survives the process; use a durable store for that.
+/// Nothing survives the process; use a durable store for that. Leases expire on tokio's
+/// clock, so tests with paused time control them.
 ///
 /// ```
 /// use baton_core::memory::{InMemoryStore, Page, ThreadStore};
@@ -28,6 +35,43 @@ use std::sync::Arc;
 pub struct InMemoryStore {
     threads: DashMap<ThreadId, Vec<Arc<Message>>>,
     episodes: DashMap<RunId, Vec<EpisodeRecord>>,
+    leases: Mutex<Leases>,
+}
+
+/// The live leases, by run and by thread; one lock, so that taking a lease checks both at once.
+#[derive(Debug, Default)]
+struct Leases {
+    runs: HashMap<RunId, Held>,
+    threads: HashMap<ThreadId, RunId>,
+}
+
+#[derive(Debug)]
+struct Held {
+    lease: Lease,
+    /// When it expires; `None` for a time-to-live past what the clock can count.
+    expires: Option<Instant>,
+}
+
+impl Leases {
+    fn live(&self, run: RunId, now: Instant) -> Option<&Held> {
+        self.runs
+            .get(&run)
+            .filter(|held| held.expires.is_none_or(|expires| expires > now))
+    }
+
+    fn current(&self, lease: &Lease) -> bool {
+        self.runs
+            .get(&lease.run)
+            .is_some_and(|held| held.lease.token == lease.token)
+    }
+
+    fn remove(&mut self, run: RunId) {
+        if let Some(held) = self.runs.remove(&run)
+            && self.threads.get(&held.lease.thread) == Some(&run)
+        {
+            self.threads.remove(&held.lease.thread);
+        }
+    }
 }
 
 impl InMemoryStore {
@@ -85,6 +129,10 @@ impl InMemoryStore {
         })
     }
 
+    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn record_now(&self, run: RunId, episodes: impl IntoIterator<Item = Episode>) {
         let mut log = self.episodes.entry(run).or_default();
         for episode in episodes {
@@ -129,6 +177,18 @@ impl ThreadStore for InMemoryStore {
         Ok(page.of(messages.iter().cloned()))
     }
 
+    async fn tail(&self, thread: ThreadId, limit: u64) -> Result<ThreadTail, StoreError> {
+        let Some(messages) = self.threads.get(&thread) else {
+            return Ok(ThreadTail::default());
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let start = messages.len().saturating_sub(limit);
+        Ok(ThreadTail {
+            len: messages.len() as u64,
+            messages: messages[start..].to_vec(),
+        })
+    }
+
     async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
         let mut ids: Vec<ThreadId> = self.threads.iter().map(|entry| *entry.key()).collect();
         ids.sort_unstable();
@@ -151,7 +211,7 @@ impl EpisodicStore for InMemoryStore {
             .unwrap_or_default())
     }
 
-    async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
         let mut runs: Vec<RunId> = self
             .episodes
             .iter()
@@ -159,7 +219,18 @@ impl EpisodicStore for InMemoryStore {
             .map(|log| *log.key())
             .collect();
         runs.sort_unstable();
-        Ok(runs)
+        let leases = self.leases();
+        let now = Instant::now();
+        Ok(runs
+            .into_iter()
+            .map(|run| UnfinishedRun {
+                run,
+                driver: leases.live(run, now).map(|held| LeaseHolder {
+                    owner: held.lease.owner.clone(),
+                    expires_at_ms: held.lease.expires_at_ms,
+                }),
+            })
+            .collect())
     }
 }
 
@@ -167,10 +238,17 @@ impl EpisodicStore for InMemoryStore {
 impl Store for InMemoryStore {
     async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
         // The thread's map entry is held from the check to the last write, so two identical
-        // commits cannot both pass the check (lock order: threads, then episodes).
+        // commits cannot both pass the check; so are the leases, under a lease, so that the
+        // lease cannot be replaced between its check and the write (lock order: threads,
+        // leases, episodes).
         let mut stored = self.threads.entry(commit.thread).or_default();
+        let leases = commit.lease.map(|lease| (lease, self.leases()));
         let actual = stored.len() as u64;
-        let outcome = if self.step_committed(commit.run, commit.step) {
+        let outcome = if let Some((lease, leases)) = &leases
+            && !leases.current(lease)
+        {
+            Err(StoreError::LeaseLost { run: lease.run })
+        } else if self.step_committed(commit.run, commit.step) {
             Ok(actual)
         } else {
             check_expected(commit.thread, commit.expected_len, actual).map(|()| {
@@ -179,6 +257,7 @@ impl Store for InMemoryStore {
                 stored.len() as u64
             })
         };
+        drop(leases);
         let empty = stored.is_empty();
         drop(stored);
         // The entry was made for the check; a thread exists only once it holds messages.
@@ -188,4 +267,81 @@ impl Store for InMemoryStore {
         }
         outcome
     }
+
+    async fn acquire_lease(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        let mut leases = self.leases();
+        let now = Instant::now();
+        if let Some(held) = leases.live(run, now) {
+            return Err(StoreError::RunLeased {
+                run,
+                owner: held.lease.owner.clone(),
+            });
+        }
+        if let Some(&holder) = leases.threads.get(&thread)
+            && holder != run
+            && leases.live(holder, now).is_some()
+        {
+            return Err(StoreError::ThreadBusy { thread, holder });
+        }
+        // Whatever expired in the way goes: the run's old lease, the thread's old holder.
+        leases.remove(run);
+        if let Some(holder) = leases.threads.get(&thread).copied() {
+            leases.remove(holder);
+        }
+        let lease = Lease {
+            run,
+            thread,
+            owner: owner.to_owned(),
+            token: LeaseToken::new(),
+            expires_at_ms: expiry_ms(ttl),
+        };
+        leases.threads.insert(thread, run);
+        leases.runs.insert(
+            run,
+            Held {
+                lease: lease.clone(),
+                expires: now.checked_add(ttl),
+            },
+        );
+        Ok(lease)
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        let mut leases = self.leases();
+        match leases.runs.get_mut(&lease.run) {
+            Some(held) if held.lease.token == lease.token => {
+                held.expires = Instant::now().checked_add(ttl);
+                held.lease.expires_at_ms = expiry_ms(ttl);
+                Ok(held.lease.clone())
+            }
+            _ => Err(StoreError::LeaseLost { run: lease.run }),
+        }
+    }
+
+    async fn release_lease(
+        &self,
+        lease: &Lease,
+        terminal: Option<&Episode>,
+    ) -> Result<(), StoreError> {
+        let mut leases = self.leases();
+        if !leases.current(lease) {
+            return Err(StoreError::LeaseLost { run: lease.run });
+        }
+        if let Some(terminal) = terminal {
+            self.record_now(lease.run, [terminal.clone()]);
+        }
+        leases.remove(lease.run);
+        Ok(())
+    }
+}
+
+/// When a lease taken or renewed now for `ttl` expires, on the wall clock.
+fn expiry_ms(ttl: Duration) -> u64 {
+    now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
 }

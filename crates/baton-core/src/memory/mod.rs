@@ -1,20 +1,24 @@
 //! Memory: the thread store (what was said) and the episodic log (what each run did).
 //!
 //! [`ThreadStore`] and [`EpisodicStore`] are the seams for durable backends; [`Store`] joins
-//! them and adds [`Store::commit_step`], which a transactional backend overrides so that a
-//! step's messages and its episodes are committed together. [`InMemoryStore`] is the default.
+//! them and adds [`Store::commit_step`], which commits a step's messages and its episodes
+//! together, and the run leases (see [`lease`](self::Lease)) that say who drives a run.
+//! [`InMemoryStore`] is the default.
 
 mod episode;
 mod in_memory;
+mod lease;
 
 pub use episode::{Episode, EpisodeRecord};
 pub use in_memory::InMemoryStore;
+pub use lease::{Lease, LeaseHolder, LeaseOwner, LeaseToken, UnfinishedRun, now_ms};
 
 use crate::error::StoreError;
 use crate::ids::{RunId, ThreadId};
 use crate::llm::Message;
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A window of a thread's messages: `limit` messages starting at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +69,11 @@ pub trait ThreadStore: Send + Sync + 'static {
     /// Messages of `thread` in `page`, oldest first. An unknown thread is empty.
     async fn list(&self, thread: ThreadId, page: Page) -> Result<Vec<Arc<Message>>, StoreError>;
 
+    /// The newest `limit` messages of `thread` (all of them if it holds fewer), oldest first,
+    /// with the thread's length, read together. A run reads its thread this way, so its cost
+    /// does not grow with the thread. An unknown thread is empty, of length 0.
+    async fn tail(&self, thread: ThreadId, limit: u64) -> Result<ThreadTail, StoreError>;
+
     /// Ids of the threads that hold messages, oldest thread first, in `page`.
     async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError>;
 }
@@ -78,9 +87,27 @@ pub trait EpisodicStore: Send + Sync + 'static {
     /// The log of `run`, oldest first. An unknown run has an empty log.
     async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError>;
 
-    /// Runs whose log has no terminal episode (`Completed` or `Failed`): runs in flight, or
-    /// interrupted by a crash. Oldest first.
-    async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError>;
+    /// Runs whose log has no terminal episode (`Completed` or `Failed`), oldest first: each
+    /// with its driver if its lease is live (a run in flight, here or in another process), or
+    /// without (a run abandoned by a crash, or whose lease expired: it may be resumed).
+    async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError>;
+}
+
+/// The end of a thread, as [`ThreadStore::tail`] reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ThreadTail {
+    /// The thread's length: how many messages it holds, the tail included.
+    pub len: u64,
+    /// Its newest messages, oldest first.
+    pub messages: Vec<Arc<Message>>,
+}
+
+impl ThreadTail {
+    /// Position in the thread of the tail's first message.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.len - self.messages.len() as u64
+    }
 }
 
 /// What one step commits: its messages on the thread and its episodes in the run's log.
@@ -99,23 +126,58 @@ pub struct StepCommit<'a> {
     pub step: u32,
     /// The step's episodes.
     pub episodes: &'a [Episode],
+    /// The writer's lease on the run: the commit is refused with [`StoreError::LeaseLost`]
+    /// (and writes nothing) unless it is the run's current lease. `None` writes without
+    /// fencing.
+    pub lease: Option<&'a Lease>,
 }
 
-/// A thread store and an episodic log in one backend.
+/// A thread store and an episodic log in one backend, with the leases of the runs that write
+/// them.
 #[async_trait]
 pub trait Store: ThreadStore + EpisodicStore {
-    /// Commits a step. The default appends the messages, then records the episodes; durable
-    /// backends override it to do both in one transaction, so that after a crash the thread
-    /// and the log agree on which steps completed.
-    async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
-        let len = self
-            .append(commit.thread, commit.expected_len, commit.messages)
-            .await?;
-        for episode in commit.episodes {
-            self.record(commit.run, episode.clone()).await?;
-        }
-        Ok(len)
-    }
+    /// Commits a step: its messages on the thread and its episodes in the run's log, together
+    /// (after a crash the thread and the log agree on which steps completed), and only if
+    /// `commit.lease` is current. A step already committed is not written again: the thread's
+    /// length is returned.
+    async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError>;
+
+    /// Takes the lease of `run` for `owner`, for `ttl`, holding `thread` with it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::RunLeased`] if another live lease is held on `run` (by any owner: a run
+    /// is driven once), [`StoreError::ThreadBusy`] if a live lease of another run holds
+    /// `thread`. An expired lease, on the run or the thread, is replaced. Either refusal writes
+    /// nothing.
+    async fn acquire_lease(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
+
+    /// Extends `lease` to `ttl` from now and returns it as renewed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if `lease` is not the run's current lease. A lease that
+    /// expired but that nobody replaced is still current, and is renewed.
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
+
+    /// Ends `lease`: records `terminal` (the run's last episode, if it has one to record) and
+    /// frees the run and its thread, in one write.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if `lease` is not the run's current lease: nothing is
+    /// written, since the run belongs to its new driver.
+    async fn release_lease(
+        &self,
+        lease: &Lease,
+        terminal: Option<&Episode>,
+    ) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -74,6 +74,7 @@ async fn commit_step_writes_messages_and_episodes_together() {
             run,
             step: 1,
             episodes: &episodes,
+            lease: None,
         })
         .await
         .unwrap();
@@ -108,9 +109,7 @@ fn episodes_round_trip_through_json() {
             output: "done".into(),
             usage: Usage::new(1, 2),
         },
-        Episode::Failed {
-            error: "cancelled".into(),
-        },
+        Episode::failed(&crate::error::RunError::Cancelled),
     ] {
         let record = EpisodeRecord::now(0, episode);
         let json = serde_json::to_string(&record).unwrap();

@@ -1,7 +1,9 @@
-//! The agent loop shared by the streaming and non-streaming entry points: start a run, then
-//! step (request → guardrails → provider with retry → response → guardrails → record and
-//! dispatch) until the model answers without tool calls, hands off, or the limits are hit.
+//! The agent loop shared by the streaming and non-streaming entry points: take the run's lease,
+//! open the run, then step (request → guardrails → provider with retry → response →
+//! guardrails → record and dispatch) until the model answers without tool calls, hands off, or
+//! the limits are hit; then end the run, in one place.
 
+use super::contain::{contained, contained_try};
 use super::event::{EventSink, RunEvent, RunOutput};
 use super::guardrails::{check_post_llm, check_pre_llm};
 use super::history::History;
@@ -10,11 +12,12 @@ use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::step::StepDisposition;
 use super::streaming_forward::forward_chunks;
 use crate::agent::AgentContext;
-use crate::error::{Error, LlmError};
-use crate::ids::ThreadId;
+use crate::error::{LlmError, PanicSite, RunError, StoreError};
+use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
-use crate::memory::{Episode, Page};
+use crate::memory::{Episode, Lease, LeaseOwner, Store};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -25,6 +28,23 @@ pub(crate) enum Mode {
     Streaming,
     /// One complete response per call.
     Blocking,
+}
+
+/// How an agent's part of a run ended, when it did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentOutcome {
+    /// The model answered: the run is complete, and its `Completed` episode was committed with
+    /// its last step.
+    Answered(RunOutput),
+    /// The model handed the thread to another agent; the step that did it is committed. The
+    /// run goes on with `to` (the actor layer routes it).
+    HandedOff {
+        /// The agent that continues.
+        to: AgentName,
+        /// The model's reason.
+        reason: String,
+    },
 }
 
 /// A step whose provider call has been made, ready for its response to be read.
@@ -39,17 +59,25 @@ enum ResponseSource {
     Complete(ChatResponse),
 }
 
-/// One agent's part of a run: its context, thread, limits and the history it has seen.
+/// One agent's part of a run: its context, thread, lease, limits and the history it has seen.
+///
+/// The life of a run: [`start`](Self::start) takes the run's lease (which holds the thread;
+/// nothing is written before), [`run`](Self::run) records `Started`, reads the thread's tail,
+/// appends the input and steps, and [`end`](Self::end) records the outcome and frees the
+/// lease. A run that started must be ended.
 pub struct RunLoop {
     pub(crate) ctx: AgentContext,
     pub(crate) thread: ThreadId,
     pub(crate) opts: RunOptions,
     pub(crate) history: History,
+    /// Whether `history` holds the thread (read, or carried over from the previous agent).
+    loaded: bool,
     pub(crate) step: u32,
     /// Steps taken by agents before this one in the same run (handoffs).
     step_offset: u32,
     pub(crate) usage: Usage,
     mode: Mode,
+    pub(crate) lease: Lease,
 }
 
 impl std::fmt::Debug for RunLoop {
@@ -63,105 +91,95 @@ impl std::fmt::Debug for RunLoop {
     }
 }
 
+/// What moves with a run from one agent to the next: its lease (and so its thread), the
+/// thread as read, and its progress.
+#[derive(Debug)]
+pub(crate) struct Carried {
+    pub(crate) lease: Lease,
+    pub(crate) history: History,
+    pub(crate) steps: u32,
+    pub(crate) usage: Usage,
+}
+
 impl RunLoop {
-    /// Starts an agent's part of a run: records [`Episode::Started`], checks that the run may
-    /// go on, loads the thread and appends `input` to it.
+    /// Takes the lease of `ctx`'s run on `thread` for this process: the run becomes the
+    /// thread's one writer, across processes. Nothing is written.
     ///
-    /// Fails with [`Error::Cancelled`] if the run is already cancelled and with
-    /// [`Error::MaxStepsExceeded`] if `opts.max_steps` is 0. The caller records the failure
-    /// (see [`record_failure`]).
+    /// # Errors
+    ///
+    /// [`RunError::Store`] with [`StoreError::ThreadBusy`] if another run holds the thread,
+    /// [`StoreError::RunLeased`] if the run is driven elsewhere; [`RunError::Cancelled`] if
+    /// the run is already cancelled.
     pub async fn start(
         ctx: AgentContext,
         thread: ThreadId,
-        input: Vec<Message>,
         opts: RunOptions,
-    ) -> Result<Self, Error> {
-        Self::start_with(ctx, thread, input, opts, Mode::Streaming).await
+    ) -> Result<Self, RunError> {
+        Self::start_with(ctx, thread, opts, Mode::Streaming).await
     }
 
     pub(crate) async fn start_with(
         ctx: AgentContext,
         thread: ThreadId,
-        input: Vec<Message>,
         opts: RunOptions,
         mode: Mode,
-    ) -> Result<Self, Error> {
-        Self::start_inner(ctx, thread, input, opts, mode, None).await
-    }
-
-    /// Continues a run on another agent with the history the previous agent had: the thread
-    /// is not read again (the run is its one writer, so the history is the thread).
-    pub(crate) async fn start_carrying(
-        ctx: AgentContext,
-        thread: ThreadId,
-        opts: RunOptions,
-        mut history: History,
-    ) -> Result<Self, Error> {
-        history.rewind();
-        Self::start_inner(
-            ctx,
-            thread,
-            Vec::new(),
-            opts,
-            Mode::Streaming,
-            Some(history),
-        )
-        .await
-    }
-
-    /// The history this agent saw, to hand to the next.
-    pub(crate) fn into_history(self) -> History {
-        self.history
-    }
-
-    async fn start_inner(
-        ctx: AgentContext,
-        thread: ThreadId,
-        input: Vec<Message>,
-        opts: RunOptions,
-        mode: Mode,
-        history: Option<History>,
-    ) -> Result<Self, Error> {
-        ctx.store
-            .record(
-                ctx.run_id,
-                Episode::Started {
-                    agent: ctx.agent_name().clone(),
-                    thread,
-                },
-            )
-            .await?;
+    ) -> Result<Self, RunError> {
         if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
+            return Err(RunError::Cancelled);
         }
-        if opts.max_steps == 0 {
-            return Err(Error::MaxStepsExceeded {
-                steps: opts.max_steps,
-            });
-        }
-        let mut history = match history {
-            Some(history) => history,
-            None => History::new(ctx.store.list(thread, Page::ALL).await?),
-        };
-        if !input.is_empty() {
-            let input: Vec<Arc<Message>> = input.into_iter().map(Arc::new).collect();
+        let owner = LeaseOwner::process().as_str();
+        let lease = contained_try(
+            PanicSite::Store,
             ctx.store
-                .append(thread, Some(history.len()), &input)
-                .await?;
-            for message in input {
-                history.push(message);
-            }
-        }
+                .acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
+        )
+        .await?;
         Ok(Self {
             ctx,
             thread,
             opts,
-            history,
+            history: History::from_tail(0, Vec::new()),
+            loaded: false,
             step: 0,
             step_offset: 0,
             usage: Usage::default(),
             mode,
+            lease,
         })
+    }
+
+    /// Continues a run on another agent with what the previous agent carried: its lease and
+    /// the thread as it had read it (the run is the thread's one writer, so it is current).
+    pub(crate) fn continue_with(ctx: AgentContext, opts: RunOptions, carried: Carried) -> Self {
+        let Carried {
+            lease,
+            mut history,
+            steps,
+            usage,
+        } = carried;
+        history.rewind();
+        Self {
+            ctx,
+            thread: lease.thread,
+            opts,
+            history,
+            loaded: true,
+            step: steps,
+            step_offset: steps,
+            usage,
+            mode: Mode::Streaming,
+            lease,
+        }
+    }
+
+    /// What the next agent needs, after this one handed off.
+    pub(crate) fn carry(self) -> Carried {
+        Carried {
+            lease: self.lease,
+            history: self.history,
+            steps: self.step,
+            usage: self.usage,
+        }
     }
 
     /// Continues a run that other agents started: step numbers go on from `steps` and the
@@ -192,13 +210,73 @@ impl RunLoop {
         &self.ctx
     }
 
-    /// Builds the next request, checks it, and calls the provider (with retry).
-    pub(crate) async fn open_step(&mut self) -> Result<OpenedStep, Error> {
+    /// The run's lease.
+    #[must_use]
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Runs this agent's part of the run: records [`Episode::Started`], reads the thread's tail
+    /// (only what the history budget can use), appends `input` to it, and steps until the
+    /// model answers or hands off. The lease is renewed meanwhile.
+    ///
+    /// The caller ends the run with [`end`](Self::end), whatever this returns, unless the
+    /// agent handed off (the run then goes on elsewhere).
+    pub async fn run(
+        &mut self,
+        input: Vec<Message>,
+        sink: Option<&EventSink>,
+    ) -> Result<AgentOutcome, RunError> {
+        let store = Arc::clone(&self.ctx.store);
+        let lease = self.lease.clone();
+        let ttl = self.opts.lease_ttl;
+        let work = async {
+            self.open(input).await?;
+            self.drive(sink, None).await
+        };
+        keep_leased(store.as_ref(), lease, ttl, work).await
+    }
+
+    async fn open(&mut self, input: Vec<Message>) -> Result<(), RunError> {
+        let store = self.ctx.store.as_ref();
+        let started = Episode::Started {
+            agent: self.ctx.agent_name().clone(),
+            thread: self.thread,
+        };
+        contained_try(PanicSite::Store, store.record(self.ctx.run_id, started)).await?;
         if self.ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
+            return Err(RunError::Cancelled);
+        }
+        if self.opts.max_steps == 0 {
+            return Err(RunError::MaxSteps { steps: 0 });
+        }
+        if !self.loaded {
+            let limit = History::read_limit(self.opts.max_history_tokens);
+            let tail = contained_try(PanicSite::Store, store.tail(self.thread, limit)).await?;
+            self.history = History::from_tail(tail.offset(), tail.messages);
+            self.loaded = true;
+        }
+        if !input.is_empty() {
+            let input: Vec<Arc<Message>> = input.into_iter().map(Arc::new).collect();
+            contained_try(
+                PanicSite::Store,
+                store.append(self.thread, Some(self.history.len()), &input),
+            )
+            .await?;
+            for message in input {
+                self.history.push(message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the next request, checks it, and calls the provider (with retry).
+    pub(crate) async fn open_step(&mut self) -> Result<OpenedStep, RunError> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
         }
         if self.step - self.step_offset >= self.opts.max_steps {
-            return Err(Error::MaxStepsExceeded {
+            return Err(RunError::MaxSteps {
                 steps: self.opts.max_steps,
             });
         }
@@ -220,8 +298,10 @@ impl RunLoop {
                 .await?,
             ),
             Mode::Blocking => ResponseSource::Complete(
-                Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || async {
-                    llm.chat(&request).await.map_err(LlmError::redacted)
+                Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || {
+                    contained(PanicSite::Provider, async {
+                        llm.chat(&request).await.map_err(LlmError::redacted)
+                    })
                 }))
                 .await?,
             ),
@@ -233,12 +313,12 @@ impl RunLoop {
         })
     }
 
-    /// Runs steps until the run ends. `first` is a step already opened by the caller.
+    /// Runs steps until the model answers or hands off. `first` is a step already opened.
     pub(crate) async fn drive(
         &mut self,
         sink: Option<&EventSink>,
         mut first: Option<OpenedStep>,
-    ) -> Result<RunOutput, Error> {
+    ) -> Result<AgentOutcome, RunError> {
         let cancel = self.ctx.cancel.clone();
         if let Some(sink) = sink {
             let agent = self.ctx.agent_name().clone();
@@ -254,39 +334,26 @@ impl RunLoop {
             match disposition {
                 StepDisposition::Continue => {}
                 StepDisposition::Done(output) => {
-                    if let Some(sink) = sink {
-                        let event = RunEvent::Completed {
-                            output: output.clone(),
-                            usage: self.usage,
-                        };
-                        sink.send(event, &cancel).await?;
-                    }
-                    return Ok(RunOutput {
+                    return Ok(AgentOutcome::Answered(RunOutput {
                         run_id: self.ctx.run_id,
                         thread: self.thread,
                         output,
                         usage: self.usage,
                         steps: self.step,
-                    });
+                    }));
                 }
                 StepDisposition::Handoff { agent, reason } => {
-                    return Err(Error::Handoff { agent, reason });
+                    return Ok(AgentOutcome::HandedOff { to: agent, reason });
                 }
             }
         }
-    }
-
-    /// Runs an agent's part of a run to its end, without recording a failure: the caller
-    /// decides what an error means (a handoff is routed, anything else recorded).
-    pub async fn run(&mut self, sink: Option<&EventSink>) -> Result<RunOutput, Error> {
-        self.drive(sink, None).await
     }
 
     async fn finish_step(
         &mut self,
         opened: OpenedStep,
         sink: Option<&EventSink>,
-    ) -> Result<StepDisposition, Error> {
+    ) -> Result<StepDisposition, RunError> {
         let response = match opened.source {
             ResponseSource::Stream(stream) => {
                 Box::pin(forward_chunks(
@@ -309,9 +376,157 @@ impl RunLoop {
         // Boxed: dispatch is large and short-lived; a waiting run should not carry its space.
         Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
     }
+
+    /// Ends the run with `outcome`, the one place a run ends: an answer's `Completed` episode
+    /// is already committed, so the lease is freed and the answer sent; a failure is
+    /// classified, redacted, logged, recorded as the run's one `Failed` episode with the
+    /// lease's release, and sent. Returns the outcome as recorded.
+    pub async fn end(
+        self,
+        outcome: Result<RunOutput, RunError>,
+        sink: Option<&EventSink>,
+    ) -> Result<RunOutput, RunError> {
+        let agent = self.ctx.agent_name().as_str();
+        end_run(self.ctx.store.as_ref(), &self.lease, agent, sink, outcome).await
+    }
 }
 
-fn check_response_size(response: &ChatResponse, limit: usize) -> Result<(), Error> {
+impl RunLoop {
+    /// Gives the lease back without recording an end (the run was finished by another
+    /// driver), telling the consumer why this one did not drive it.
+    pub(crate) async fn let_go(self, sink: Option<&EventSink>, error: RunError) {
+        if let Err(release) = contained_try(
+            PanicSite::Store,
+            self.ctx.store.release_lease(&self.lease, None),
+        )
+        .await
+        {
+            tracing::warn!(run_id = %self.lease.run, error = %release, "could not give the run's lease back");
+        }
+        if let Some(sink) = sink {
+            sink.end(RunEvent::Failed { error });
+        }
+    }
+}
+
+impl Carried {
+    /// Ends a run that cannot go on to its next agent.
+    pub(crate) async fn fail(
+        self,
+        store: &dyn Store,
+        agent: &str,
+        sink: Option<&EventSink>,
+        error: RunError,
+    ) {
+        let _ = end_run(store, &self.lease, agent, sink, Err(error)).await;
+    }
+}
+
+/// Ends a leased run; see [`RunLoop::end`].
+async fn end_run(
+    store: &dyn Store,
+    lease: &Lease,
+    agent: &str,
+    sink: Option<&EventSink>,
+    outcome: Result<RunOutput, RunError>,
+) -> Result<RunOutput, RunError> {
+    let outcome = outcome.map_err(|error| classify(error, sink));
+    let terminal = match &outcome {
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(run_id = %lease.run, %agent, kind = %error.kind(), %error, "run failed");
+            Some(Episode::failed(error))
+        }
+    };
+    match contained_try(
+        PanicSite::Store,
+        store.release_lease(lease, terminal.as_ref()),
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(RunError::Store {
+            error: StoreError::LeaseLost { .. },
+        }) => {
+            tracing::warn!(run_id = %lease.run, "the run's lease was lost: its new driver ends it");
+        }
+        Err(error) => {
+            tracing::error!(run_id = %lease.run, %error, "could not end the run in the store");
+        }
+    }
+    if let Some(sink) = sink {
+        sink.end(terminal_event(&outcome));
+    }
+    outcome
+}
+
+/// Ends a run that never took its lease (it waited for its thread or a permit, or was
+/// refused the lease): nothing was written, so nothing is recorded; the consumer is told.
+pub(crate) fn end_unstarted(sink: &EventSink, run: crate::ids::RunId, error: RunError) -> RunError {
+    let error = classify(error, Some(sink));
+    tracing::info!(run_id = %run, kind = %error.kind(), %error, "run ended before it started");
+    sink.end(RunEvent::Failed {
+        error: error.clone(),
+    });
+    error
+}
+
+/// A cancellation seen after the consumer dropped its stream is the consumer leaving; every
+/// failure's text is redacted on its way out.
+fn classify(error: RunError, sink: Option<&EventSink>) -> RunError {
+    match error {
+        RunError::Cancelled if sink.is_some_and(EventSink::consumer_gone) => RunError::ConsumerGone,
+        error => error.redacted(),
+    }
+}
+
+fn terminal_event(outcome: &Result<RunOutput, RunError>) -> RunEvent {
+    match outcome {
+        Ok(output) => RunEvent::Completed {
+            output: output.output.clone(),
+            usage: output.usage,
+        },
+        Err(error) => RunEvent::Failed {
+            error: error.clone(),
+        },
+    }
+}
+
+/// Drives `work` while renewing `lease` every third of `ttl`, in the same task. If the lease
+/// is lost, the work is dropped (nothing more is written) and the run fails with
+/// [`StoreError::LeaseLost`].
+async fn keep_leased<T>(
+    store: &dyn Store,
+    mut lease: Lease,
+    ttl: Duration,
+    work: impl Future<Output = Result<T, RunError>>,
+) -> Result<T, RunError> {
+    tokio::pin!(work);
+    let every = ttl / 3;
+    loop {
+        let renew_at = Instant::now() + every;
+        tokio::select! {
+            biased;
+            outcome = &mut work => return outcome,
+            () = tokio::time::sleep_until(renew_at) => {}
+        }
+        match contained_try(PanicSite::Store, store.renew_lease(&lease, ttl)).await {
+            Ok(renewed) => lease = renewed,
+            Err(
+                error @ RunError::Store {
+                    error: StoreError::LeaseLost { .. },
+                },
+            ) => return Err(error),
+            // A store that fails to renew now may succeed next time; the fence on every commit
+            // keeps a lease that did expire from writing.
+            Err(error) => {
+                tracing::warn!(run_id = %lease.run, %error, "could not renew the run's lease")
+            }
+        }
+    }
+}
+
+fn check_response_size(response: &ChatResponse, limit: usize) -> Result<(), RunError> {
     let bytes = response.message.content().len()
         + response
             .message
@@ -323,67 +538,4 @@ fn check_response_size(response: &ChatResponse, limit: usize) -> Result<(), Erro
         return Err(LlmError::ResponseTooLarge { limit }.into());
     }
     Ok(())
-}
-
-/// The terminal event and the `Failed` episode text for a run that ended with `error`.
-///
-/// `cancel_observed` tells a cancellation (`"cancelled"`) from a consumer that went away
-/// (`"consumer-dropped"`).
-#[must_use]
-pub fn terminal_chunk_for(error: Error, cancel_observed: bool) -> (LlmError, String) {
-    match error {
-        Error::Cancelled if cancel_observed => (LlmError::Cancelled, "cancelled".to_owned()),
-        Error::Cancelled => (LlmError::Cancelled, "consumer-dropped".to_owned()),
-        Error::Llm(llm_error) => {
-            let message = llm_error.to_string();
-            (llm_error, message)
-        }
-        other => {
-            let message = other.to_string();
-            (LlmError::Server(message.clone()), message)
-        }
-    }
-}
-
-/// Ends a run that failed with `error`: sends the terminal [`RunEvent::Failed`] if the
-/// consumer is still there, and records [`Episode::Failed`]. The error is logged here, once.
-pub async fn record_failure(ctx: &AgentContext, sink: Option<&EventSink>, error: Error) {
-    let failed = FailedRun {
-        store: ctx.store.as_ref(),
-        run_id: ctx.run_id,
-        agent: ctx.agent_name().as_str(),
-        cancel: &ctx.cancel,
-    };
-    failed.record(sink, error).await;
-}
-
-/// What recording a failure needs, for callers that have no [`AgentContext`].
-pub(crate) struct FailedRun<'a> {
-    pub(crate) store: &'a dyn crate::memory::Store,
-    pub(crate) run_id: crate::ids::RunId,
-    pub(crate) agent: &'a str,
-    pub(crate) cancel: &'a tokio_util::sync::CancellationToken,
-}
-
-impl FailedRun<'_> {
-    pub(crate) async fn record(self, sink: Option<&EventSink>, error: Error) {
-        let cancel_observed = self.cancel.is_cancelled();
-        let (terminal, mut episode_text) = terminal_chunk_for(error, cancel_observed);
-        // The one point a failure's text passes before it becomes an event, an episode and a
-        // log line: whatever built it (a provider, a guardrail, a store), no secret goes on.
-        let terminal = terminal.redacted();
-        crate::redact::redact_string(&mut episode_text);
-        tracing::warn!(run_id = %self.run_id, agent = %self.agent, error = %episode_text, "run failed");
-        if let Some(sink) = sink
-            && !sink.is_closed()
-        {
-            sink.deliver(RunEvent::Failed { error: terminal }).await;
-        }
-        let failed = Episode::Failed {
-            error: episode_text,
-        };
-        if let Err(store_error) = self.store.record(self.run_id, failed).await {
-            tracing::error!(run_id = %self.run_id, %store_error, "could not record the run's failure");
-        }
-    }
 }

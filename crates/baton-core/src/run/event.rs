@@ -1,15 +1,23 @@
-use crate::error::{Error, LlmError};
+use crate::error::RunError;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{FinishReason, Usage};
 use futures::Stream;
+use futures::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const LOST_RUN: &str = "the run ended without a result: its agent stopped before answering";
+
+fn lost() -> RunError {
+    RunError::Lost {
+        reason: LOST_RUN.to_owned(),
+    }
+}
 
 /// How many events may wait for a slow consumer before the run (and so the provider) waits.
 pub const STREAM_BUFFER: usize = 16;
@@ -79,8 +87,8 @@ pub enum RunEvent {
     },
     /// The run failed.
     Failed {
-        /// What went wrong.
-        error: LlmError,
+        /// What went wrong, redacted.
+        error: RunError,
     },
 }
 
@@ -107,14 +115,31 @@ pub struct RunOutput {
     pub steps: u32,
 }
 
-/// The events of one run, as a [`Stream`]. Dropping it tells the run its consumer is gone: the
-/// run stops and records `Failed { error: "consumer-dropped" }`.
-#[must_use = "a run stops when its stream is dropped"]
+/// The events of one run, as a [`Stream`].
+///
+/// Dropping the stream before its terminal event cancels the run: the run stops wherever it
+/// is (waiting for its thread, calling the model, running tools, backing off) and records
+/// `Failed` of kind [`consumer_gone`](crate::error::FailureKind::ConsumerGone). A run meant to
+/// go on without a listener is [`detach`](Self::detach)ed instead.
+#[must_use = "a run stops when its stream is dropped; detach it to let it run unheard"]
 #[derive(Debug)]
 pub struct RunStream {
     run_id: RunId,
     events: mpsc::Receiver<Wire>,
+    shared: Arc<Ending>,
+    /// Cancelled when the stream is dropped before the run ended.
+    cancel: CancellationToken,
     ended: bool,
+}
+
+/// What a run's two ends share besides the channel: the terminal event, which never waits for
+/// room (a run ends even if its consumer stopped reading), and whether the consumer left on
+/// purpose.
+#[derive(Debug, Default)]
+struct Ending {
+    terminal: Mutex<Option<RunEvent>>,
+    waker: AtomicWaker,
+    detached: AtomicBool,
 }
 
 /// An event as it travels the channel. Text deltas, by far the most frequent, travel as they
@@ -145,14 +170,21 @@ impl From<Wire> for RunEvent {
 }
 
 impl RunStream {
-    /// A stream of the events sent on the returned sink (capacity [`STREAM_BUFFER`]).
-    pub fn channel(run_id: RunId) -> (EventSink, Self) {
+    /// A stream of the events sent on the returned sink (capacity [`STREAM_BUFFER`]);
+    /// dropping the stream before the run ends cancels `cancel`.
+    pub fn channel(run_id: RunId, cancel: CancellationToken) -> (EventSink, Self) {
         let (tx, events) = mpsc::channel(STREAM_BUFFER);
+        let shared = Arc::new(Ending::default());
         (
-            EventSink { tx },
+            EventSink {
+                tx,
+                shared: Arc::clone(&shared),
+            },
             Self {
                 run_id,
                 events,
+                shared,
+                cancel,
                 ended: false,
             },
         )
@@ -164,36 +196,75 @@ impl RunStream {
         self.run_id
     }
 
+    /// Lets the run go on to its end without a listener: its events are dropped, its terminal
+    /// episode is recorded as usual, and [`Supervisor::cancel`](crate::actor::Supervisor::cancel)
+    /// still stops it. Returns the run's id.
+    pub fn detach(mut self) -> RunId {
+        self.shared.detached.store(true, Ordering::Release);
+        self.ended = true;
+        self.run_id
+    }
+
     /// Receives the next event; `None` after the terminal event.
     pub async fn next_event(&mut self) -> Option<RunEvent> {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
-    /// Every stream ends with one terminal event: if the run vanished without sending one
-    /// (its agent's actor died with the request still queued), the stream says so.
+    /// Every stream ends with one terminal event, after every other event of the run. If the
+    /// run vanished without one (its agent's actor died with the request still queued), the
+    /// stream says so with [`RunError::Lost`].
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
         if self.ended {
             return Poll::Ready(None);
         }
         let event = match self.events.poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(wire)) => RunEvent::from(wire),
-            Poll::Ready(None) => RunEvent::Failed {
-                error: LlmError::Server(LOST_RUN.to_owned()),
-            },
+            Poll::Ready(None) => self
+                .take_terminal()
+                .unwrap_or_else(|| RunEvent::Failed { error: lost() }),
+            Poll::Pending => {
+                self.shared.waker.register(cx.waker());
+                if !self.has_terminal() {
+                    return Poll::Pending;
+                }
+                // The terminal event is set after the run's last send: whatever is still in
+                // the channel comes first.
+                match self.events.try_recv() {
+                    Ok(wire) => RunEvent::from(wire),
+                    Err(_) => self
+                        .take_terminal()
+                        .unwrap_or_else(|| RunEvent::Failed { error: lost() }),
+                }
+            }
         };
         self.ended = event.is_terminal();
         Poll::Ready(Some(event))
     }
 
+    fn has_terminal(&self) -> bool {
+        self.shared
+            .terminal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    fn take_terminal(&self) -> Option<RunEvent> {
+        self.shared
+            .terminal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Consumes the stream up to its terminal event and returns the answer.
-    pub async fn finish(self) -> Result<(String, Usage), LlmError> {
+    pub async fn finish(self) -> Result<(String, Usage), RunError> {
         let (output, usage, _steps) = self.finish_counting_steps().await?;
         Ok((output, usage))
     }
 
     /// [`finish`](Self::finish), also counting the steps the run made.
-    pub(crate) async fn finish_counting_steps(mut self) -> Result<(String, Usage, u32), LlmError> {
+    pub(crate) async fn finish_counting_steps(mut self) -> Result<(String, Usage, u32), RunError> {
         let mut steps = 0;
         while let Some(event) = self.next_event().await {
             match event {
@@ -203,7 +274,17 @@ impl RunStream {
                 _ => {}
             }
         }
-        Err(LlmError::Server(LOST_RUN.to_owned()))
+        Err(lost())
+    }
+}
+
+impl Drop for RunStream {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Closed first, so the run sees its consumer gone when it sees the cancellation.
+            self.events.close();
+            self.cancel.cancel();
+        }
     }
 }
 
@@ -220,39 +301,148 @@ impl Stream for RunStream {
 #[derive(Debug, Clone)]
 pub struct EventSink {
     tx: mpsc::Sender<Wire>,
+    shared: Arc<Ending>,
 }
 
 impl EventSink {
-    /// Sends `event`, waiting while the consumer is behind (backpressure). Fails with
-    /// [`Error::Cancelled`] when `cancel` fires or the consumer is gone.
-    pub async fn send(&self, event: RunEvent, cancel: &CancellationToken) -> Result<(), Error> {
+    /// Sends `event`, waiting while the consumer is behind (backpressure).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Cancelled`] when `cancel` fires first, [`RunError::ConsumerGone`] when the
+    /// consumer dropped its stream. A detached stream's events are dropped without error.
+    pub async fn send(&self, event: RunEvent, cancel: &CancellationToken) -> Result<(), RunError> {
         let event = match self.tx.try_send(Wire::from(event)) {
             Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(Error::Cancelled),
+            Err(mpsc::error::TrySendError::Closed(_)) => return self.gone(),
             Err(mpsc::error::TrySendError::Full(event)) => event,
         };
         tokio::select! {
             biased;
-            () = cancel.cancelled() => Err(Error::Cancelled),
-            sent = self.tx.send(event) => sent.map_err(|_| Error::Cancelled),
+            () = cancel.cancelled() => Err(RunError::Cancelled),
+            sent = self.tx.send(event) => match sent {
+                Ok(()) => Ok(()),
+                Err(_) => self.gone(),
+            },
         }
     }
 
-    /// Sends `event` even if the run was cancelled, waiting for room; a consumer that is gone
-    /// simply does not receive it. Used for the terminal event.
-    pub async fn deliver(&self, event: RunEvent) {
-        // A closed channel means nobody is listening; there is no one left to tell.
-        let _ = self.tx.send(Wire::from(event)).await;
+    fn gone(&self) -> Result<(), RunError> {
+        if self.shared.detached.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(RunError::ConsumerGone)
+        }
     }
 
-    /// Whether the consumer is gone.
+    /// Ends the stream with `event` (a [`Completed`](RunEvent::Completed) or
+    /// [`Failed`](RunEvent::Failed)), after the events already sent. Never waits: a consumer
+    /// that stopped reading does not hold the run. Only the first terminal event counts;
+    /// returns whether this one did.
+    pub fn end(&self, event: RunEvent) -> bool {
+        debug_assert!(event.is_terminal());
+        let mut terminal = self
+            .shared
+            .terminal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if terminal.is_some() {
+            return false;
+        }
+        *terminal = Some(event);
+        drop(terminal);
+        self.shared.waker.wake();
+        true
+    }
+
+    /// Whether the consumer dropped its stream without detaching it.
     #[must_use]
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+    pub fn consumer_gone(&self) -> bool {
+        self.tx.is_closed() && !self.shared.detached.load(Ordering::Acquire)
     }
 
-    /// Resolves when the consumer is gone.
-    pub async fn closed(&self) {
+    /// Resolves when the consumer drops its stream without detaching it; never, for a detached
+    /// stream.
+    pub async fn gone_away(&self) {
         self.tx.closed().await;
+        if self.shared.detached.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[tokio::test]
+    async fn the_terminal_event_comes_last_and_never_waits() {
+        let cancel = CancellationToken::new();
+        let (sink, mut stream) = RunStream::channel(RunId::new(), cancel.clone());
+        for _ in 0..STREAM_BUFFER {
+            sink.send(RunEvent::TextDelta { delta: "x".into() }, &cancel)
+                .await
+                .unwrap();
+        }
+        // The buffer is full and nobody reads: ending does not wait.
+        assert!(sink.end(RunEvent::Failed {
+            error: RunError::Cancelled
+        }));
+        assert!(!sink.end(RunEvent::Failed {
+            error: RunError::ConsumerGone
+        }));
+        for _ in 0..STREAM_BUFFER {
+            assert!(matches!(
+                stream.next_event().await,
+                Some(RunEvent::TextDelta { .. })
+            ));
+        }
+        // The sink is still alive: the terminal event does not wait for it to drop.
+        assert_eq!(
+            stream.next_event().now_or_never(),
+            Some(Some(RunEvent::Failed {
+                error: RunError::Cancelled
+            }))
+        );
+        assert_eq!(stream.next_event().await, None);
+        drop(stream);
+        assert!(!cancel.is_cancelled(), "an ended stream cancels nothing");
+    }
+
+    #[tokio::test]
+    async fn dropping_cancels_and_detaching_does_not() {
+        let cancel = CancellationToken::new();
+        let (sink, stream) = RunStream::channel(RunId::new(), cancel.clone());
+        drop(stream);
+        assert!(cancel.is_cancelled());
+        assert!(sink.consumer_gone());
+        assert_eq!(
+            sink.send(
+                RunEvent::TextDelta { delta: "x".into() },
+                &CancellationToken::new()
+            )
+            .await,
+            Err(RunError::ConsumerGone)
+        );
+
+        let cancel = CancellationToken::new();
+        let (sink, stream) = RunStream::channel(RunId::new(), cancel.clone());
+        stream.detach();
+        assert!(!cancel.is_cancelled());
+        assert!(!sink.consumer_gone());
+        assert_eq!(
+            sink.send(RunEvent::TextDelta { delta: "x".into() }, &cancel)
+                .await,
+            Ok(())
+        );
+        assert!(sink.gone_away().now_or_never().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_run_that_vanishes_is_reported_lost() {
+        let (sink, stream) = RunStream::channel(RunId::new(), CancellationToken::new());
+        drop(sink);
+        assert_eq!(stream.finish().await, Err(lost()));
     }
 }

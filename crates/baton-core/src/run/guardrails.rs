@@ -1,4 +1,5 @@
-use crate::error::Error;
+use super::contain::contained;
+use crate::error::{GuardStage, PanicSite, RunError};
 use crate::llm::{ChatRequest, ChatResponse};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 pub enum Verdict {
     /// Go on.
     Allow,
-    /// Stop the run with [`Error::Refused`].
+    /// Stop the run with [`RunError::Refused`], giving the reason.
     Refuse(String),
 }
 
@@ -55,13 +56,15 @@ impl std::fmt::Debug for dyn Guardrail {
     }
 }
 
-/// Runs the request checks in order; the first refusal ends the run.
+/// Runs the request checks in order; the first refusal ends the run. A guardrail that panics
+/// fails the run with [`RunError::Panicked`].
 pub(crate) async fn check_pre_llm(
     guardrails: &[Arc<dyn Guardrail>],
     request: &ChatRequest,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     for guardrail in guardrails {
-        refuse_on(guardrail.as_ref(), guardrail.check_request(request).await)?;
+        let verdict = contained(PanicSite::Guardrail, guardrail.check_request(request)).await?;
+        refuse_on(guardrail.as_ref(), GuardStage::Request, verdict)?;
     }
     Ok(())
 }
@@ -71,22 +74,32 @@ pub(crate) async fn check_post_llm(
     guardrails: &[Arc<dyn Guardrail>],
     request: &ChatRequest,
     response: &ChatResponse,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     for guardrail in guardrails {
-        refuse_on(
-            guardrail.as_ref(),
-            guardrail.check_response(request, response).await,
-        )?;
+        let verdict = contained(
+            PanicSite::Guardrail,
+            guardrail.check_response(request, response),
+        )
+        .await?;
+        refuse_on(guardrail.as_ref(), GuardStage::Response, verdict)?;
     }
     Ok(())
 }
 
-fn refuse_on(guardrail: &dyn Guardrail, verdict: Verdict) -> Result<(), Error> {
+fn refuse_on(
+    guardrail: &dyn Guardrail,
+    stage: GuardStage,
+    verdict: Verdict,
+) -> Result<(), RunError> {
     match verdict {
         Verdict::Allow => Ok(()),
         Verdict::Refuse(reason) => {
-            tracing::info!(guardrail = guardrail.name(), %reason, "guardrail refused");
-            Err(Error::Refused { reason })
+            tracing::info!(guardrail = guardrail.name(), %stage, %reason, "guardrail refused");
+            Err(RunError::Refused {
+                guardrail: guardrail.name().to_owned(),
+                stage,
+                reason,
+            })
         }
     }
 }

@@ -40,6 +40,8 @@ impl Entry {
 
 /// A thread's messages as one run sees them, with the current window.
 pub(crate) struct History {
+    /// Position in the thread of `entries[0]`: a run reads only its thread's tail.
+    base: u64,
     entries: Vec<Entry>,
     start: usize,
     window_bound: u64,
@@ -55,8 +57,16 @@ impl std::fmt::Debug for History {
 }
 
 impl History {
+    #[cfg(test)]
     pub(crate) fn new(messages: Vec<Arc<Message>>) -> Self {
+        Self::from_tail(0, messages)
+    }
+
+    /// The history of a thread whose newest `messages` start at position `base`. A window never
+    /// starts on a tool result whose call was not read, so leading tool results stay out.
+    pub(crate) fn from_tail(base: u64, messages: Vec<Arc<Message>>) -> Self {
         let mut history = Self {
+            base,
             entries: Vec::with_capacity(messages.len() + 8),
             start: 0,
             window_bound: 0,
@@ -64,7 +74,33 @@ impl History {
         for message in messages {
             history.push(message);
         }
+        history.skip_orphaned_results();
         history
+    }
+
+    fn skip_orphaned_results(&mut self) {
+        if self.base == 0 {
+            return;
+        }
+        let orphans = self
+            .entries
+            .iter()
+            .take_while(|entry| !entry.starts_group())
+            .count();
+        if orphans < self.entries.len() {
+            let dropped: u64 = self.entries[..orphans]
+                .iter()
+                .map(|e| u64::from(e.bound))
+                .sum();
+            self.window_bound -= dropped;
+            self.start = orphans;
+        }
+    }
+
+    /// How many of a thread's newest messages a run needs to read for a window of `max_tokens`:
+    /// every message costs at least [`tokens::MESSAGE_OVERHEAD`], so no more can fit.
+    pub(crate) fn read_limit(max_tokens: u32) -> u64 {
+        u64::from(max_tokens / tokens::MESSAGE_OVERHEAD) + 1
     }
 
     /// Forgets the window, for a run that moves to another agent (whose budget and system
@@ -72,11 +108,12 @@ impl History {
     pub(crate) fn rewind(&mut self) {
         self.start = 0;
         self.window_bound = self.entries.iter().map(|e| u64::from(e.bound)).sum();
+        self.skip_orphaned_results();
     }
 
     /// The thread's length, as the store counts it.
     pub(crate) fn len(&self) -> u64 {
-        self.entries.len() as u64
+        self.base + self.entries.len() as u64
     }
 
     pub(crate) fn push(&mut self, message: Arc<Message>) {

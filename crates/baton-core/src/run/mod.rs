@@ -9,6 +9,7 @@
 //! Entry points: [`run_steps_streaming`] (events as they happen) and [`run_steps`] (the
 //! answer). [`RunLoop`] is the lower-level form the actor layer drives.
 
+mod contain;
 mod driver;
 mod event;
 mod guardrails;
@@ -20,8 +21,8 @@ mod steps;
 mod streaming;
 mod streaming_forward;
 
-pub(crate) use driver::FailedRun;
-pub use driver::{RunLoop, record_failure, terminal_chunk_for};
+pub use driver::{AgentOutcome, RunLoop};
+pub(crate) use driver::{Carried, end_unstarted};
 pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
 pub use guardrails::{Guardrail, Verdict};
 pub use options::{RetryPolicy, RunOptions};

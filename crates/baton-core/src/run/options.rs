@@ -29,6 +29,9 @@ pub struct RunOptions {
     pub retry: RetryPolicy,
     /// Checks before each provider call and on each response.
     pub guardrails: Arc<[Arc<dyn Guardrail>]>,
+    /// How long the run's lease lasts unless renewed. The run renews it every third of this
+    /// while it works; if the process dies, another may take the run over this long after.
+    pub lease_ttl: Duration,
 }
 
 impl Default for RunOptions {
@@ -40,6 +43,7 @@ impl Default for RunOptions {
             tool_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             guardrails: Arc::from([]),
+            lease_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -77,6 +81,13 @@ impl RunOptions {
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sets [`lease_ttl`](Self::lease_ttl) (at least one millisecond).
+    #[must_use]
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(1));
         self
     }
 

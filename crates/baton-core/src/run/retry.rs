@@ -2,8 +2,9 @@
 //! retried with exponential backoff and jitter (from `backon`), honouring the provider's
 //! `Retry-After` hint; once a chunk has been received, errors are final.
 
+use super::contain::contained;
 use super::options::RetryPolicy;
-use crate::error::{Error, LlmError};
+use crate::error::{LlmError, PanicSite, RunError};
 use crate::llm::{ChatChunk, ChatRequest, ChunkStream, LlmProvider};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::StreamExt;
@@ -22,42 +23,48 @@ pub(crate) async fn stream_with_retry(
     cancel: &CancellationToken,
     request: &ChatRequest,
     policy: &RetryPolicy,
-) -> Result<OpenedStream, Error> {
+) -> Result<OpenedStream, RunError> {
     with_retry(policy, cancel, || open_stream(llm, request)).await
 }
 
 /// Provider errors are [redacted](crate::redact) here, where they enter the loop, before
 /// the retry policy logs them.
+///
+/// A provider that panics fails the run with [`RunError::Panicked`]; that is never retried.
 async fn open_stream(
     llm: &dyn LlmProvider,
     request: &ChatRequest,
-) -> Result<OpenedStream, LlmError> {
-    let mut rest = llm.chat_stream(request).await.map_err(LlmError::redacted)?;
-    match rest.next().await {
-        Some(Ok(first)) => Ok(OpenedStream { first, rest }),
-        Some(Err(error)) => Err(error.redacted()),
-        None => Err(LlmError::IncompleteStream),
-    }
+) -> Result<Result<OpenedStream, LlmError>, RunError> {
+    contained(PanicSite::Provider, async {
+        let mut rest = llm.chat_stream(request).await.map_err(LlmError::redacted)?;
+        match rest.next().await {
+            Some(Ok(first)) => Ok(OpenedStream { first, rest }),
+            Some(Err(error)) => Err(error.redacted()),
+            None => Err(LlmError::IncompleteStream),
+        }
+    })
+    .await
 }
 
 /// Runs `attempt` until it succeeds, fails with a non-retryable error, runs out of retries, or
-/// the run is cancelled (which also drops the attempt in flight).
+/// the run is cancelled (which also drops the attempt in flight, and ends a backoff at once).
+/// An attempt's outer error (a contained panic) ends the run without retry.
 pub(crate) async fn with_retry<T, F, Fut>(
     policy: &RetryPolicy,
     cancel: &CancellationToken,
     mut attempt: F,
-) -> Result<T, Error>
+) -> Result<T, RunError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, LlmError>>,
+    Fut: Future<Output = Result<Result<T, LlmError>, RunError>>,
 {
     let mut delays = None;
     let mut attempt_number = 1u32;
     loop {
         let outcome = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err(Error::Cancelled),
-            outcome = attempt() => outcome,
+            () = cancel.cancelled() => return Err(RunError::Cancelled),
+            outcome = attempt() => outcome?,
         };
         let error = match outcome {
             Ok(value) => return Ok(value),
@@ -81,7 +88,7 @@ where
         tracing::warn!(attempt = attempt_number, wait_ms = wait.as_millis() as u64, %error, "provider call failed; retrying");
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return Err(Error::Cancelled),
+            () = cancel.cancelled() => return Err(RunError::Cancelled),
             () = tokio::time::sleep(wait) => {}
         }
         attempt_number += 1;

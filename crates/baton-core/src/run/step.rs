@@ -6,10 +6,11 @@
 //! and the others are answered as ignored. The assistant message, the tool results and the
 //! step's episodes are committed together.
 
+use super::contain::contained_try;
 use super::driver::RunLoop;
 use super::event::{EventSink, RunEvent};
 use crate::agent::HandoffArgs;
-use crate::error::Error;
+use crate::error::{PanicSite, RunError};
 use crate::ids::AgentName;
 use crate::llm::{ChatResponse, Message, ToolCall};
 use crate::memory::{Episode, StepCommit};
@@ -48,7 +49,7 @@ impl RunLoop {
         response: ChatResponse,
         latency_ms: u32,
         sink: Option<&EventSink>,
-    ) -> Result<StepDisposition, Error> {
+    ) -> Result<StepDisposition, RunError> {
         let step = self.step;
         self.usage += response.usage;
         let step_completed = Episode::StepCompleted {
@@ -66,10 +67,13 @@ impl RunLoop {
                 output: output.clone(),
                 usage: self.usage,
             };
+            // The run's end is committed with its last step: from here on nothing can fail it,
+            // and a consumer that leaves only misses the events.
             self.commit(vec![assistant], &[step_completed, completed])
                 .await?;
-            self.step_finished(sink, response.usage, response.finish_reason)
-                .await?;
+            let _ = self
+                .step_finished(sink, response.usage, response.finish_reason)
+                .await;
             return Ok(StepDisposition::Done(output));
         }
 
@@ -87,7 +91,7 @@ impl RunLoop {
         }
         let outcomes = self.run_calls(calls, plans, sink).await?;
 
-        let mut episodes = Vec::with_capacity(outcomes.len() + 1);
+        let mut episodes = Vec::with_capacity(outcomes.len() + 2);
         let mut messages = Vec::with_capacity(outcomes.len() + 1);
         messages.push(Arc::clone(&assistant));
         for (call, outcome) in calls.iter().zip(outcomes) {
@@ -101,6 +105,14 @@ impl RunLoop {
             messages.push(Arc::new(outcome.message));
         }
         episodes.push(step_completed);
+        if let Some((to, reason)) = &handoff {
+            // The handoff is committed with the step that made it.
+            episodes.push(Episode::HandedOff {
+                from: self.ctx.agent_name().clone(),
+                to: to.clone(),
+                reason: reason.clone(),
+            });
+        }
         self.commit(messages, &episodes).await?;
         self.step_finished(sink, response.usage, response.finish_reason)
             .await?;
@@ -156,7 +168,7 @@ impl RunLoop {
         calls: &[ToolCall],
         plans: Vec<CallPlan>,
         sink: Option<&EventSink>,
-    ) -> Result<Vec<ToolOutcome>, Error> {
+    ) -> Result<Vec<ToolOutcome>, RunError> {
         let tools = self.ctx.agent.tools();
         let timeout = self.opts.tool_timeout;
         let to_run = plans.iter().filter(|p| matches!(p, CallPlan::Run)).count();
@@ -185,7 +197,7 @@ impl RunLoop {
         if let Some(index) = only {
             let outcome = tokio::select! {
                 biased;
-                () = &mut cancelled => return Err(Error::Cancelled),
+                () = &mut cancelled => return Err(RunError::Cancelled),
                 outcome = execute_call(tools, &calls[index], timeout) => outcome,
             };
             notify_finished(sink, &calls[index], &outcome, &self.ctx.cancel).await?;
@@ -194,7 +206,7 @@ impl RunLoop {
         while let Some(running) = running.as_mut() {
             let finished = tokio::select! {
                 biased;
-                () = &mut cancelled => return Err(Error::Cancelled),
+                () = &mut cancelled => return Err(RunError::Cancelled),
                 finished = running.next() => finished,
             };
             let Some((index, outcome)) = finished else {
@@ -211,7 +223,7 @@ impl RunLoop {
         &mut self,
         messages: Vec<Arc<Message>>,
         episodes: &[Episode],
-    ) -> Result<(), Error> {
+    ) -> Result<(), RunError> {
         let commit = StepCommit {
             thread: self.thread,
             expected_len: Some(self.history.len()),
@@ -219,8 +231,9 @@ impl RunLoop {
             run: self.ctx.run_id,
             step: self.step,
             episodes,
+            lease: Some(&self.lease),
         };
-        self.ctx.store.commit_step(commit).await?;
+        contained_try(PanicSite::Store, self.ctx.store.commit_step(commit)).await?;
         for message in messages {
             self.history.push(message);
         }
@@ -232,7 +245,7 @@ impl RunLoop {
         sink: Option<&EventSink>,
         usage: crate::llm::Usage,
         finish_reason: crate::llm::FinishReason,
-    ) -> Result<(), Error> {
+    ) -> Result<(), RunError> {
         match sink {
             Some(sink) => {
                 let event = RunEvent::StepFinished {
@@ -252,7 +265,7 @@ async fn notify_finished(
     call: &ToolCall,
     outcome: &ToolOutcome,
     cancel: &tokio_util::sync::CancellationToken,
-) -> Result<(), Error> {
+) -> Result<(), RunError> {
     let Some(sink) = sink else { return Ok(()) };
     let event = RunEvent::ToolCallFinished {
         id: call.id.clone(),

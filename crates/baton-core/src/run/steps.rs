@@ -1,10 +1,11 @@
 //! The non-streaming entry point: one complete response per model call.
 
-use super::driver::{Mode, RunLoop, record_failure};
+use super::contain::contained;
+use super::driver::{AgentOutcome, Mode, RunLoop};
 use super::event::RunOutput;
 use super::options::RunOptions;
 use crate::agent::AgentContext;
-use crate::error::Error;
+use crate::error::{PanicSite, RunError};
 use crate::ids::ThreadId;
 use crate::llm::Message;
 use tracing::Instrument;
@@ -12,25 +13,41 @@ use tracing::Instrument;
 /// Runs `ctx`'s agent on `thread` with `input` to its end, with non-streaming provider calls.
 ///
 /// Same loop, limits, guardrails, retry and records as
-/// [`run_steps_streaming`](super::run_steps_streaming); failures are recorded and returned.
+/// [`run_steps_streaming`](super::run_steps_streaming). The run's outcome is recorded (one
+/// terminal episode) and returned. A run refused its thread (another run holds it, here or in
+/// another process) writes nothing.
+///
+/// # Errors
+///
+/// Any [`RunError`]; a handoff is [`RunError::Routing`], since only a
+/// [`Supervisor`](crate::actor::Supervisor) routes handoffs.
 pub async fn run_steps(
     ctx: &AgentContext,
     thread: ThreadId,
     input: Vec<Message>,
     opts: RunOptions,
-) -> Result<RunOutput, Error> {
+) -> Result<RunOutput, RunError> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
     async {
-        let outcome =
-            match RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Blocking).await {
-                Ok(mut run) => run.drive(None, None).await,
-                Err(error) => Err(error),
-            };
-        if let Err(error) = &outcome {
-            record_failure(ctx, None, error.clone()).await;
-        }
-        outcome
+        let mut run = RunLoop::start_with(ctx.clone(), thread, opts, Mode::Blocking).await?;
+        let outcome = run_to_answer(&mut run, input, None).await;
+        run.end(outcome, None).await
     }
     .instrument(span)
     .await
+}
+
+/// Runs a bare loop's steps, containing any panic, and reads the outcome as a bare loop must:
+/// there is no one to route a handoff to.
+pub(crate) async fn run_to_answer(
+    run: &mut RunLoop,
+    input: Vec<Message>,
+    sink: Option<&super::EventSink>,
+) -> Result<RunOutput, RunError> {
+    match contained(PanicSite::Run, run.run(input, sink)).await?? {
+        AgentOutcome::Answered(output) => Ok(output),
+        AgentOutcome::HandedOff { to, .. } => Err(RunError::routing(format!(
+            "the model handed off to {to}, and only a supervisor routes handoffs"
+        ))),
+    }
 }

@@ -1,25 +1,25 @@
 //! The streaming entry point: a run whose events reach the caller as they happen.
 
-use super::driver::{Mode, RunLoop, record_failure};
+use super::driver::{Mode, RunLoop};
 use super::event::RunStream;
 use super::options::RunOptions;
+use super::steps::run_to_answer;
 use crate::agent::AgentContext;
-use crate::error::Error;
+use crate::error::RunError;
 use crate::ids::ThreadId;
 use crate::llm::Message;
 use tracing::Instrument;
 
 /// Runs `ctx`'s agent on `thread` with `input`, streaming its events.
 ///
-/// The run starts here: it records [`Episode::Started`](crate::memory::Episode::Started),
-/// appends `input` to the thread and makes the first provider call (with retry). Failures up to
-/// that point are returned as `Err` (and recorded); later ones end the stream with
-/// [`RunEvent::Failed`](super::RunEvent::Failed). The rest of the run executes in a task that
-/// ends with the run: when it completes, fails, is cancelled through `ctx.cancel`, or when the
-/// returned stream is dropped.
+/// The run takes its thread here (its lease, see [`RunLoop::start`]); a refusal is returned as
+/// `Err` and writes nothing. Everything after (recording `Started`, appending `input`, the
+/// steps) happens in a task that ends with the run, and every failure from there on ends the
+/// stream with [`RunEvent::Failed`](super::RunEvent::Failed). Cancelling `ctx.cancel` cancels
+/// the run; dropping the stream does too, unless it was
+/// [`detach`](RunStream::detach)ed.
 ///
-/// A handoff ends this run with `Failed` ("handoff to …"); the supervisor's actors route
-/// handoffs instead.
+/// A handoff ends this run with [`RunError::Routing`]: the supervisor's actors route handoffs.
 ///
 /// ```
 /// use baton_core::prelude::*;
@@ -43,38 +43,29 @@ use tracing::Instrument;
 /// assert_eq!(text, "Hi there!");
 /// # });
 /// ```
+///
+/// # Errors
+///
+/// The lease's refusal ([`RunError::Store`]), or [`RunError::Cancelled`].
 pub async fn run_steps_streaming(
     ctx: &AgentContext,
     thread: ThreadId,
     input: Vec<Message>,
     opts: RunOptions,
-) -> Result<RunStream, Error> {
+) -> Result<RunStream, RunError> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
-    let opened = async {
-        let mut run =
-            RunLoop::start_with(ctx.clone(), thread, input, opts, Mode::Streaming).await?;
-        let first = run.open_step().await?;
-        Ok::<_, Error>((run, first))
-    }
-    .instrument(span.clone())
-    .await;
-    let (mut run, first) = match opened {
-        Ok(opened) => opened,
-        Err(error) => {
-            let reported = error.clone();
-            record_failure(ctx, None, error).instrument(span).await;
-            return Err(reported);
-        }
-    };
-    let (sink, stream) = RunStream::channel(ctx.run_id);
-    let ctx = ctx.clone();
-    // The task ends with the run: on completion, failure, cancellation, or when the consumer
-    // drops the stream (the loop watches for that even while the provider is silent).
+    // The run's own token, under the caller's: dropping the stream cancels this run only.
+    let cancel = ctx.cancel.child_token();
+    let ctx = ctx.clone().with_cancel(cancel.clone());
+    let run_id = ctx.run_id;
+    let mut run = RunLoop::start_with(ctx, thread, opts, Mode::Streaming)
+        .instrument(span.clone())
+        .await?;
+    let (sink, stream) = RunStream::channel(run_id, cancel);
     tokio::spawn(
         async move {
-            if let Err(error) = run.drive(Some(&sink), Some(first)).await {
-                record_failure(&ctx, Some(&sink), error).await;
-            }
+            let outcome = run_to_answer(&mut run, input, Some(&sink)).await;
+            let _ = run.end(outcome, Some(&sink)).await;
         }
         .instrument(span),
     );

@@ -1,5 +1,5 @@
 use super::ToolRegistry;
-use crate::error::ToolError;
+use crate::error::{ToolError, panic_message};
 use crate::llm::{Message, ToolCall};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -75,12 +75,4 @@ pub async fn execute_call(
             outcome
         }
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }

@@ -1,5 +1,5 @@
 use super::{DynTool, Tool, TypedTool};
-use crate::error::Error;
+use crate::error::ConfigError;
 use crate::llm::ToolSpec;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,22 +29,22 @@ impl ToolRegistry {
     }
 
     /// Adds a typed tool (its schema is derived now, once).
-    pub fn with<T: Tool>(self, tool: T) -> Result<Self, Error> {
+    pub fn with<T: Tool>(self, tool: T) -> Result<Self, ConfigError> {
         self.with_dyn(Arc::new(TypedTool::new(tool)))
     }
 
     /// Adds an object-safe tool.
-    pub fn with_dyn(mut self, tool: Arc<dyn DynTool>) -> Result<Self, Error> {
+    pub fn with_dyn(mut self, tool: Arc<dyn DynTool>) -> Result<Self, ConfigError> {
         self.insert(tool)?;
         Ok(self)
     }
 
     /// Adds an object-safe tool in place.
-    pub fn insert(&mut self, tool: Arc<dyn DynTool>) -> Result<(), Error> {
+    pub fn insert(&mut self, tool: Arc<dyn DynTool>) -> Result<(), ConfigError> {
         let spec = tool.spec().clone();
         validate_tool_name(&spec.name)?;
         if self.tools.contains_key(spec.name.as_str()) {
-            return Err(Error::Config(format!(
+            return Err(ConfigError(format!(
                 "tool {:?} is registered twice",
                 spec.name
             )));
@@ -86,7 +86,7 @@ impl ToolRegistry {
 }
 
 /// Tool names as model APIs accept them: 1 to 64 characters from `[a-zA-Z0-9_-]`.
-pub(crate) fn validate_tool_name(name: &str) -> Result<(), Error> {
+pub(crate) fn validate_tool_name(name: &str) -> Result<(), ConfigError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -95,7 +95,7 @@ pub(crate) fn validate_tool_name(name: &str) -> Result<(), Error> {
     if valid {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(ConfigError(format!(
             "tool name {name:?} is invalid: use 1 to 64 characters from a-z, A-Z, 0-9, '_' and '-'"
         )))
     }

@@ -67,7 +67,7 @@ fn schema_is_derived_once_from_the_argument_type() {
 #[test]
 fn duplicate_and_invalid_names_are_rejected() {
     assert!(
-        matches!(registry().with(Echo), Err(crate::error::Error::Config(m)) if m.contains("twice"))
+        matches!(registry().with(Echo), Err(crate::error::ConfigError(m)) if m.contains("twice"))
     );
     struct Bad;
     impl Tool for Bad {

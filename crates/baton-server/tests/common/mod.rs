@@ -192,15 +192,28 @@ pub async fn error_of(response: reqwest::Response) -> (u16, Value) {
     (status, body["error"].clone())
 }
 
-/// Asserts that `response` is an error with `status` and `kind` (its `error.type`), and
-/// returns the `error` object.
-pub async fn expect_error(response: reqwest::Response, status: u16, kind: &str) -> Value {
+/// Asserts that `response` is an error with `status` and Baton's error `code`, and returns
+/// the `error` object. On Baton's routes `error.type` is that code too.
+pub async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     let (actual, error) = error_of(response).await;
     assert_eq!(
-        (actual, error["type"].as_str()),
-        (status, Some(kind)),
+        (actual, error["code"].as_str()),
+        (status, Some(code)),
         "{error}"
     );
+    error
+}
+
+/// [`expect_error`] on the OpenAI-compatible endpoint, where `error.type` is OpenAI's error
+/// type.
+pub async fn expect_openai_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+    openai_type: &str,
+) -> Value {
+    let error = expect_error(response, status, code).await;
+    assert_eq!(error["type"], openai_type, "{error}");
     error
 }
 

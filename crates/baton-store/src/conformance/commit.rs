@@ -1,7 +1,7 @@
 //! Checks of [`Store::commit_step`]: one transaction, written once.
 
-use super::fixtures::{assert_conflict, step_completed, texts, tool_called, user};
-use baton_core::error::StoreError;
+use super::fixtures::{assert_conflict, failed, ids, step_completed, texts, tool_called, user};
+use baton_core::error::{FailureKind, StoreError};
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::{Message, ToolCall};
 use baton_core::memory::{Episode, Page, StepCommit, Store};
@@ -36,6 +36,7 @@ fn commit<'a>(
         run,
         step: n,
         episodes,
+        lease: None,
     }
 }
 
@@ -43,12 +44,7 @@ fn commit<'a>(
 pub async fn commit_step_writes_messages_and_episodes(store: Arc<dyn Store>) {
     let (thread, run) = (ThreadId::new(), RunId::new());
     store
-        .record(
-            run,
-            Episode::Failed {
-                error: "placeholder".into(),
-            },
-        )
+        .record(run, failed(FailureKind::Lost, "placeholder"))
         .await
         .expect("record");
     let first = step(1);
@@ -89,13 +85,8 @@ pub async fn a_refused_commit_writes_nothing(store: Arc<dyn Store>) {
     assert_conflict(refused, thread, 0, 1);
     assert_eq!(texts(&*store, thread).await, ["other writer"]);
     assert!(store.episodes(run).await.expect("episodes").is_empty());
-    assert!(
-        !store
-            .unfinished_runs()
-            .await
-            .expect("unfinished")
-            .contains(&run)
-    );
+    let unfinished = store.unfinished_runs().await.expect("unfinished");
+    assert!(!ids(&unfinished).contains(&run), "{unfinished:?}");
 }
 
 /// Committing a step again (a retry after a lost acknowledgement) writes nothing and returns

@@ -1,7 +1,8 @@
 //! Checks of [`EpisodicStore`](baton_core::memory::EpisodicStore): order, numbering, runs in
 //! flight.
 
-use super::fixtures::{agent, step_completed, tool_called};
+use super::fixtures::{self, agent, failed, ids, step_completed, tool_called};
+use baton_core::error::FailureKind;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Usage;
 use baton_core::memory::{Episode, Store};
@@ -46,7 +47,7 @@ pub async fn episodes_keep_order_and_number(store: Arc<dyn Store>) {
         store.record(run, episode.clone()).await.expect("record");
         if i == 2 {
             store
-                .record(other, Episode::Failed { error: "x".into() })
+                .record(other, failed(FailureKind::Provider, "x"))
                 .await
                 .expect("record");
         }
@@ -100,9 +101,7 @@ pub async fn unfinished_runs_are_runs_without_an_end(store: Arc<dyn Store>) {
     store
         .record(
             failed,
-            Episode::Failed {
-                error: "cancelled".into(),
-            },
+            fixtures::failed(FailureKind::Cancelled, "run cancelled"),
         )
         .await
         .expect("record");
@@ -119,11 +118,11 @@ pub async fn unfinished_runs_are_runs_without_an_end(store: Arc<dyn Store>) {
     store.record(started, start.clone()).await.expect("record");
 
     let unfinished = store.unfinished_runs().await.expect("unfinished");
-    assert_eq!(unfinished, [started, stepping, reopened]);
+    assert_eq!(ids(&unfinished), [started, stepping, reopened]);
 
     store.record(started, done).await.expect("record");
     let unfinished = store.unfinished_runs().await.expect("unfinished");
-    assert_eq!(unfinished, [stepping, reopened]);
+    assert_eq!(ids(&unfinished), [stepping, reopened]);
 }
 
 /// Episodes recorded concurrently on one run get distinct sequence numbers `0..n`, and each

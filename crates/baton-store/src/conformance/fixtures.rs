@@ -1,9 +1,9 @@
 //! Messages, episodes and assertions the checks share.
 
-use baton_core::error::StoreError;
-use baton_core::ids::{AgentName, ThreadId};
+use baton_core::error::{FailureKind, StoreError};
+use baton_core::ids::{AgentName, RunId, ThreadId};
 use baton_core::llm::{FinishReason, Message, ToolCall, Usage};
-use baton_core::memory::{Episode, Page, Store};
+use baton_core::memory::{Episode, Page, Store, UnfinishedRun};
 use std::sync::Arc;
 
 /// A user message.
@@ -41,6 +41,27 @@ pub(super) fn step_completed(step: u32) -> Episode {
         finish_reason: FinishReason::ToolCalls,
         tool_calls: 1,
     }
+}
+
+/// The terminal episode of a run that failed as `kind` says, with `message`.
+pub(super) fn failed(kind: FailureKind, message: impl Into<String>) -> Episode {
+    Episode::Failed {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// The terminal episode of a run that answered.
+pub(super) fn completed(output: &str) -> Episode {
+    Episode::Completed {
+        output: output.into(),
+        usage: Usage::new(1, 1),
+    }
+}
+
+/// The ids of `runs`, in order.
+pub(super) fn ids(runs: &[UnfinishedRun]) -> Vec<RunId> {
+    runs.iter().map(|unfinished| unfinished.run).collect()
 }
 
 /// A tool call of `step`.

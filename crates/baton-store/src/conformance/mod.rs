@@ -1,8 +1,9 @@
 //! The behaviour every [`Store`] must show, written once and run against every backend.
 //!
 //! Each check is an async function that takes a fresh, empty store and panics (with a message
-//! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`] takes two
-//! handles on one database, as two processes would hold.
+//! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`] and
+//! [`racing_acquires_on_two_handles`] take two handles on one database, as two processes would
+//! hold.
 //! [`conformance_tests!`](crate::conformance_tests) turns the checks into one `#[tokio::test]`
 //! each:
 //!
@@ -31,6 +32,7 @@ mod commit;
 mod concurrency;
 mod episodes;
 mod fixtures;
+mod leases;
 mod threads;
 
 pub use commit::{
@@ -46,9 +48,18 @@ pub use episodes::{
     concurrent_records_number_episodes_densely, episodes_keep_order_and_number,
     unfinished_runs_are_runs_without_an_end,
 };
+pub use leases::{
+    a_commit_under_a_stale_lease_writes_nothing, a_held_thread_is_refused_to_other_runs,
+    a_lease_without_end_is_live, a_leased_run_is_driven_once,
+    an_expired_lease_is_replaced_and_its_holder_fenced_off,
+    an_expired_lease_nobody_replaced_renews, leases_are_acquired_renewed_and_released,
+    racing_acquires_on_two_handles, releasing_records_the_terminal_episode_and_frees_the_thread,
+    unfinished_runs_say_who_drives_them,
+};
 pub use threads::{
     appends_and_lists_in_order, large_messages_round_trip, pages_through_a_thread,
     refused_and_empty_appends_list_no_thread, stale_writers_get_a_conflict_and_write_nothing,
+    tails_of_short_and_unknown_threads, the_tail_of_a_long_thread_is_its_last_messages,
     threads_are_isolated, threads_lists_threads_with_messages_oldest_first, unicode_round_trips,
     unknown_threads_and_runs_are_empty,
 };
@@ -74,6 +85,8 @@ macro_rules! conformance_tests {
             checks = [
                 appends_and_lists_in_order,
                 pages_through_a_thread,
+                tails_of_short_and_unknown_threads,
+                the_tail_of_a_long_thread_is_its_last_messages,
                 unknown_threads_and_runs_are_empty,
                 stale_writers_get_a_conflict_and_write_nothing,
                 large_messages_round_trip,
@@ -92,6 +105,16 @@ macro_rules! conformance_tests {
                 concurrent_appends_with_expected_len,
                 concurrent_appends_without_expected_len,
                 racing_handles_on_one_thread,
+                leases_are_acquired_renewed_and_released,
+                a_leased_run_is_driven_once,
+                a_held_thread_is_refused_to_other_runs,
+                an_expired_lease_is_replaced_and_its_holder_fenced_off,
+                an_expired_lease_nobody_replaced_renews,
+                a_commit_under_a_stale_lease_writes_nothing,
+                releasing_records_the_terminal_episode_and_frees_the_thread,
+                unfinished_runs_say_who_drives_them,
+                a_lease_without_end_is_live,
+                racing_acquires_on_two_handles,
             ]
         );
     };
@@ -105,6 +128,14 @@ macro_rules! conformance_tests {
         async fn racing_handles_on_one_thread() {
             if let Some((first, second)) = $pair().await {
                 $crate::conformance::racing_handles_on_one_thread(first, second).await;
+            }
+        }
+    };
+    (@one $fresh:path, $pair:path, racing_acquires_on_two_handles) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn racing_acquires_on_two_handles() {
+            if let Some((first, second)) = $pair().await {
+                $crate::conformance::racing_acquires_on_two_handles(first, second).await;
             }
         }
     };

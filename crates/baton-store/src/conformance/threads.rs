@@ -1,10 +1,11 @@
-//! Checks of [`ThreadStore`](baton_core::memory::ThreadStore): order, pages, conflicts,
+//! Checks of [`ThreadStore`](baton_core::memory::ThreadStore): order, pages, tails, conflicts,
 //! contents, listing.
 
-use super::fixtures::{assert_conflict, every_role, texts, user};
+use super::fixtures::{assert_conflict, every_role, failed, texts, user};
+use baton_core::error::FailureKind;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::{Message, ToolCall};
-use baton_core::memory::{Episode, Page, Store};
+use baton_core::memory::{Page, Store, ThreadTail};
 use std::sync::Arc;
 
 /// Appends keep their order, return the new length, and messages read back equal to what was
@@ -57,6 +58,81 @@ pub async fn pages_through_a_thread(store: Arc<dyn Store>) {
     assert!(page(2, 0).await.is_empty());
     assert_eq!(page(9, u64::MAX).await, ["9"]);
     assert_eq!(page(0, u64::MAX).await.len(), 10);
+}
+
+/// The texts of a tail's messages.
+fn tail_texts(tail: &ThreadTail) -> Vec<String> {
+    tail.messages
+        .iter()
+        .map(|m| m.content().to_owned())
+        .collect()
+}
+
+/// The tail of a thread is its newest messages, oldest first, with its length: all of them
+/// when it holds fewer than asked; none, of length 0, for a thread the store never saw.
+pub async fn tails_of_short_and_unknown_threads(store: Arc<dyn Store>) {
+    let unknown = store.tail(ThreadId::new(), 10).await.expect("tail");
+    assert_eq!(unknown, ThreadTail::default(), "an unknown thread is empty");
+
+    let thread = ThreadId::new();
+    let messages = every_role();
+    store
+        .append(thread, Some(0), &messages)
+        .await
+        .expect("append");
+    let len = messages.len() as u64;
+    for limit in [len, len + 1, 1000, u64::MAX] {
+        let tail = store.tail(thread, limit).await.expect("tail");
+        assert_eq!(tail.len, len, "tail({limit}) must say the thread's length");
+        assert_eq!(
+            tail.messages, messages,
+            "tail({limit}) must hold every message"
+        );
+        assert_eq!(tail.offset(), 0);
+    }
+    let tail = store.tail(thread, 2).await.expect("tail");
+    assert_eq!(tail.len, len);
+    assert_eq!(tail.messages, messages[messages.len() - 2..]);
+    assert_eq!(tail.offset(), len - 2);
+    let none = store.tail(thread, 0).await.expect("tail");
+    assert_eq!((none.len, none.messages.len()), (len, 0));
+
+    // An append that carried nothing made no messages, and no length.
+    let empty = ThreadId::new();
+    assert_eq!(store.append(empty, Some(0), &[]).await, Ok(0));
+    let tail = store.tail(empty, 5).await.expect("tail");
+    assert_eq!(tail, ThreadTail::default());
+}
+
+/// The tail of a long thread is its last messages, exactly, and its length; a thread grown
+/// since is read at its new end.
+pub async fn the_tail_of_a_long_thread_is_its_last_messages(store: Arc<dyn Store>) {
+    const LONG: u64 = 10_000;
+    let thread = ThreadId::new();
+    let messages: Vec<_> = (0..LONG).map(|i| user(i.to_string())).collect();
+    store
+        .append(thread, Some(0), &messages)
+        .await
+        .expect("append");
+    let tail = store.tail(thread, 5).await.expect("tail");
+    assert_eq!(tail.len, LONG);
+    assert_eq!(tail_texts(&tail), ["9995", "9996", "9997", "9998", "9999"]);
+    assert_eq!(tail.offset(), LONG - 5);
+    let last = store.tail(thread, 1).await.expect("tail");
+    assert_eq!(tail_texts(&last), ["9999"]);
+    let all = store.tail(thread, LONG).await.expect("tail");
+    assert_eq!(
+        all.messages, messages,
+        "a tail of the whole thread is the thread"
+    );
+
+    store
+        .append(thread, Some(LONG), &[user("new")])
+        .await
+        .expect("append");
+    let tail = store.tail(thread, 2).await.expect("tail");
+    assert_eq!(tail.len, LONG + 1);
+    assert_eq!(tail_texts(&tail), ["9999", "new"]);
 }
 
 /// A thread or run the store never saw reads as empty, not as an error.
@@ -163,9 +239,7 @@ pub async fn unicode_round_trips(store: Arc<dyn Store>) {
     assert_eq!(texts(&*store, thread).await, samples);
 
     let run = RunId::new();
-    let failed = Episode::Failed {
-        error: samples.concat(),
-    };
+    let failed = failed(FailureKind::Other, samples.concat());
     store.record(run, failed.clone()).await.expect("record");
     let log = store.episodes(run).await.expect("episodes");
     assert_eq!(log[0].episode, failed);

@@ -5,13 +5,13 @@
 //! statements carry the decision instead:
 //!
 //! 1. **Extend** ([`threads::extend`]) grows the thread's length if it holds the expected number
-//!    of messages and the step is not committed yet (creating the thread if needed), and leaves
-//!    the write's token on the thread's row.
+//!    of messages, the step is not committed yet and the writer's lease, if any, is current
+//!    (creating the thread if needed), and leaves the write's token on the thread's row.
 //! 2. **Messages** ([`threads::insert_messages`]) are inserted only if the thread's row holds the
 //!    token, at positions counted back from the new length.
 //! 3. **Episodes** ([`episodes::insert`]) likewise, numbered after the run's last one.
-//! 4. **Report**, when the first statement wrote nothing: the thread's length, and whether the
-//!    step is committed.
+//! 4. **Report**, when the first statement wrote nothing: the thread's length, whether the step
+//!    is committed, and whether the lease is current.
 //!
 //! The first statement returns the thread's new length when it extends it, in the shape of the
 //! report, so the first row a write returns is its [`Outcome`].
@@ -28,6 +28,7 @@
 //! PostgreSQL, a writer that waited for it checks the row the winner committed, not its own
 //! snapshot. Only when another run wrote the thread since does the check read the run's log.
 
+use super::leases::Fence;
 use super::write::{Statement, Write};
 use super::{Failure, episodes, threads};
 use crate::codec::{EpisodeRow, from_sql_int};
@@ -47,23 +48,32 @@ pub(crate) struct StepRecord {
 }
 
 /// The write that appends `bodies` to `thread` if it holds `expected` messages (or whatever it
-/// holds, with `None`) and, for a step, records the step's episodes unless it is committed.
+/// holds, with `None`) and, for a step, records the step's episodes unless it is committed;
+/// under a `fence`, only if its lease is current.
 pub(crate) fn write(
     thread: &str,
     expected: Option<u64>,
     bodies: Vec<String>,
     step: Option<StepRecord>,
+    fence: Option<Fence<'_>>,
 ) -> Write {
     let token = Uuid::now_v7().to_string();
     let key = step.as_ref().map(|s| (s.run.as_str(), s.step));
     let mut write = Write::default();
-    write.push(threads::extend(thread, bodies.len(), expected, &token, key));
-    let outcome = outcome(thread, &token, key);
+    write.push(threads::extend(
+        thread,
+        bodies.len(),
+        expected,
+        &token,
+        key,
+        fence,
+    ));
+    let outcome = outcome(thread, &token, key, fence);
     for statement in threads::insert_messages(thread, &token, bodies) {
         write.push(statement);
     }
     if let Some(step) = step {
-        let guard = episodes::Guard {
+        let guard = episodes::Guard::Extended {
             thread,
             token: &token,
         };
@@ -77,22 +87,39 @@ pub(crate) fn write(
 
 /// The report of a write that wrote nothing, in the shape of the row [`threads::extend`]
 /// returns when it extends: the thread's length (NULL for no thread), whether its row holds
-/// `token`, and whether `step` is committed (as [`threads::extend`] decides it; the run's log is
-/// read only when the thread's row does not tell).
-fn outcome(thread: &str, token: &str, step: Option<(&str, i64)>) -> Statement {
-    Statement::new(
+/// `token`, whether `step` is committed (as [`threads::extend`] decides it; the run's log is
+/// read only when the thread's row does not tell), and whether the `fence`'s lease is current
+/// (1 without a fence).
+fn outcome(
+    thread: &str,
+    token: &str,
+    step: Option<(&str, i64)>,
+    fence: Option<Fence<'_>>,
+) -> Statement {
+    let lease = if fence.is_some() {
+        "CASE WHEN EXISTS (SELECT 1 FROM run_leases WHERE run_id = $5 AND token = $6) \
+         THEN 1 ELSE 0 END"
+    } else {
+        "1"
+    };
+    let statement = Statement::new(format!(
         "SELECT (SELECT len FROM threads WHERE id = $1), \
          (SELECT COUNT(*) FROM threads WHERE id = $1 AND extended_by = $2), \
          CASE WHEN EXISTS (SELECT 1 FROM threads \
                            WHERE id = $1 AND last_run = $3 AND last_step >= $4) THEN 1 \
               WHEN EXISTS (SELECT 1 FROM episodes \
                            WHERE run_id = $3 AND completes_step = $4) THEN 1 \
-              ELSE 0 END",
-    )
+              ELSE 0 END, \
+         {lease}"
+    ))
     .bind(thread)
     .bind(token)
     .bind(step.map(|(run, _)| run))
-    .bind(step.map(|(_, step)| step))
+    .bind(step.map(|(_, step)| step));
+    match fence {
+        Some(fence) => statement.bind(fence.run).bind(fence.token),
+        None => statement,
+    }
 }
 
 /// What a write did.
@@ -113,6 +140,8 @@ pub(crate) enum Outcome {
         /// The number it holds.
         actual: u64,
     },
+    /// Nothing: the writer's lease is not the run's current one.
+    LeaseLost,
 }
 
 impl Outcome {
@@ -127,8 +156,11 @@ impl Outcome {
         let len = from_sql_int(len.unwrap_or(0), "thread length")?;
         let extended: i64 = column(row, 1, "extension count")?;
         let committed: i64 = column(row, 2, "committed step count")?;
+        let leased: i64 = column(row, 3, "current lease count")?;
         Ok(if extended > 0 {
             Self::Extended { len }
+        } else if leased == 0 {
+            Self::LeaseLost
         } else if committed > 0 {
             Self::AlreadyCommitted { len }
         } else {
@@ -143,7 +175,7 @@ mod tests {
 
     #[test]
     fn an_append_extends_inserts_and_reports() {
-        let write = write("t", Some(0), vec!["{}".into(), "{}".into()], None);
+        let write = write("t", Some(0), vec!["{}".into(), "{}".into()], None, None);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 3, "{sql:#?}");
         assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
@@ -158,10 +190,31 @@ mod tests {
             step: 1,
             episodes: Vec::new(),
         };
-        let write = write("t", None, Vec::new(), Some(step));
+        let write = write("t", None, Vec::new(), Some(step), None);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         // No messages and no episodes: nothing to insert, but the step's check still runs.
         assert_eq!(sql.len(), 2, "{sql:#?}");
         assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);
+    }
+
+    #[test]
+    fn a_fenced_commit_checks_its_lease_first_and_reports_it() {
+        let fence = Fence {
+            run: "r",
+            token: "lease",
+            lock: " FOR KEY SHARE",
+        };
+        let write = write("t", Some(0), vec!["{}".into()], None, Some(fence));
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert!(
+            sql[0].contains(
+                "AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = $7 AND token = $8 FOR KEY SHARE) \
+                 ON CONFLICT"
+            ),
+            "{}",
+            sql[0]
+        );
+        let report = sql.last().expect("a report");
+        assert!(report.contains("run_id = $5 AND token = $6"), "{report}");
     }
 }

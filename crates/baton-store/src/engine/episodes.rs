@@ -3,10 +3,10 @@
 use super::Failure;
 use super::threads::column;
 use super::write::Statement;
-use crate::codec::{EpisodeRow, decode_episode};
+use crate::codec::{EpisodeRow, decode_episode, from_sql_int, to_sql_int};
 use crate::error::corrupt;
 use baton_core::ids::RunId;
-use baton_core::memory::EpisodeRecord;
+use baton_core::memory::{EpisodeRecord, LeaseHolder, UnfinishedRun};
 use sqlx::Executor;
 use sqlx::any::Any;
 use std::fmt::Write as _;
@@ -14,13 +14,44 @@ use std::fmt::Write as _;
 /// Rows per `INSERT`: six parameters each, well under SQLite's and PostgreSQL's limits.
 const ROWS_PER_INSERT: usize = 128;
 
-/// The condition of a step's episodes: the thread's row holds the write's token (see
-/// [`super::commit`]).
-pub(crate) struct Guard<'a> {
-    /// The thread the step extends.
-    pub(crate) thread: &'a str,
-    /// The write's token.
-    pub(crate) token: &'a str,
+/// The condition of a write's episodes.
+pub(crate) enum Guard<'a> {
+    /// A step's: the thread's row holds the write's token (see [`super::commit`]).
+    Extended {
+        /// The thread the step extends.
+        thread: &'a str,
+        /// The write's token.
+        token: &'a str,
+    },
+    /// A release's: the run's lease is current (see [`super::leases`]).
+    Leased {
+        /// The run.
+        run: &'a str,
+        /// The lease's token.
+        token: &'a str,
+    },
+}
+
+impl Guard<'_> {
+    /// The condition on the guard's two parameters, `$2` and `$3`.
+    const fn condition(&self) -> &'static str {
+        match self {
+            Self::Extended { .. } => {
+                " WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)"
+            }
+            Self::Leased { .. } => {
+                " WHERE EXISTS (SELECT 1 FROM run_leases WHERE run_id = $2 AND token = $3)"
+            }
+        }
+    }
+
+    /// The values of `$2` and `$3`.
+    const fn values(&self) -> (&str, &str) {
+        match self {
+            Self::Extended { thread, token } => (thread, token),
+            Self::Leased { run, token } => (run, token),
+        }
+    }
 }
 
 /// Appends `rows` to the log of `run`, numbered after its last episode, a hundred-odd rows per
@@ -34,9 +65,10 @@ pub(crate) fn insert(run: &str, guard: Option<Guard<'_>>, rows: Vec<EpisodeRow>)
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<EpisodeRow> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let mut statement = Statement::new(insert_sql(chunk.len(), guard.is_some())).bind(run);
+        let mut statement = Statement::new(insert_sql(chunk.len(), guard.as_ref())).bind(run);
         if let Some(guard) = &guard {
-            statement = statement.bind(guard.thread).bind(guard.token);
+            let (first, second) = guard.values();
+            statement = statement.bind(first).bind(second);
         }
         for (offset, row) in (0_i64..).zip(chunk) {
             statement = statement
@@ -53,17 +85,17 @@ pub(crate) fn insert(run: &str, guard: Option<Guard<'_>>, rows: Vec<EpisodeRow>)
 }
 
 /// `INSERT INTO episodes … SELECT … FROM (next sequence number), (VALUES …)` for `rows` rows,
-/// after the run (`$1`) and, when `guarded`, the thread and token (`$2`, `$3`).
+/// after the run (`$1`) and, with a `guard`, its two values (`$2`, `$3`).
 ///
 /// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
-fn insert_sql(rows: usize, guarded: bool) -> String {
+fn insert_sql(rows: usize, guard: Option<&Guard<'_>>) -> String {
     let mut sql = String::from(
         "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
          SELECT $1, next.seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
          FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) AS next, \
          (VALUES ",
     );
-    let parameters_before = if guarded { 3 } else { 1 };
+    let parameters_before = if guard.is_some() { 3 } else { 1 };
     for row in 0..rows {
         let first = parameters_before + 1 + 6 * row;
         let separator = if row == 0 { "" } else { ", " };
@@ -79,8 +111,8 @@ fn insert_sql(rows: usize, guarded: bool) -> String {
         );
     }
     sql.push_str(") AS v");
-    if guarded {
-        sql.push_str(" WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)");
+    if let Some(guard) = guard {
+        sql.push_str(guard.condition());
     }
     // In order: the trigger that tracks runs lets the latest episode decide.
     sql.push_str(" ORDER BY v.column1");
@@ -106,17 +138,36 @@ pub(crate) async fn log<'e>(
         .collect()
 }
 
-/// Runs whose latest episode does not end them, oldest first (UUIDv7 order).
+/// Runs whose latest episode does not end them, oldest first (UUIDv7 order), each with the
+/// holder of its lease if that lease is live at `now`.
 pub(crate) async fn unfinished<'e>(
     executor: impl Executor<'e, Database = Any>,
-) -> Result<Vec<RunId>, Failure> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM runs WHERE NOT finished ORDER BY id")
-        .fetch_all(executor)
-        .await?;
-    ids.iter()
-        .map(|id| {
-            id.parse()
-                .map_err(|e| Failure::Store(corrupt(format_args!("run id: {e}"))))
+    now: u64,
+) -> Result<Vec<UnfinishedRun>, Failure> {
+    let rows = sqlx::query(
+        "SELECT r.id, l.owner, l.expires_at_ms FROM runs AS r \
+         LEFT JOIN run_leases AS l ON l.run_id = r.id AND l.expires_at_ms > $1 \
+         WHERE NOT r.finished ORDER BY r.id",
+    )
+    .bind(to_sql_int(now))
+    .fetch_all(executor)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let id: &str = column(row, 0, "run id")?;
+            let run = id
+                .parse()
+                .map_err(|e| Failure::Store(corrupt(format_args!("run id: {e}"))))?;
+            let owner: Option<String> = column(row, 1, "lease owner")?;
+            let expires_at_ms: Option<i64> = column(row, 2, "lease expiry")?;
+            let driver = match (owner, expires_at_ms) {
+                (Some(owner), Some(expires_at_ms)) => Some(LeaseHolder {
+                    owner,
+                    expires_at_ms: from_sql_int(expires_at_ms, "lease expiry")?,
+                }),
+                _ => None,
+            };
+            Ok(UnfinishedRun { run, driver })
         })
         .collect()
 }
@@ -127,7 +178,7 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_parameters_after_the_run() {
-        let sql = insert_sql(2, false);
+        let sql = insert_sql(2, None);
         assert!(
             sql.ends_with(
                 "(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v \
@@ -139,7 +190,11 @@ mod tests {
 
     #[test]
     fn guarded_insert_sql_numbers_rows_after_the_guard() {
-        let sql = insert_sql(1, true);
+        let guard = Guard::Extended {
+            thread: "t",
+            token: "token",
+        };
+        let sql = insert_sql(1, Some(&guard));
         assert!(
             sql.ends_with(
                 "(VALUES ($4, $5, $6, $7, $8, $9)) AS v \

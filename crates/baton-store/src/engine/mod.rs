@@ -19,7 +19,8 @@
 //!   ([`write`](mod@write): one script per write on SQLite, one statement per call on PostgreSQL).
 //!   SQLite takes the database's write lock at `BEGIN IMMEDIATE`, so two connections never both
 //!   read and then fail to upgrade; PostgreSQL locks the thread's row with the first statement
-//!   of every write.
+//!   of every write. Also which clock leases expire by, and how a commit under a lease keeps
+//!   the lease from being replaced until it ends ([`leases`]).
 //!
 //! # A write is one call
 //!
@@ -39,10 +40,13 @@
 //! committed step, so a commit and its retry are serialized by that lock too. Episodes take
 //! their sequence number from the run's log in the statement that inserts them; two writers
 //! racing on one run collide on the primary key, and the loser's transaction is run again.
+//! Leases are rows keyed by run and by thread: two acquires racing for either collide on the
+//! key, and the loser is run again ([`leases`]).
 
 pub(crate) mod commit;
 pub(crate) mod connections;
 pub(crate) mod episodes;
+pub(crate) mod leases;
 pub(crate) mod threads;
 pub(crate) mod write;
 
@@ -51,12 +55,12 @@ use crate::error::{backend, is_transient};
 use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
-use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit};
+use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit, ThreadTail};
 use commit::{Outcome, StepRecord};
 use connections::Writer;
 use sqlx::AnyPool;
 use std::sync::Arc;
-use write::{Batching, Write};
+use write::{Batching, Isolation, Write};
 
 /// What one backend does differently from the other, beyond its migrations.
 #[derive(Debug)]
@@ -65,8 +69,26 @@ pub(crate) struct Dialect {
     pub(crate) name: &'static str,
     /// The statement that opens a write transaction.
     pub(crate) begin_write: &'static str,
+    /// The statement that opens a write transaction whose statements all see one snapshot
+    /// ([`Isolation::OneSnapshot`]).
+    pub(crate) begin_snapshot_write: &'static str,
     /// How the statements of a write reach the database.
     pub(crate) batching: Batching,
+    /// The clock that leases expire by.
+    pub(crate) clock: leases::Clock,
+    /// What a commit's check of its lease appends to keep the lease's row from being replaced
+    /// until the commit ends (see [`leases`]).
+    pub(crate) fence_lock: &'static str,
+}
+
+impl Dialect {
+    /// The statement that opens a write transaction of `isolation`.
+    pub(crate) const fn begin(&self, isolation: Isolation) -> &'static str {
+        match isolation {
+            Isolation::PerStatement => self.begin_write,
+            Isolation::OneSnapshot => self.begin_snapshot_write,
+        }
+    }
 }
 
 /// Attempts of one write before a transient failure is reported.
@@ -201,11 +223,15 @@ impl SqlEngine {
             expected_len,
             bodies,
             None,
+            None,
         ));
         self.retrying("appending to a thread", || async {
             match Outcome::of(&self.run(&write).await?)? {
                 Outcome::Extended { len } | Outcome::AlreadyCommitted { len } => Ok(len),
                 Outcome::Refused { actual } => Err(refusal(thread, expected_len, actual)),
+                Outcome::LeaseLost => Err(Failure::Store(StoreError::Backend(
+                    "an append, made under no lease, reported a lost lease".to_owned(),
+                ))),
             }
         })
         .await
@@ -220,6 +246,17 @@ impl SqlEngine {
         threads::list(&mut *conn, thread, page)
             .await
             .map_err(|e| failure("listing a thread", e))
+    }
+
+    pub(crate) async fn tail(
+        &self,
+        thread: ThreadId,
+        limit: u64,
+    ) -> Result<ThreadTail, StoreError> {
+        let mut conn = self.reader().await?;
+        threads::tail(&mut *conn, thread, limit)
+            .await
+            .map_err(|e| failure("reading the end of a thread", e))
     }
 
     pub(crate) async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
@@ -250,15 +287,9 @@ impl SqlEngine {
             .map_err(|e| failure("reading a run's log", e))
     }
 
-    pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
-        let mut conn = self.reader().await?;
-        episodes::unfinished(&mut *conn)
-            .await
-            .map_err(|e| failure("listing unfinished runs", e))
-    }
-
     /// Appends the step's messages and records its episodes in one write, unless the step is
-    /// already committed; then it returns the thread's length and writes nothing.
+    /// already committed (then it returns the thread's length and writes nothing) or the
+    /// commit's lease is not current.
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, thread_id = %commit.thread, run_id = %commit.run, step = commit.step))]
     pub(crate) async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(commit.messages)?;
@@ -271,11 +302,20 @@ impl SqlEngine {
                 .map(EpisodeRow::new)
                 .collect::<Result<_, _>>()?,
         };
+        let lease = commit
+            .lease
+            .map(|lease| (lease.run.to_string(), lease.token.to_string()));
+        let fence = lease.as_ref().map(|(run, token)| leases::Fence {
+            run,
+            token,
+            lock: self.dialect.fence_lock,
+        });
         let write = Arc::new(commit::write(
             &commit.thread.to_string(),
             commit.expected_len,
             bodies,
             Some(step),
+            fence,
         ));
         self.retrying("committing a step", || async {
             match Outcome::of(&self.run(&write).await?)? {
@@ -287,6 +327,9 @@ impl SqlEngine {
                 Outcome::Refused { actual } => {
                     Err(refusal(commit.thread, commit.expected_len, actual))
                 }
+                Outcome::LeaseLost => Err(Failure::Store(StoreError::LeaseLost {
+                    run: commit.lease.map_or(commit.run, |lease| lease.run),
+                })),
             }
         })
         .await

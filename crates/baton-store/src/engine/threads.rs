@@ -1,13 +1,14 @@
 //! Threads: the statements that extend a thread and insert its messages, and the reads.
 
 use super::Failure;
+use super::leases::Fence;
 use super::write::Statement;
-use crate::codec::{decode_message, encode_message, to_sql_int};
+use crate::codec::{decode_message, encode_message, from_sql_int, to_sql_int};
 use crate::error::corrupt;
 use baton_core::error::StoreError;
 use baton_core::ids::ThreadId;
 use baton_core::llm::Message;
-use baton_core::memory::Page;
+use baton_core::memory::{Page, ThreadTail};
 use sqlx::any::{Any, AnyRow};
 use sqlx::{Executor, Row};
 use std::fmt::Write as _;
@@ -17,10 +18,11 @@ use std::sync::Arc;
 const ROWS_PER_INSERT: usize = 256;
 
 /// Grows `thread` by `count` messages if it holds `expected` of them (or whatever it holds,
-/// with `None`) and `step` (run, number) is not committed, creating the thread if needed; the
-/// row it grows holds `token` afterwards, and records `step` as the last committed to it. It
-/// returns a row when it grows the thread: the new length, in the shape of the write's report
-/// (extended, not already committed).
+/// with `None`), `step` (run, number) is not committed, and the `fence`'s lease, if any, is
+/// current, creating the thread if needed; the row it grows holds `token` afterwards, and
+/// records `step` as the last committed to it. It returns a row when it grows the thread: the
+/// new length, in the shape of the write's report (extended, not already committed, lease
+/// current).
 ///
 /// One upsert does the checks and the update. On PostgreSQL it locks the thread's row until the
 /// transaction ends, and a writer waiting on that lock checks against the row the winner
@@ -31,17 +33,27 @@ const ROWS_PER_INSERT: usize = 256;
 /// A run's steps commit in order, so a step is committed if the thread's last one, of the same
 /// run, is not earlier. When the thread's last step belongs to another run (another run wrote
 /// the thread since), the run's log says, where the step's `StepCompleted` episode is marked.
+///
+/// The lease is checked before anything is proposed, so a lost lease leaves the thread's row
+/// as it was; the check locks the lease's row as the dialect says (see [`super::leases`]).
 pub(crate) fn extend(
     thread: &str,
     count: usize,
     expected: Option<u64>,
     token: &str,
     step: Option<(&str, i64)>,
+    fence: Option<Fence<'_>>,
 ) -> Statement {
-    Statement::new(
+    let fenced = fence.map_or(String::new(), |fence| {
+        format!(
+            " AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = $7 AND token = $8{})",
+            fence.lock
+        )
+    });
+    let statement = Statement::new(format!(
         "INSERT INTO threads (id, len, extended_by, last_run, last_step) \
          SELECT $1, $2, $4, $5, $6 \
-         WHERE $3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1) \
+         WHERE ($3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1)){fenced} \
          ON CONFLICT (id) DO UPDATE SET \
              len = threads.len + excluded.len, \
              extended_by = excluded.extended_by, \
@@ -51,14 +63,18 @@ pub(crate) fn extend(
          AND NOT COALESCE(threads.last_run = $5 AND threads.last_step >= $6, FALSE) \
          AND (threads.last_run = $5 \
               OR NOT EXISTS (SELECT 1 FROM episodes WHERE run_id = $5 AND completes_step = $6)) \
-         RETURNING len, 1, 0",
-    )
+         RETURNING len, 1, 0, 1",
+    ))
     .bind(thread)
     .bind(to_sql_int(count as u64))
     .bind(expected.map(to_sql_int))
     .bind(token)
     .bind(step.map(|(run, _)| run))
-    .bind(step.map(|(_, step)| step))
+    .bind(step.map(|(_, step)| step));
+    match fence {
+        Some(fence) => statement.bind(fence.run).bind(fence.token),
+        None => statement,
+    }
 }
 
 /// The JSON bodies of `messages`, encoded before any transaction starts.
@@ -129,6 +145,53 @@ pub(crate) async fn list<'e>(
             Ok(decode_message(body, thread, seq)?)
         })
         .collect()
+}
+
+/// The query of [`tail`]: the thread's length, and its messages from `len - limit` on, through
+/// the messages' primary key (thread, position). One row per message, or one row with no
+/// message for a thread that holds none; no row for a thread that does not exist.
+pub(crate) const TAIL_SQL: &str = "SELECT t.len, m.seq, m.body FROM threads AS t \
+     LEFT JOIN messages AS m \
+         ON m.thread_id = t.id AND m.seq >= t.len - $2 AND m.seq < t.len \
+     WHERE t.id = $1 ORDER BY m.seq";
+
+/// The newest `limit` messages of `thread`, oldest first, and its length, read by one query:
+/// both come from one snapshot, whatever commits meanwhile.
+pub(crate) async fn tail<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    thread: ThreadId,
+    limit: u64,
+) -> Result<ThreadTail, Failure> {
+    let rows = sqlx::query(TAIL_SQL)
+        .bind(thread.to_string())
+        .bind(to_sql_int(limit))
+        .fetch_all(executor)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(ThreadTail::default());
+    };
+    let len: i64 = column(first, 0, "thread length")?;
+    let len = from_sql_int(len, "thread length")?;
+    let offset = len.saturating_sub(limit);
+    let mut messages = Vec::with_capacity(rows.len());
+    for (row, expected) in rows.iter().zip(offset..) {
+        let seq: Option<i64> = column(row, 1, "message sequence number")?;
+        let Some(seq) = seq else { continue };
+        if u64::try_from(seq).ok() != Some(expected) {
+            return Err(Failure::Store(corrupt(format_args!(
+                "thread {thread} holds {len} messages but message {expected} is missing"
+            ))));
+        }
+        let body: &str = column(row, 2, "message body")?;
+        messages.push(decode_message(body, thread, seq)?);
+    }
+    if offset + messages.len() as u64 != len {
+        let missing = offset + messages.len() as u64;
+        return Err(Failure::Store(corrupt(format_args!(
+            "thread {thread} holds {len} messages but message {missing} is missing"
+        ))));
+    }
+    Ok(ThreadTail { len, messages })
 }
 
 /// The ids of threads that hold messages, in `page`, oldest first (UUIDv7 order).

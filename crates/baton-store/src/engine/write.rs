@@ -143,15 +143,37 @@ fn bind_all<'q>(
     query
 }
 
+/// What the statements of a write see of other transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// Each statement sees what committed before it started (PostgreSQL's read committed): the
+    /// writes whose first statement locks what the others depend on.
+    #[default]
+    PerStatement,
+    /// Every statement sees the database as the write's first statement saw it, and a write that
+    /// changes a row another transaction changed since fails (to be run again): the writes whose
+    /// statements decide on rows that their first statement does not lock.
+    OneSnapshot,
+}
+
 /// Statements that commit together, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Write {
     statements: Vec<Statement>,
     /// For a write whose first statement decides: the read that reports why it wrote nothing.
     report: Option<Statement>,
+    isolation: Isolation,
 }
 
 impl Write {
+    /// An empty write whose statements see the database as `isolation` says.
+    pub(crate) fn with(isolation: Isolation) -> Self {
+        Self {
+            isolation,
+            ..Self::default()
+        }
+    }
+
     /// Adds a statement after the others.
     pub(crate) fn push(&mut self, statement: Statement) {
         self.statements.push(statement);
@@ -277,7 +299,7 @@ async fn run_script_on(
     Option<PoolConnection<Any>>,
     Result<Vec<AnyRow>, sqlx::Error>,
 ) {
-    let script = write.script(dialect.begin_write);
+    let script = write.script(dialect.begin(write.isolation));
     let query = bind_all(sqlx::query(&script), write.values());
     let mut results = conn.fetch_many(query);
     // Each statement that completes reports its result; the first is the transaction's
@@ -321,7 +343,7 @@ async fn run_statements(
         ([first, rest @ ..], _) => (first, rest),
         ([], _) => return Ok(Vec::new()),
     };
-    let mut tx = pool.begin_with(dialect.begin_write).await?;
+    let mut tx = pool.begin_with(dialect.begin(write.isolation)).await?;
     let mut rows = first.query().fetch_all(&mut *tx).await?;
     let next: Vec<&Statement> = match &write.report {
         Some(report) if rows.is_empty() => vec![report],

@@ -3,6 +3,7 @@
 mod file;
 
 use crate::engine::connections::Writer;
+use crate::engine::leases::Clock;
 use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
 use baton_core::error::StoreError;
@@ -24,7 +25,13 @@ static SQLITE: Dialect = Dialect {
     // Takes the write lock up front: a deferred transaction that reads and then writes can be
     // refused the upgrade (SQLITE_BUSY) without waiting when another connection writes.
     begin_write: "BEGIN IMMEDIATE",
+    // A transaction that holds the write lock sees every other write whole, before it or after.
+    begin_snapshot_write: "BEGIN IMMEDIATE",
     batching: Batching::Script,
+    // The database is a file on this host: the processes that share it share its clock.
+    clock: Clock::Process,
+    // The write lock already keeps every other writer out until the commit ends.
+    fence_lock: "",
 };
 
 /// Connections of a file store: writes take turns on the file's lock, reads run beside them.
@@ -338,6 +345,63 @@ mod tests {
         .unwrap();
         let err = store.episodes(run).await.unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_logged_before_kinds_were_kept_reads_back_from_the_database() {
+        use baton_core::error::FailureKind;
+        use baton_core::ids::RunId;
+        use baton_core::memory::{Episode, EpisodicStore};
+
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let run = RunId::new();
+        sqlx::query(
+            "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
+             VALUES ($1, 0, 0, 'failed', NULL, 1, '{\"type\":\"failed\",\"error\":\"boom\"}')",
+        )
+        .bind(run.to_string())
+        .execute(store.engine.pool())
+        .await
+        .unwrap();
+        let log = store.episodes(run).await.unwrap();
+        assert_eq!(
+            log[0].episode,
+            Episode::Failed {
+                kind: FailureKind::Other,
+                message: "boom".into()
+            }
+        );
+        assert!(store.unfinished_runs().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_tail_of_a_thread_is_read_through_the_messages_index() {
+        use sqlx::Row;
+
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", crate::engine::threads::TAIL_SQL);
+        let plan: Vec<String> = sqlx::query(&explain)
+            .bind("thread")
+            .bind(5_i64)
+            .fetch_all(store.engine.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        // Only the rows of the tail: a range of the messages' key, already in order.
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH m USING INDEX")
+                    && step.contains("(thread_id=? AND seq>? AND seq<?)")),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|step| step.starts_with("SCAN") || step.contains("TEMP B-TREE")),
+            "{plan:#?}"
+        );
     }
 
     #[tokio::test]

@@ -10,9 +10,11 @@ use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
 use baton_core::memory::{
-    Episode, EpisodeRecord, EpisodicStore, Page, StepCommit, Store, ThreadStore,
+    Episode, EpisodeRecord, EpisodicStore, Lease, Page, StepCommit, Store, ThreadStore, ThreadTail,
+    UnfinishedRun,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A store and something that must live as long as it (a temporary directory).
 pub struct Owning<S, G> {
@@ -44,6 +46,10 @@ impl<S: Store, G: Send + Sync + 'static> ThreadStore for Owning<S, G> {
         self.store.list(thread, page).await
     }
 
+    async fn tail(&self, thread: ThreadId, limit: u64) -> Result<ThreadTail, StoreError> {
+        self.store.tail(thread, limit).await
+    }
+
     async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
         self.store.threads(page).await
     }
@@ -59,7 +65,7 @@ impl<S: Store, G: Send + Sync + 'static> EpisodicStore for Owning<S, G> {
         self.store.episodes(run).await
     }
 
-    async fn unfinished_runs(&self) -> Result<Vec<RunId>, StoreError> {
+    async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
         self.store.unfinished_runs().await
     }
 }
@@ -68,5 +74,27 @@ impl<S: Store, G: Send + Sync + 'static> EpisodicStore for Owning<S, G> {
 impl<S: Store, G: Send + Sync + 'static> Store for Owning<S, G> {
     async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
         self.store.commit_step(commit).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        self.store.acquire_lease(run, thread, owner, ttl).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        self.store.renew_lease(lease, ttl).await
+    }
+
+    async fn release_lease(
+        &self,
+        lease: &Lease,
+        terminal: Option<&Episode>,
+    ) -> Result<(), StoreError> {
+        self.store.release_lease(lease, terminal).await
     }
 }

@@ -52,8 +52,19 @@ pub(crate) async fn models(State(state): State<Arc<AppState>>, _caller: Caller) 
     })
 }
 
-/// `POST /v1/chat/completions`.
+/// `POST /v1/chat/completions`; errors speak OpenAI's vocabulary.
 pub(crate) async fn chat_completions(
+    state: State<Arc<AppState>>,
+    caller: Caller,
+    body: JsonBody<ChatCompletionRequest>,
+) -> Response {
+    match complete(state, caller, body).await {
+        Ok(response) => response,
+        Err(error) => error.openai().into_response(),
+    }
+}
+
+async fn complete(
     State(state): State<Arc<AppState>>,
     caller: Caller,
     JsonBody(request): JsonBody<ChatCompletionRequest>,
@@ -208,7 +219,7 @@ fn chunk_stream(
                 events
             }
             RunEvent::Failed { error } => {
-                let error = ApiError::run_failed(run_id, &error, state.shutting_down());
+                let error = ApiError::run_failed(run_id, &error, state.shutting_down()).openai();
                 vec![data_event(&error.body())]
             }
             _ => Vec::new(),

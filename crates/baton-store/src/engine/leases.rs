@@ -1,0 +1,365 @@
+//! Run leases: the writes that take, renew and release a run's lease, and the fence of a
+//! commit under one.
+//!
+//! A lease is a row of `run_leases` (migration 0004): the run, the thread it holds (unique),
+//! the owner, the token of this taking and when it expires. A row stays the run's current
+//! lease until it is released or an acquire replaces it, expired or not; it holds the run and
+//! the thread only until it expires.
+//!
+//! # Taking a lease
+//!
+//! One write of three statements, all of which run ([`acquire`]):
+//!
+//! 1. **Clear the way**: delete the expired leases of the run and of the thread, if no live
+//!    lease holds either. A refused acquire deletes nothing, so an expired lease that nobody
+//!    replaced stays current for its holder.
+//! 2. **Insert** the new lease, if no lease of the run or of the thread is left.
+//! 3. **Report** the run's current token (the new one, if the insert happened), the owner of a
+//!    live lease on the run, and the run of a live lease on the thread.
+//!
+//! The statements decide on rows that none of them locks, so they see one snapshot
+//! ([`Isolation::OneSnapshot`]): on SQLite the write lock gives it, on PostgreSQL repeatable
+//! read. Two acquires that both find the way clear both insert, and the unique keys (the run,
+//! the thread) make one of them fail; so does an acquire that deletes a lease another
+//! transaction renewed or deleted since its snapshot. The failed one is run again, and sees the
+//! winner.
+//!
+//! # Fencing
+//!
+//! A commit under a lease extends its thread only if the lease is current: its first statement
+//! checks ([`Fence`], in [`threads::extend`](super::threads::extend)), and its report tells a
+//! lost lease from a conflict. On PostgreSQL the check locks the lease's row until the commit
+//! ends (the dialect's `fence_lock`): an acquire that would replace the lease waits for the
+//! commit, and a commit that waited for such an acquire finds the lease gone.
+//!
+//! A release ([`release`]) likewise starts by locking the lease's row, with an update that
+//! changes nothing and returns a row only if the lease is current; the terminal episode is
+//! inserted only if the lease is current, and the row is deleted last.
+//!
+//! # Time
+//!
+//! Leases expire by the dialect's [`Clock`], read once per operation, before its write. A write
+//! that then waits for the database's lock judges as of a moment earlier: a lease may look live
+//! a little longer than it is, and a renewal may last a little less than asked; never the
+//! reverse, so a lease is never taken early.
+
+use super::write::{Isolation, Statement, Write};
+use super::{Failure, SqlEngine, episodes, failure};
+use crate::codec::{EpisodeRow, from_sql_int, to_sql_int};
+use crate::engine::threads::column;
+use crate::error::{backend, corrupt};
+use baton_core::error::StoreError;
+use baton_core::ids::{RunId, ThreadId};
+use baton_core::memory::{Episode, Lease, LeaseToken, UnfinishedRun, now_ms};
+use sqlx::any::AnyRow;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The clock that leases expire by, in milliseconds since the Unix epoch.
+#[derive(Debug)]
+pub(crate) enum Clock {
+    /// This process's wall clock ([`now_ms`]).
+    Process,
+    /// The database server's, read by this query.
+    Server(&'static str),
+}
+
+/// The lease a write is made under: it writes only if the lease is current.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fence<'a> {
+    /// The run.
+    pub(crate) run: &'a str,
+    /// The lease's token.
+    pub(crate) token: &'a str,
+    /// What the check appends to lock the lease's row until the write ends (the dialect's
+    /// `fence_lock`).
+    pub(crate) lock: &'static str,
+}
+
+/// When a lease taken or renewed at `now` for `ttl` expires; past what SQL holds, the latest
+/// time it holds (a lease that never expires).
+fn expiry(now: u64, ttl: Duration) -> u64 {
+    let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+    now.saturating_add(ttl).min(i64::MAX.unsigned_abs())
+}
+
+/// The write that takes the lease of `run` on `thread` for `owner` with `token`, until
+/// `expires_at_ms`, unless a lease live at `now` holds the run or the thread.
+fn acquire(
+    run: &str,
+    thread: &str,
+    owner: &str,
+    token: &str,
+    now: u64,
+    expires_at_ms: u64,
+) -> Write {
+    let (now, expires_at_ms) = (to_sql_int(now), to_sql_int(expires_at_ms));
+    let mut write = Write::with(Isolation::OneSnapshot);
+    write.push(
+        Statement::new(
+            "DELETE FROM run_leases \
+             WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms <= $3 \
+             AND NOT EXISTS (SELECT 1 FROM run_leases \
+                             WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $3)",
+        )
+        .bind(run)
+        .bind(thread)
+        .bind(now),
+    );
+    write.push(
+        Statement::new(
+            "INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms) \
+             SELECT $1, $2, $3, $4, $5 \
+             WHERE NOT EXISTS (SELECT 1 FROM run_leases WHERE run_id = $1 OR thread_id = $2)",
+        )
+        .bind(run)
+        .bind(thread)
+        .bind(owner)
+        .bind(token)
+        .bind(expires_at_ms),
+    );
+    write.push(
+        Statement::new(
+            "SELECT (SELECT token FROM run_leases WHERE run_id = $1), \
+             (SELECT owner FROM run_leases WHERE run_id = $1 AND expires_at_ms > $3), \
+             (SELECT run_id FROM run_leases \
+              WHERE thread_id = $2 AND run_id <> $1 AND expires_at_ms > $3)",
+        )
+        .bind(run)
+        .bind(thread)
+        .bind(now),
+    );
+    write
+}
+
+/// What an acquire's report says.
+fn acquired(rows: &[AnyRow], run: RunId, thread: ThreadId, token: &str) -> Result<(), Failure> {
+    let Some(row) = rows.first() else {
+        return Err(Failure::Store(StoreError::Backend(
+            "taking a lease reported nothing".to_owned(),
+        )));
+    };
+    let current: Option<String> = column(row, 0, "lease token")?;
+    let owner: Option<String> = column(row, 1, "lease owner")?;
+    let holder: Option<String> = column(row, 2, "thread's lease holder")?;
+    if current.as_deref() == Some(token) {
+        return Ok(());
+    }
+    if let Some(owner) = owner {
+        return Err(Failure::Store(StoreError::RunLeased { run, owner }));
+    }
+    if let Some(holder) = holder {
+        let holder = holder
+            .parse()
+            .map_err(|e| corrupt(format_args!("run id of a lease: {e}")))?;
+        return Err(Failure::Store(StoreError::ThreadBusy { thread, holder }));
+    }
+    // Neither taken nor refused, which one snapshot for all three statements rules out: look
+    // again rather than guess.
+    Err(Failure::Race)
+}
+
+/// The statement that extends `lease` to `expires_at_ms` if it is current; it returns a row if
+/// it did.
+fn renew(run: &str, token: &str, expires_at_ms: u64) -> Statement {
+    Statement::new(
+        "UPDATE run_leases SET expires_at_ms = $3 WHERE run_id = $1 AND token = $2 \
+         RETURNING expires_at_ms",
+    )
+    .bind(run)
+    .bind(token)
+    .bind(to_sql_int(expires_at_ms))
+}
+
+/// The write that ends the lease of `run` with `token` if it is current, recording `terminal`
+/// first; its first row holds 1 if it did, 0 if the lease was not current.
+fn release(run: &str, token: &str, terminal: Option<EpisodeRow>) -> Write {
+    let mut write = Write::default();
+    // Changes nothing, but locks the row (PostgreSQL) for the statements that follow.
+    write.push(
+        Statement::new(
+            "UPDATE run_leases SET expires_at_ms = expires_at_ms \
+             WHERE run_id = $1 AND token = $2 RETURNING 1",
+        )
+        .bind(run)
+        .bind(token),
+    );
+    if let Some(terminal) = terminal {
+        let guard = episodes::Guard::Leased { run, token };
+        for statement in episodes::insert(run, Some(guard), vec![terminal]) {
+            write.push(statement);
+        }
+    }
+    write.push(
+        Statement::new("DELETE FROM run_leases WHERE run_id = $1 AND token = $2")
+            .bind(run)
+            .bind(token),
+    );
+    write.report_refusals_with(
+        Statement::new("SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2")
+            .bind(run)
+            .bind(token),
+    );
+    write
+}
+
+impl SqlEngine {
+    /// Now, by the clock that leases expire by.
+    async fn lease_clock(&self) -> Result<u64, StoreError> {
+        match self.dialect.clock {
+            Clock::Process => Ok(now_ms()),
+            Clock::Server(query) => {
+                let mut conn = self.reader().await?;
+                let now: i64 = sqlx::query_scalar(query)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| backend("reading the server's clock", &e))?;
+                from_sql_int(now, "server's clock")
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %run, thread_id = %thread))]
+    pub(crate) async fn acquire_lease(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        let now = self.lease_clock().await?;
+        let token = LeaseToken::new();
+        let token_text = token.to_string();
+        let expires_at_ms = expiry(now, ttl);
+        let write = Arc::new(acquire(
+            &run.to_string(),
+            &thread.to_string(),
+            owner,
+            &token_text,
+            now,
+            expires_at_ms,
+        ));
+        self.retrying("taking a lease", || async {
+            acquired(&self.run(&write).await?, run, thread, &token_text)
+        })
+        .await?;
+        Ok(Lease {
+            run,
+            thread,
+            owner: owner.to_owned(),
+            token,
+            expires_at_ms,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %lease.run))]
+    pub(crate) async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        let now = self.lease_clock().await?;
+        let expires_at_ms = expiry(now, ttl);
+        let mut write = Write::default();
+        write.push(renew(
+            &lease.run.to_string(),
+            &lease.token.to_string(),
+            expires_at_ms,
+        ));
+        let write = Arc::new(write);
+        let renewed = self
+            .retrying("renewing a lease", || async {
+                Ok(!self.run(&write).await?.is_empty())
+            })
+            .await?;
+        if !renewed {
+            return Err(StoreError::LeaseLost { run: lease.run });
+        }
+        Ok(Lease {
+            expires_at_ms,
+            ..lease.clone()
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %lease.run))]
+    pub(crate) async fn release_lease(
+        &self,
+        lease: &Lease,
+        terminal: Option<&Episode>,
+    ) -> Result<(), StoreError> {
+        let terminal = terminal.map(EpisodeRow::new).transpose()?;
+        let write = Arc::new(release(
+            &lease.run.to_string(),
+            &lease.token.to_string(),
+            terminal,
+        ));
+        let released = self
+            .retrying("releasing a lease", || async {
+                let rows = self.run(&write).await?;
+                let Some(first) = rows.first() else {
+                    return Err(Failure::Store(StoreError::Backend(
+                        "releasing a lease reported nothing".to_owned(),
+                    )));
+                };
+                let current: i64 = column(first, 0, "lease count")?;
+                Ok(current > 0)
+            })
+            .await?;
+        if released {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost { run: lease.run })
+        }
+    }
+
+    pub(crate) async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
+        let now = self.lease_clock().await?;
+        let mut conn = self.reader().await?;
+        episodes::unfinished(&mut *conn, now)
+            .await
+            .map_err(|e| failure("listing unfinished runs", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_past_what_sql_holds_saturates() {
+        assert_eq!(expiry(1_000, Duration::from_millis(500)), 1_500);
+        let latest = i64::MAX.unsigned_abs();
+        assert_eq!(expiry(1_000, Duration::MAX), latest);
+        assert_eq!(expiry(u64::MAX, Duration::ZERO), latest);
+    }
+
+    #[test]
+    fn an_acquire_clears_the_way_inserts_and_reports() {
+        let write = acquire("r", "t", "owner", "token", 10, 20);
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 3, "{sql:#?}");
+        assert!(sql[0].starts_with("DELETE FROM run_leases"), "{}", sql[0]);
+        assert!(sql[1].starts_with("INSERT INTO run_leases"), "{}", sql[1]);
+        assert!(sql[2].starts_with("SELECT"), "{}", sql[2]);
+    }
+
+    #[test]
+    fn a_release_locks_records_deletes_and_reports() {
+        let terminal = EpisodeRow::new(&Episode::Completed {
+            output: "done".into(),
+            usage: baton_core::llm::Usage::new(1, 1),
+        })
+        .expect("encode");
+        let write = release("r", "token", Some(terminal));
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 4, "{sql:#?}");
+        assert!(sql[0].starts_with("UPDATE run_leases"), "{}", sql[0]);
+        assert!(
+            sql[1].starts_with("INSERT INTO episodes") && sql[1].contains("FROM run_leases"),
+            "{}",
+            sql[1]
+        );
+        assert!(sql[2].starts_with("DELETE FROM run_leases"), "{}", sql[2]);
+        assert!(sql[3].starts_with("SELECT COUNT(*)"), "{}", sql[3]);
+    }
+}
