@@ -41,7 +41,7 @@ impl Tool for ConvertCurrency {
         "Converts an amount between two currencies."
     }
 
-    async fn call(&self, args: ConvertArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: ConvertArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         let rate = match (args.from.as_str(), args.to.as_str()) {
             ("EUR", "USD") => 1.08,
             ("USD", "EUR") => 0.93,

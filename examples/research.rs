@@ -47,7 +47,7 @@ impl Tool for SearchNotes {
     fn description(&self) -> &str {
         "Searches the research notes."
     }
-    async fn call(&self, args: SearchArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: SearchArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         let query = args.query.to_lowercase();
         NOTES
             .iter()

@@ -35,7 +35,11 @@ impl Tool for LookupOrder {
     fn description(&self) -> &str {
         "Finds an order and its payments."
     }
-    async fn call(&self, args: LookupOrderArgs) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        args: LookupOrderArgs,
+        _ctx: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
         Ok(json!({
             "order": args.order,
             "total": "49.90 EUR",
@@ -64,7 +68,11 @@ impl Tool for IssueRefund {
     fn description(&self) -> &str {
         "Refunds an amount on an order."
     }
-    async fn call(&self, args: IssueRefundArgs) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        args: IssueRefundArgs,
+        _ctx: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
         Ok(format!(
             "refund R-7781 of {} on {} issued",
             args.amount, args.order

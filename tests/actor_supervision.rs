@@ -92,7 +92,7 @@ impl Guardrail for ExplodingGuardrail {
     fn name(&self) -> &str {
         "exploding"
     }
-    async fn check_request(&self, request: &ChatRequest) -> Verdict {
+    async fn check_request(&self, request: &ChatRequest, _run: &RunContext<'_>) -> Verdict {
         assert!(
             request.last_user_text() != Some("boom"),
             "the guardrail exploded"

@@ -45,7 +45,7 @@ impl Tool for Work {
     fn description(&self) -> &str {
         "Does one piece of work."
     }
-    async fn call(&self, args: WorkArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: WorkArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         if self.hang_on == Some(args.n) {
             println!("\nblocking in call {}", args.n);
             std::io::stdout()

@@ -29,7 +29,7 @@ impl Tool for OrderLookup {
     fn description(&self) -> &str {
         "Looks up an order."
     }
-    async fn call(&self, args: OrderArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: OrderArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         if args.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;
         }

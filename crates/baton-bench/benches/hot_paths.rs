@@ -44,8 +44,14 @@ fn tool_dispatch(c: &mut Criterion) {
     let tools = ToolRegistry::new().with(Echo).unwrap();
     let call = ToolCall::new("c1", "echo", r#"{"text":"hello"}"#);
     c.bench_function("tool_dispatch/echo", |b| {
-        b.to_async(&rt)
-            .iter(|| execute_call(&tools, &call, Duration::from_secs(60)))
+        b.to_async(&rt).iter(|| {
+            execute_call(
+                &tools,
+                &call,
+                Duration::from_secs(60),
+                RunContext::standalone(),
+            )
+        })
     });
 }
 

@@ -1,3 +1,4 @@
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 use schemars::JsonSchema;
@@ -25,7 +26,7 @@ impl Tool for Echo {
         "Echoes its text."
     }
 
-    async fn call(&self, args: EchoArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: EchoArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         Ok(args.text)
     }
 }

@@ -1,7 +1,8 @@
 use crate::Echo;
 use baton_core::actor::Supervisor;
 use baton_core::agent::Agent;
-use baton_core::ids::ThreadId;
+use baton_core::context::{RunContext, RunScope};
+use baton_core::ids::{AgentName, RunId, ThreadId};
 use baton_core::llm::{ChatRequest, LlmProvider, Message, ResponseAssembler, Role, ToolCall};
 use baton_core::memory::Store;
 use baton_core::run::RunEvent;
@@ -11,6 +12,7 @@ use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// What a workload did and how long it took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +168,15 @@ pub async fn loop_baseline(tool_steps: usize, runs: u64) -> Measurement {
 
 /// One run with no orchestration: call, assemble, run tools, append, repeat.
 async fn bare_run(provider: &ScriptedProvider, tools: &ToolRegistry) -> u64 {
+    // What a tool is told of its run; made once per run, as the loop does.
+    let scope = RunScope::new(
+        RunId::new(),
+        ThreadId::new(),
+        AgentName::new("bare").unwrap_or_else(|error| panic!("valid name: {error}")),
+        Arc::default(),
+        CancellationToken::new(),
+    );
+    let mut step = 0;
     let mut messages = vec![
         Arc::new(Message::system(
             "Call echo until the work is done, then answer.",
@@ -195,8 +206,10 @@ async fn bare_run(provider: &ScriptedProvider, tools: &ToolRegistry) -> u64 {
         if calls.is_empty() {
             return chunks;
         }
+        step += 1;
         for call in &calls {
-            let outcome = execute_call(tools, call, Duration::from_secs(60)).await;
+            let run = RunContext::new(&scope, step);
+            let outcome = execute_call(tools, call, Duration::from_secs(60), run).await;
             messages.push(Arc::new(outcome.message));
         }
     }

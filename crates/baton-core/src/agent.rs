@@ -267,6 +267,9 @@ pub struct AgentContext {
     pub store: Arc<dyn Store>,
     /// Cancels the run when fired.
     pub cancel: CancellationToken,
+    /// Typed data the caller attaches to the run, for its tools, guardrails and provider (see
+    /// [`RunContext`](crate::context::RunContext)).
+    pub extensions: Arc<http::Extensions>,
 }
 
 impl std::fmt::Debug for AgentContext {
@@ -290,7 +293,15 @@ impl AgentContext {
             llm,
             store,
             cancel: CancellationToken::new(),
+            extensions: Arc::default(),
         }
+    }
+
+    /// The same context with these extensions.
+    #[must_use]
+    pub fn with_extensions(mut self, extensions: http::Extensions) -> Self {
+        self.extensions = Arc::new(extensions);
+        self
     }
 
     /// The same context for another run id.

@@ -19,9 +19,9 @@
 //!
 //! let mut extensions = http::Extensions::new();
 //! extensions.insert(User("ada"));
-//! let scope = RunScope::new(RunId::new(), ThreadId::new(), AgentName::new("helper").unwrap(), extensions.into());
-//! let cancel = CancellationToken::new();
-//! let ctx = RunContext::new(&scope, 1, &cancel);
+//! let agent = AgentName::new("helper").unwrap();
+//! let scope = RunScope::new(RunId::new(), ThreadId::new(), agent, extensions.into(), CancellationToken::new());
+//! let ctx = RunContext::new(&scope, 1);
 //! assert_eq!(ctx.extension::<User>().map(|u| u.0), Some("ada"));
 //! let tool = ctx.for_call("call_7");
 //! assert_eq!(tool.idempotency_key(), format!("{}:call_7", scope.run_id()));
@@ -39,23 +39,32 @@ pub struct RunScope {
     thread: ThreadId,
     agent: AgentName,
     extensions: Arc<http::Extensions>,
+    cancel: CancellationToken,
 }
 
 impl RunScope {
-    /// A scope for `agent`'s part of run `run_id` on `thread`.
+    /// A scope for `agent`'s part of run `run_id` on `thread`, cancelled by `cancel`.
     #[must_use]
     pub fn new(
         run_id: RunId,
         thread: ThreadId,
         agent: AgentName,
         extensions: Arc<http::Extensions>,
+        cancel: CancellationToken,
     ) -> Self {
         Self {
             run_id,
             thread,
             agent,
             extensions,
+            cancel,
         }
+    }
+
+    /// The context of step `step` (from 1).
+    #[must_use]
+    pub fn context(&self, step: u32) -> RunContext<'_> {
+        RunContext::new(self, step)
     }
 
     /// The run's id.
@@ -83,23 +92,58 @@ impl RunScope {
     }
 }
 
-/// The run as a guardrail sees it: the scope, the step and the run's cancellation.
+/// The run as a guardrail sees it: the scope and the step.
 #[derive(Debug, Clone, Copy)]
 pub struct RunContext<'a> {
     scope: &'a RunScope,
     step: u32,
-    cancel: &'a CancellationToken,
+}
+
+/// The scope of calls made outside any run.
+static STANDALONE: std::sync::LazyLock<RunScope> = std::sync::LazyLock::new(|| {
+    let agent = AgentName::new("standalone").expect("\"standalone\" is a valid agent name");
+    RunScope::new(
+        RunId::new(),
+        ThreadId::new(),
+        agent,
+        Arc::default(),
+        CancellationToken::new(),
+    )
+});
+
+impl RunContext<'static> {
+    /// A context for calling a guardrail outside any run (tests, scripts): one process-wide
+    /// run id and thread, the agent `standalone`, step 1, no extensions, never cancelled.
+    #[must_use]
+    pub fn standalone() -> Self {
+        STANDALONE.context(1)
+    }
+}
+
+impl ToolContext<'static> {
+    /// A context for calling a tool outside any run (tests, scripts): see
+    /// [`RunContext::standalone`]; the call id is `standalone`, so every such call has the same
+    /// idempotency key.
+    ///
+    /// ```
+    /// use baton_core::context::ToolContext;
+    ///
+    /// let ctx = ToolContext::standalone();
+    /// assert_eq!(ctx.run().agent().as_str(), "standalone");
+    /// ```
+    #[must_use]
+    pub fn standalone() -> &'static Self {
+        static CALL: std::sync::LazyLock<ToolContext<'static>> =
+            std::sync::LazyLock::new(|| RunContext::standalone().for_call("standalone"));
+        &CALL
+    }
 }
 
 impl<'a> RunContext<'a> {
     /// The context of step `step` (from 1) of `scope`'s run.
     #[must_use]
-    pub fn new(scope: &'a RunScope, step: u32, cancel: &'a CancellationToken) -> Self {
-        Self {
-            scope,
-            step,
-            cancel,
-        }
+    pub fn new(scope: &'a RunScope, step: u32) -> Self {
+        Self { scope, step }
     }
 
     /// The run's id.
@@ -129,7 +173,7 @@ impl<'a> RunContext<'a> {
     /// Fires when the run is cancelled: long work should stop then.
     #[must_use]
     pub fn cancel(&self) -> &'a CancellationToken {
-        self.cancel
+        &self.scope.cancel
     }
 
     /// The extension of type `T` the caller attached, if any.
@@ -195,4 +239,14 @@ pub struct RequestRun {
     pub scope: Arc<RunScope>,
     /// The step this request is for, from 1.
     pub step: u32,
+}
+
+/// Requests of the same run, agent and step are equal (extensions are not compared).
+impl PartialEq for RequestRun {
+    fn eq(&self, other: &Self) -> bool {
+        self.step == other.step
+            && self.scope.run_id == other.scope.run_id
+            && self.scope.thread == other.scope.thread
+            && self.scope.agent == other.scope.agent
+    }
 }

@@ -40,7 +40,7 @@
 //!     type Args = WeatherArgs;
 //!     fn name(&self) -> &str { "weather" }
 //!     fn description(&self) -> &str { "Current weather in a city." }
-//!     async fn call(&self, args: WeatherArgs) -> Result<String, ToolError> {
+//!     async fn call(&self, args: WeatherArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
 //!         Ok(format!("sunny in {}", args.city))
 //!     }
 //! }

@@ -474,7 +474,7 @@ impl Guardrail for RefuseWord {
     fn name(&self) -> &str {
         "refuse-word"
     }
-    async fn check_request(&self, request: &ChatRequest) -> Verdict {
+    async fn check_request(&self, request: &ChatRequest, _run: &RunContext<'_>) -> Verdict {
         match request.last_user_text() {
             Some(text) if text.contains(self.0) => {
                 Verdict::Refuse(format!("input mentions {}", self.0))
@@ -482,7 +482,12 @@ impl Guardrail for RefuseWord {
             _ => Verdict::Allow,
         }
     }
-    async fn check_response(&self, _request: &ChatRequest, response: &ChatResponse) -> Verdict {
+    async fn check_response(
+        &self,
+        _request: &ChatRequest,
+        response: &ChatResponse,
+        _run: &RunContext<'_>,
+    ) -> Verdict {
         if response.message.content().contains(self.0) {
             Verdict::Refuse(format!("output mentions {}", self.0))
         } else {

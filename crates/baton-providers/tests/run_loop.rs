@@ -39,7 +39,7 @@ impl Tool for Weather {
         "Current weather in a city."
     }
 
-    async fn call(&self, args: WeatherArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: WeatherArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         Ok(format!("sunny in {}", args.city))
     }
 }

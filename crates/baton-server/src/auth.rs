@@ -18,6 +18,20 @@ pub(crate) struct Caller {
     pub(crate) tenant: Arc<str>,
 }
 
+/// The tenant a run was started for: the server attaches it to every run it starts or
+/// resumes, so the run's tools and guardrails know whom they act for
+/// (`ctx.extension::<CallerTenant>()`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerTenant(pub Arc<str>);
+
+impl CallerTenant {
+    /// The tenant's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The tenants, each with the SHA-256 digest of its token.
 ///
 /// Tokens are compared as digests: equal length whatever the token, so the comparison (done in

@@ -132,6 +132,7 @@ mod routes;
 mod server;
 mod state;
 
+pub use auth::CallerTenant;
 pub use config::{ServerConfig, Tenant};
 pub use error::ServerError;
 pub use server::{serve, serve_on};

@@ -1,7 +1,7 @@
 //! Starting a run and relaying its events: the one path every endpoint that runs an agent
 //! takes, so that ownership, metrics and cancellation behave the same for all of them.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, CallerTenant};
 use crate::error::ApiError;
 use crate::state::AppState;
 use baton_core::actor::{BusyThread, RunSettings};
@@ -54,7 +54,9 @@ pub(crate) async fn start_run(
     thread: ThreadId,
     input: Vec<Message>,
 ) -> Result<RelayedRun, ApiError> {
-    let settings = RunSettings::default().with_busy_thread(BusyThread::Fail);
+    let settings = RunSettings::default()
+        .with_busy_thread(BusyThread::Fail)
+        .with_extension(CallerTenant(Arc::clone(&caller.tenant)));
     let stream = state
         .supervisor
         .run_with(agent, thread, input, settings)
@@ -73,7 +75,8 @@ pub(crate) async fn resume_run(
     agent: &str,
     thread: ThreadId,
 ) -> Result<RelayedRun, ApiError> {
-    let stream = state.supervisor.resume(run).await?;
+    let settings = RunSettings::default().with_extension(CallerTenant(Arc::clone(&caller.tenant)));
+    let stream = state.supervisor.resume_with(run, settings).await?;
     Ok(relay(state, caller, agent, thread, stream))
 }
 

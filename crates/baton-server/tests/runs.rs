@@ -302,3 +302,66 @@ async fn an_interrupted_run_is_resumed_by_its_tenant_only() {
         .unwrap();
     expect_error(unknown, 404, "not_found").await;
 }
+
+/// Answers with the tenant the server attached to the run.
+struct WhichTenant;
+
+impl baton_core::tool::Tool for WhichTenant {
+    type Args = serde_json::Value;
+    fn name(&self) -> &str {
+        "which_tenant"
+    }
+    fn description(&self) -> &str {
+        "Says which tenant the run is for."
+    }
+    async fn call(
+        &self,
+        _: serde_json::Value,
+        ctx: &baton_core::context::ToolContext<'_>,
+    ) -> Result<String, baton_core::error::ToolError> {
+        Ok(ctx
+            .extension::<baton_server::CallerTenant>()
+            .map_or("none", baton_server::CallerTenant::name)
+            .to_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_sees_the_tenant_the_server_attached() {
+    let provider = shared(
+        ScriptedProvider::new()
+            .respond(baton_testkit::Script::tool_call(
+                "which_tenant",
+                serde_json::json!({}),
+            ))
+            .respond(baton_testkit::Script::text("checked")),
+    );
+    let supervisor = baton_core::actor::Supervisor::builder()
+        .provider(provider)
+        .agent(
+            baton_core::agent::Agent::builder("assistant")
+                .tool(WhichTenant)
+                .build()
+                .unwrap(),
+        )
+        .spawn()
+        .await
+        .unwrap();
+    let server = TestServer::start(supervisor.clone()).await;
+    let thread = server.thread(ACME).await;
+    let response = server
+        .run(ACME, &thread, "assistant", "who am I?", false)
+        .await;
+    assert_eq!(response.status(), 200);
+    supervisor.idle().await;
+    let messages = server
+        .get_json(&format!("/v1/threads/{thread}/messages"), ACME)
+        .await;
+    let result = messages["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result is on the thread");
+    assert_eq!(result["content"], "acme");
+}

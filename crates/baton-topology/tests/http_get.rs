@@ -5,6 +5,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::Redirect;
 use axum::routing::get;
+use baton_core::context::ToolContext;
 use baton_core::tool::Tool;
 use baton_topology::tools::{HttpGet, HttpGetArgs, HttpGetConfig};
 use std::net::SocketAddr;
@@ -53,7 +54,7 @@ fn tool(max_bytes: usize) -> HttpGet {
 }
 
 async fn get_url(tool: &HttpGet, url: String) -> Result<String, String> {
-    tool.call(HttpGetArgs { url })
+    tool.call(HttpGetArgs { url }, ToolContext::standalone())
         .await
         .map_err(|e| e.to_string())
 }

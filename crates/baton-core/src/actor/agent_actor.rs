@@ -51,6 +51,8 @@ pub(crate) struct RunRequest {
     /// its turn).
     pub(crate) thread_turn: Option<ThreadTurn>,
     pub(crate) progress: Progress,
+    /// The caller's typed data for the run's tools, guardrails and provider.
+    pub(crate) extensions: Arc<http::Extensions>,
     /// Whether the run is resumed from its log (it must still be unfinished once leased).
     pub(crate) resumed: bool,
     /// The agent that handed the run over, and what the run carries, if it arrives by a
@@ -231,6 +233,7 @@ impl RunSegment {
             llm: Arc::clone(&self.spec.provider),
             store: Arc::clone(&self.shared.store),
             cancel: self.cancel.clone(),
+            extensions: Arc::clone(&request.extensions),
         };
         let mut request = *request;
         let store = Arc::clone(&self.shared.store);

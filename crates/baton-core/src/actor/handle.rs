@@ -36,6 +36,9 @@ pub struct RunSettings {
     pub options: Option<RunOptions>,
     /// What to do when the thread is busy.
     pub busy_thread: BusyThread,
+    /// Typed data for the run's tools, guardrails and provider (see
+    /// [`RunContext::extension`](crate::context::RunContext::extension)).
+    pub extensions: http::Extensions,
 }
 
 impl RunSettings {
@@ -43,6 +46,14 @@ impl RunSettings {
     #[must_use]
     pub fn with_options(mut self, options: RunOptions) -> Self {
         self.options = Some(options);
+        self
+    }
+
+    /// Attaches `value` to the run: its tools, guardrails and provider can read it (one value
+    /// per type; a second of the same type replaces the first).
+    #[must_use]
+    pub fn with_extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
         self
     }
 
@@ -313,6 +324,16 @@ impl Supervisor {
     /// ends at once with [`StoreError::RunLeased`](crate::error::StoreError::RunLeased) and
     /// nothing is written.
     pub async fn resume(&self, run: RunId) -> Result<RunStream, SupervisorError> {
+        self.resume_with(run, RunSettings::default()).await
+    }
+
+    /// [`resume`](Self::resume) with per-request settings: the extensions a run had are not
+    /// stored, so a resumed run gets them here.
+    pub async fn resume_with(
+        &self,
+        run: RunId,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
         if self.shared.runs.contains_key(&run) {
             return Err(SupervisorError::NotResumable {
                 run,
@@ -332,7 +353,7 @@ impl Supervisor {
             progress: point.progress,
             resumed: true,
         };
-        self.dispatch(point.agent.as_str(), start, RunSettings::default())
+        self.dispatch(point.agent.as_str(), start, settings)
     }
 
     /// Admits a run and gives it to its agent's actor.
@@ -393,6 +414,7 @@ impl Supervisor {
             cancel,
             thread_turn: Some(thread_turn),
             progress,
+            extensions: Arc::new(settings.extensions),
             resumed,
             handoff: None,
             _ticket: ticket,

@@ -122,6 +122,10 @@ pub struct ChatRequest {
     pub tools: Arc<[ToolSpec]>,
     /// Model and sampling settings (shared by every request of an agent).
     pub settings: Arc<ModelSettings>,
+    /// The run the request is for, when a run makes it: providers may pass its ids on (as
+    /// request metadata or headers) or read the caller's extensions. Not serialized.
+    #[serde(skip)]
+    pub run: Option<crate::context::RequestRun>,
 }
 
 impl ChatRequest {
@@ -132,6 +136,7 @@ impl ChatRequest {
             messages,
             tools: Arc::from([]),
             settings: Arc::default(),
+            run: None,
         }
     }
 

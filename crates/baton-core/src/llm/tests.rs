@@ -52,6 +52,7 @@ fn chunks_requests_and_responses_round_trip_through_json() {
             parameters: serde_json::json!({"type": "object"}),
         }]),
         settings: Arc::new(ModelSettings::model("m").with_temperature(0.5)),
+        run: None,
     };
     round_trip(&request);
     round_trip(&ChatResponse {

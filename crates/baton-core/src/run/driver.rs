@@ -12,6 +12,7 @@ use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::step::StepDisposition;
 use super::streaming_forward::forward_chunks;
 use crate::agent::AgentContext;
+use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
@@ -78,6 +79,8 @@ pub struct RunLoop {
     pub(crate) usage: Usage,
     mode: Mode,
     pub(crate) lease: Lease,
+    /// What tools, guardrails and providers are told of the run.
+    pub(crate) scope: Arc<RunScope>,
 }
 
 impl std::fmt::Debug for RunLoop {
@@ -134,6 +137,7 @@ impl RunLoop {
                 .acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
         )
         .await?;
+        let scope = scope_of(&ctx, thread);
         Ok(Self {
             ctx,
             thread,
@@ -145,6 +149,7 @@ impl RunLoop {
             usage: Usage::default(),
             mode,
             lease,
+            scope,
         })
     }
 
@@ -158,6 +163,7 @@ impl RunLoop {
             usage,
         } = carried;
         history.rewind();
+        let scope = scope_of(&ctx, lease.thread);
         Self {
             ctx,
             thread: lease.thread,
@@ -169,6 +175,7 @@ impl RunLoop {
             usage,
             mode: Mode::Streaming,
             lease,
+            scope,
         }
     }
 
@@ -214,6 +221,12 @@ impl RunLoop {
     #[must_use]
     pub fn lease(&self) -> &Lease {
         &self.lease
+    }
+
+    /// The context of the current step, as tools and guardrails see it.
+    #[must_use]
+    pub fn run_context(&self) -> RunContext<'_> {
+        RunContext::new(&self.scope, self.step)
     }
 
     /// Runs this agent's part of the run: records [`Episode::Started`], reads the thread's tail
@@ -281,10 +294,16 @@ impl RunLoop {
             });
         }
         self.step += 1;
-        let request = self
+        let mut request = self
             .history
             .build_request(&self.ctx.agent, self.opts.max_history_tokens);
-        check_pre_llm(&self.opts.guardrails, &request).await?;
+        request.run = Some(RequestRun {
+            scope: Arc::clone(&self.scope),
+            step: self.step,
+        });
+        if !self.opts.guardrails.is_empty() {
+            check_pre_llm(&self.opts.guardrails, &request, &self.run_context()).await?;
+        }
         let started = Instant::now();
         let llm = self.ctx.llm.as_ref();
         let source = match self.mode {
@@ -371,7 +390,8 @@ impl RunLoop {
         };
         let latency_ms = u32::try_from(opened.started.elapsed().as_millis()).unwrap_or(u32::MAX);
         if !self.opts.guardrails.is_empty() {
-            check_post_llm(&self.opts.guardrails, &opened.request, &response).await?;
+            let run = self.run_context();
+            check_post_llm(&self.opts.guardrails, &opened.request, &response, &run).await?;
         }
         // Boxed: dispatch is large and short-lived; a waiting run should not carry its space.
         Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
@@ -524,6 +544,16 @@ async fn keep_leased<T>(
             }
         }
     }
+}
+
+fn scope_of(ctx: &AgentContext, thread: ThreadId) -> Arc<RunScope> {
+    Arc::new(RunScope::new(
+        ctx.run_id,
+        thread,
+        ctx.agent_name().clone(),
+        Arc::clone(&ctx.extensions),
+        ctx.cancel.clone(),
+    ))
 }
 
 fn check_response_size(response: &ChatResponse, limit: usize) -> Result<(), RunError> {

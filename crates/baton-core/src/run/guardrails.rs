@@ -1,4 +1,5 @@
 use super::contain::contained;
+use crate::context::RunContext;
 use crate::error::{GuardStage, PanicSite, RunError};
 use crate::llm::{ChatRequest, ChatResponse};
 use async_trait::async_trait;
@@ -15,9 +16,11 @@ pub enum Verdict {
 
 /// A check on what goes to the model and what comes back.
 ///
-/// Both checks default to [`Verdict::Allow`]; implement the ones you need.
+/// Both checks default to [`Verdict::Allow`]; implement the ones you need. Each gets the
+/// [`RunContext`]: the run, thread, agent and step it checks, and the caller's extensions.
 ///
 /// ```
+/// use baton_core::context::RunContext;
 /// use baton_core::run::{Guardrail, Verdict};
 /// use baton_core::llm::ChatRequest;
 ///
@@ -26,7 +29,7 @@ pub enum Verdict {
 /// #[async_trait::async_trait]
 /// impl Guardrail for NoSecrets {
 ///     fn name(&self) -> &str { "no-secrets" }
-///     async fn check_request(&self, request: &ChatRequest) -> Verdict {
+///     async fn check_request(&self, request: &ChatRequest, _run: &RunContext<'_>) -> Verdict {
 ///         match request.last_user_text() {
 ///             Some(text) if text.contains("password") => Verdict::Refuse("asks for a password".into()),
 ///             _ => Verdict::Allow,
@@ -40,12 +43,17 @@ pub trait Guardrail: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Checks a request before it is sent to the model.
-    async fn check_request(&self, _request: &ChatRequest) -> Verdict {
+    async fn check_request(&self, _request: &ChatRequest, _run: &RunContext<'_>) -> Verdict {
         Verdict::Allow
     }
 
     /// Checks a model's complete response, before its tool calls run or it is recorded.
-    async fn check_response(&self, _request: &ChatRequest, _response: &ChatResponse) -> Verdict {
+    async fn check_response(
+        &self,
+        _request: &ChatRequest,
+        _response: &ChatResponse,
+        _run: &RunContext<'_>,
+    ) -> Verdict {
         Verdict::Allow
     }
 }
@@ -61,9 +69,11 @@ impl std::fmt::Debug for dyn Guardrail {
 pub(crate) async fn check_pre_llm(
     guardrails: &[Arc<dyn Guardrail>],
     request: &ChatRequest,
+    run: &RunContext<'_>,
 ) -> Result<(), RunError> {
     for guardrail in guardrails {
-        let verdict = contained(PanicSite::Guardrail, guardrail.check_request(request)).await?;
+        let verdict =
+            contained(PanicSite::Guardrail, guardrail.check_request(request, run)).await?;
         refuse_on(guardrail.as_ref(), GuardStage::Request, verdict)?;
     }
     Ok(())
@@ -74,11 +84,12 @@ pub(crate) async fn check_post_llm(
     guardrails: &[Arc<dyn Guardrail>],
     request: &ChatRequest,
     response: &ChatResponse,
+    run: &RunContext<'_>,
 ) -> Result<(), RunError> {
     for guardrail in guardrails {
         let verdict = contained(
             PanicSite::Guardrail,
-            guardrail.check_response(request, response),
+            guardrail.check_response(request, response, run),
         )
         .await?;
         refuse_on(guardrail.as_ref(), GuardStage::Response, verdict)?;

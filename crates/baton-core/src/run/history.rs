@@ -162,6 +162,7 @@ impl History {
             messages,
             tools: Arc::clone(agent.tool_specs()),
             settings: Arc::clone(agent.settings()),
+            run: None,
         }
     }
 }

@@ -171,6 +171,7 @@ impl RunLoop {
     ) -> Result<Vec<ToolOutcome>, RunError> {
         let tools = self.ctx.agent.tools();
         let timeout = self.opts.tool_timeout;
+        let run = self.run_context();
         let to_run = plans.iter().filter(|p| matches!(p, CallPlan::Run)).count();
         let mut outcomes: Vec<Option<ToolOutcome>> = Vec::with_capacity(calls.len());
         // One call (the common case) needs no set of futures, which allocates.
@@ -181,8 +182,9 @@ impl RunLoop {
                 CallPlan::Run => {
                     outcomes.push(None);
                     match running.as_mut() {
-                        Some(running) => running
-                            .push(async move { (index, execute_call(tools, call, timeout).await) }),
+                        Some(running) => running.push(async move {
+                            (index, execute_call(tools, call, timeout, run).await)
+                        }),
                         None => only = Some(index),
                     }
                 }
@@ -198,7 +200,7 @@ impl RunLoop {
             let outcome = tokio::select! {
                 biased;
                 () = &mut cancelled => return Err(RunError::Cancelled),
-                outcome = execute_call(tools, &calls[index], timeout) => outcome,
+                outcome = execute_call(tools, &calls[index], timeout, run) => outcome,
             };
             notify_finished(sink, &calls[index], &outcome, &self.ctx.cancel).await?;
             outcomes[index] = Some(outcome);

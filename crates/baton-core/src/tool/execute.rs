@@ -1,4 +1,5 @@
 use super::ToolRegistry;
+use crate::context::RunContext;
 use crate::error::{ToolError, panic_message};
 use crate::llm::{Message, ToolCall};
 use futures::FutureExt;
@@ -29,12 +30,13 @@ impl ToolOutcome {
     }
 }
 
-/// Runs one tool call and turns every failure into a tool-result message: an unknown tool,
-/// arguments that do not parse, an error, a timeout, or a panic.
+/// Runs one tool call of the step `run` describes and turns every failure into a tool-result
+/// message: an unknown tool, arguments that do not parse, an error, a timeout, or a panic.
 pub async fn execute_call(
     registry: &ToolRegistry,
     call: &ToolCall,
     timeout: Duration,
+    run: RunContext<'_>,
 ) -> ToolOutcome {
     let started = Instant::now();
     let result = match registry.get(&call.name) {
@@ -42,7 +44,8 @@ pub async fn execute_call(
             name: call.name.clone(),
         }),
         Some(tool) => {
-            let guarded = AssertUnwindSafe(tool.call_json(&call.arguments)).catch_unwind();
+            let guarded = AssertUnwindSafe(tool.call_json(&call.arguments, run.for_call(&call.id)))
+                .catch_unwind();
             match tokio::time::timeout(timeout, guarded).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) => Err(ToolError::Panicked {

@@ -5,6 +5,7 @@
 //! the tool is registered. A [`ToolRegistry`] holds an agent's tools and their specs.
 //!
 //! ```
+//! use baton_core::context::ToolContext;
 //! use baton_core::tool::{Tool, ToolRegistry};
 //! use baton_core::error::ToolError;
 //! use schemars::JsonSchema;
@@ -25,7 +26,7 @@
 //!     type Args = AddArgs;
 //!     fn name(&self) -> &str { "add" }
 //!     fn description(&self) -> &str { "Adds two numbers." }
-//!     async fn call(&self, args: AddArgs) -> Result<String, ToolError> {
+//!     async fn call(&self, args: AddArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
 //!         Ok((args.a + args.b).to_string())
 //!     }
 //! }
@@ -41,6 +42,7 @@ pub use execute::{ToolOutcome, execute_call};
 pub use registry::ToolRegistry;
 pub(crate) use registry::validate_tool_name;
 
+use crate::context::ToolContext;
 use crate::error::ToolError;
 use crate::llm::ToolSpec;
 use futures::future::BoxFuture;
@@ -59,8 +61,16 @@ pub trait Tool: Send + Sync + 'static {
     /// What the tool does and when to use it, for the model.
     fn description(&self) -> &str;
 
-    /// Runs the tool. An `Err` becomes a tool result `"error: …"` that the model sees.
-    fn call(&self, args: Self::Args) -> impl Future<Output = Result<String, ToolError>> + Send;
+    /// Runs the tool for the run and call `ctx` describes. An `Err` becomes a tool result
+    /// `"error: …"` that the model sees.
+    ///
+    /// A tool with side effects can use [`ToolContext::idempotency_key`] (the run and call ids,
+    /// stable across a resume) so that the service it calls does the work once.
+    fn call(
+        &self,
+        args: Self::Args,
+        ctx: &ToolContext<'_>,
+    ) -> impl Future<Output = Result<String, ToolError>> + Send;
 }
 
 /// The object-safe form of a tool: a spec and a call on raw JSON arguments.
@@ -71,8 +81,12 @@ pub trait DynTool: Send + Sync + 'static {
     /// The tool as the model sees it.
     fn spec(&self) -> &ToolSpec;
 
-    /// Runs the tool on the JSON text the model produced.
-    fn call_json<'a>(&'a self, arguments: &'a str) -> BoxFuture<'a, Result<String, ToolError>>;
+    /// Runs the tool on the JSON text the model produced, for the call `ctx` describes.
+    fn call_json<'a>(
+        &'a self,
+        arguments: &'a str,
+        ctx: ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>>;
 }
 
 /// Adapts a typed [`Tool`] to [`DynTool`], with its spec built once.
@@ -97,10 +111,14 @@ impl<T: Tool> DynTool for TypedTool<T> {
         &self.spec
     }
 
-    fn call_json<'a>(&'a self, arguments: &'a str) -> BoxFuture<'a, Result<String, ToolError>> {
+    fn call_json<'a>(
+        &'a self,
+        arguments: &'a str,
+        ctx: ToolContext<'a>,
+    ) -> BoxFuture<'a, Result<String, ToolError>> {
         Box::pin(async move {
             let args = parse_arguments::<T::Args>(&self.spec.name, arguments)?;
-            self.tool.call(args).await
+            self.tool.call(args, &ctx).await
         })
     }
 }

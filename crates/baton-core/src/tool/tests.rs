@@ -1,4 +1,5 @@
 use super::*;
+use crate::context::{RunContext, ToolContext};
 use crate::llm::{Message, ToolCall};
 use serde::Deserialize;
 use std::time::Duration;
@@ -22,7 +23,7 @@ impl Tool for Echo {
     fn description(&self) -> &str {
         "Echoes text."
     }
-    async fn call(&self, args: EchoArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: EchoArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         match args.text.as_str() {
             "panic" => panic!("echo was asked to panic"),
             "fail" => Err(ToolError::failed("cannot echo that")),
@@ -44,7 +45,13 @@ fn call(name: &str, arguments: &str) -> ToolCall {
 }
 
 async fn run(name: &str, arguments: &str) -> ToolOutcome {
-    execute_call(&registry(), &call(name, arguments), Duration::from_secs(5)).await
+    execute_call(
+        &registry(),
+        &call(name, arguments),
+        Duration::from_secs(5),
+        RunContext::standalone(),
+    )
+    .await
 }
 
 #[test]
@@ -78,7 +85,7 @@ fn duplicate_and_invalid_names_are_rejected() {
         fn description(&self) -> &str {
             ""
         }
-        async fn call(&self, _: EchoArgs) -> Result<String, ToolError> {
+        async fn call(&self, _: EchoArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
             Ok(String::new())
         }
     }
@@ -143,6 +150,7 @@ async fn a_slow_tool_times_out() {
         &registry(),
         &call("echo", r#"{"text":"slow"}"#),
         Duration::from_secs(2),
+        RunContext::standalone(),
     )
     .await;
     assert!(!outcome.ok);

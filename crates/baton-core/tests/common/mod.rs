@@ -29,7 +29,7 @@ impl Tool for Lookup {
     fn description(&self) -> &str {
         "Looks up a word."
     }
-    async fn call(&self, args: LookupArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: LookupArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         if args.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;
         }

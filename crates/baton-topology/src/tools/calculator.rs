@@ -1,5 +1,6 @@
 //! `calculator`: arithmetic on a model's expression, evaluated by `exmex`.
 
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 use schemars::JsonSchema;
@@ -10,10 +11,11 @@ use serde::Deserialize;
 ///
 /// ```
 /// use baton_core::tool::Tool;
+/// use baton_core::context::ToolContext;
 /// use baton_topology::tools::{Calculator, CalculatorArgs};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let result = Calculator.call(CalculatorArgs { expression: "85 / (2025 - 2015)".into() }).await;
+/// let result = Calculator.call(CalculatorArgs { expression: "85 / (2025 - 2015)".into() }, ToolContext::standalone()).await;
 /// assert_eq!(result.unwrap(), "8.5");
 /// # });
 /// ```
@@ -39,7 +41,11 @@ impl Tool for Calculator {
          abs, round) and returns the number."
     }
 
-    async fn call(&self, args: CalculatorArgs) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        args: CalculatorArgs,
+        _ctx: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
         evaluate(&args.expression)
     }
 }

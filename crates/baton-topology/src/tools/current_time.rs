@@ -1,5 +1,6 @@
 //! `current_time`: the time now, in UTC.
 
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 use schemars::JsonSchema;
@@ -10,10 +11,11 @@ use serde::Deserialize;
 ///
 /// ```
 /// use baton_core::tool::Tool;
+/// use baton_core::context::ToolContext;
 /// use baton_topology::tools::{CurrentTime, CurrentTimeArgs};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let now = CurrentTime.call(CurrentTimeArgs {}).await.unwrap();
+/// let now = CurrentTime.call(CurrentTimeArgs {}, ToolContext::standalone()).await.unwrap();
 /// assert!(now.ends_with('Z'));
 /// # });
 /// ```
@@ -35,7 +37,11 @@ impl Tool for CurrentTime {
         "Returns the current date and time in UTC (RFC 3339)."
     }
 
-    async fn call(&self, _args: CurrentTimeArgs) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        _args: CurrentTimeArgs,
+        _ctx: &ToolContext<'_>,
+    ) -> Result<String, ToolError> {
         let now = jiff::Timestamp::now();
         let whole = jiff::Timestamp::from_second(now.as_second())
             .map_err(|error| ToolError::failed(error.to_string()))?;
@@ -50,7 +56,10 @@ mod tests {
     #[tokio::test]
     async fn the_time_is_rfc3339_utc_with_whole_seconds() {
         let before = jiff::Timestamp::now().as_second();
-        let text = CurrentTime.call(CurrentTimeArgs {}).await.unwrap();
+        let text = CurrentTime
+            .call(CurrentTimeArgs {}, ToolContext::standalone())
+            .await
+            .unwrap();
         let after = jiff::Timestamp::now().as_second();
         assert_eq!(text.len(), "2026-05-01T09:30:00Z".len(), "{text}");
         assert!(text.ends_with('Z'), "{text}");

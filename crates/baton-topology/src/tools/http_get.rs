@@ -1,5 +1,6 @@
 //! `http_get`: fetches a URL, from an allowlist of hosts, with a size limit and a timeout.
 
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 use reqwest::Url;
@@ -237,7 +238,7 @@ impl Tool for HttpGet {
          some hosts are allowed."
     }
 
-    async fn call(&self, args: HttpGetArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: HttpGetArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         self.fetch(&args.url).await
     }
 }

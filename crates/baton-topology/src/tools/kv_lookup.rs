@@ -1,5 +1,6 @@
 //! `kv_lookup`: a fixed table of keys and values, for demo data such as orders.
 
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 use schemars::JsonSchema;
@@ -16,12 +17,13 @@ const LISTED_KEYS: usize = 20;
 ///
 /// ```
 /// use baton_core::tool::Tool;
+/// use baton_core::context::ToolContext;
 /// use baton_topology::tools::{KvLookup, KvLookupArgs};
 /// use serde_json::json;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let orders = KvLookup::new([("A-1042".to_owned(), json!({"total": "49.90 EUR"}))]);
-/// let found = orders.call(KvLookupArgs { key: "a-1042".into() }).await.unwrap();
+/// let found = orders.call(KvLookupArgs { key: "a-1042".into() }, ToolContext::standalone()).await.unwrap();
 /// assert_eq!(found, r#"{"total":"49.90 EUR"}"#);
 /// # });
 /// ```
@@ -80,7 +82,7 @@ impl Tool for KvLookup {
         "Looks a key up in a fixed table and returns its value."
     }
 
-    async fn call(&self, args: KvLookupArgs) -> Result<String, ToolError> {
+    async fn call(&self, args: KvLookupArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         self.lookup(&args.key)
     }
 }
@@ -103,7 +105,8 @@ mod tests {
     #[tokio::test]
     async fn keys_are_found_exactly_or_ignoring_case_and_spaces() {
         let table = orders();
-        let call = |key: &str| table.call(KvLookupArgs { key: key.into() });
+        let call =
+            |key: &str| table.call(KvLookupArgs { key: key.into() }, ToolContext::standalone());
         let expected = json!({"total": "49.90 EUR", "paid": 2});
         let found: serde_json::Value =
             serde_json::from_str(&call("A-1042").await.unwrap()).unwrap();
@@ -117,7 +120,10 @@ mod tests {
     #[tokio::test]
     async fn a_missing_key_is_a_tool_error_that_lists_the_keys() {
         let error = orders()
-            .call(KvLookupArgs { key: "B-7".into() })
+            .call(
+                KvLookupArgs { key: "B-7".into() },
+                ToolContext::standalone(),
+            )
             .await
             .unwrap_err();
         assert_eq!(

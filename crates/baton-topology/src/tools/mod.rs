@@ -23,6 +23,7 @@ pub use http_get::{HttpGet, HttpGetArgs, HttpGetConfig, HttpGetError};
 pub use kv_lookup::{KvLookup, KvLookupArgs};
 
 use baton_core::agent::AgentBuilder;
+use baton_core::context::ToolContext;
 use baton_core::error::ToolError;
 use baton_core::tool::Tool;
 
@@ -111,7 +112,7 @@ impl<T: Tool> Tool for Renamed<T> {
         &self.description
     }
 
-    async fn call(&self, args: T::Args) -> Result<String, ToolError> {
-        self.tool.call(args).await
+    async fn call(&self, args: T::Args, ctx: &ToolContext<'_>) -> Result<String, ToolError> {
+        self.tool.call(args, ctx).await
     }
 }
