@@ -24,7 +24,7 @@
 //! let ctx = RunContext::new(&scope, 1);
 //! assert_eq!(ctx.extension::<User>().map(|u| u.0), Some("ada"));
 //! let tool = ctx.for_call("call_7");
-//! assert_eq!(tool.idempotency_key(), format!("{}:call_7", scope.run_id()));
+//! assert_eq!(tool.idempotency_key(), format!("{}:1:call_7", scope.run_id()));
 //! ```
 
 use crate::ids::{AgentName, RunId, ThreadId};
@@ -216,12 +216,13 @@ impl<'a> ToolContext<'a> {
         self.call_id
     }
 
-    /// A key unique to this call across runs, stable across a resume: the run id and the call
-    /// id. A tool with side effects can hand it to the service it calls to make the call
-    /// idempotent.
+    /// A key unique to this call across runs, stable across a resume: the run id, the step
+    /// and the call id (the step, because some models number their calls afresh in each
+    /// response). A tool with side effects can hand it to the service it calls to make the
+    /// call idempotent.
     #[must_use]
     pub fn idempotency_key(&self) -> String {
-        format!("{}:{}", self.run.run_id(), self.call_id)
+        format!("{}:{}:{}", self.run.run_id(), self.run.step(), self.call_id)
     }
 
     /// The extension of type `T` the caller attached, if any.

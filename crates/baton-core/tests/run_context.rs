@@ -76,7 +76,7 @@ async fn tools_guardrails_and_providers_see_the_run_they_act_for() {
     assert_eq!(
         thread[2].content(),
         format!(
-            "run={run} thread={} agent=helper step=1 call={call_id} user=ada key={run}:{call_id}",
+            "run={run} thread={} agent=helper step=1 call={call_id} user=ada key={run}:1:{call_id}",
             f.thread
         )
     );

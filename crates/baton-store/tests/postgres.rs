@@ -6,28 +6,10 @@
 
 mod common;
 
-use baton_core::ids::ThreadId;
 use baton_core::memory::Store;
 use baton_store::PostgresStore;
-use common::postgres::server_url;
-use sqlx::{Connection, Executor, PgConnection};
+use common::postgres::fresh_schema;
 use std::sync::Arc;
-
-/// A new schema on the server, and the URL of a connection that uses it.
-async fn fresh_schema() -> Option<String> {
-    let url = server_url()?;
-    let schema = format!("test_{}", ThreadId::new().to_string().replace('-', ""));
-    let mut admin = PgConnection::connect(&url)
-        .await
-        .expect("connect to PostgreSQL");
-    admin
-        .execute(format!("CREATE SCHEMA {schema}").as_str())
-        .await
-        .expect("create schema");
-    admin.close().await.expect("close");
-    let separator = if url.contains('?') { '&' } else { '?' };
-    Some(format!("{url}{separator}options=-csearch_path%3D{schema}"))
-}
 
 async fn fresh() -> Option<Arc<dyn Store>> {
     let url = fresh_schema().await?;

@@ -64,8 +64,8 @@ pub trait Tool: Send + Sync + 'static {
     /// Runs the tool for the run and call `ctx` describes. An `Err` becomes a tool result
     /// `"error: …"` that the model sees.
     ///
-    /// A tool with side effects can use [`ToolContext::idempotency_key`] (the run and call ids,
-    /// stable across a resume) so that the service it calls does the work once.
+    /// A tool with side effects can use [`ToolContext::idempotency_key`] (the run, step and call
+    /// ids, stable across a resume) so that the service it calls does the work once.
     fn call(
         &self,
         args: Self::Args,

@@ -25,3 +25,26 @@ pub fn server_url() -> Option<String> {
         }
     }
 }
+
+/// A new, empty schema on the server, and the URL of a connection that uses it: tests get one
+/// each, so they run in parallel on one database. `None` as for [`server_url`].
+pub async fn fresh_schema() -> Option<String> {
+    use sqlx::{Connection, Executor, PgConnection};
+    let url = server_url()?;
+    let schema = format!(
+        "test_{}",
+        baton_core::ids::ThreadId::new()
+            .to_string()
+            .replace('-', "")
+    );
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    admin
+        .execute(format!("CREATE SCHEMA {schema}").as_str())
+        .await
+        .expect("create schema");
+    admin.close().await.expect("close");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{separator}options=-csearch_path%3D{schema}"))
+}
