@@ -84,7 +84,7 @@
 //! Responses that start a run carry `x-baton-run-id` and `x-baton-thread-id` headers, so a
 //! streaming client can cancel its run or read its log. A client that disconnects from a
 //! stream (or from a request waiting for its answer) cancels the run: the server drops the
-//! run's stream, and the run records `Failed { error: "consumer-dropped" }`.
+//! run's stream, and the run records `Failed` of kind `consumer_gone`.
 //!
 //! # Connections
 //!

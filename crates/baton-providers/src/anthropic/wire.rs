@@ -429,6 +429,27 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_user_messages_become_one_user_turn() {
+        // The input of a run that ended before answering stays on its thread, so the next
+        // request can hold two user messages in a row; the Messages API wants turns that
+        // alternate.
+        let request = ChatRequest::new(vec![
+            Arc::new(Message::user("first try")),
+            Arc::new(Message::user("second try")),
+        ]);
+        assert_eq!(
+            body(&request)["messages"],
+            json!([{
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "first try"},
+                    {"type": "text", "text": "second try"}
+                ]
+            }])
+        );
+    }
+
+    #[test]
     fn max_tokens_defaults_and_tool_choice_needs_tools() {
         let mut request = ChatRequest::new(vec![Arc::new(Message::user("hi"))]);
         request.settings =
