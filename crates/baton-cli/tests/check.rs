@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -147,9 +147,7 @@ fn a_token_with_whitespace_around_it_is_trimmed_and_lets_its_tenant_in() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = common::served_address(&first);
+    let address = common::serving(&mut child).address;
     let status = |token: &str| {
         let mut stream = TcpStream::connect(&address).unwrap();
         write!(

@@ -453,7 +453,7 @@ mod interrupted {
 #[cfg(unix)]
 mod served {
     use super::*;
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::TcpStream;
 
     /// Sends one HTTP/1.1 request and returns the status line and the body.
@@ -487,11 +487,13 @@ mod served {
             .env("BATON_TEST_TOKEN", "t0ken-for-tests")
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
+        let common::Serving {
+            first,
+            address,
+            rest,
+        } = common::serving(&mut child);
         assert!(first.starts_with("serving "), "{first}");
         assert!(first.ends_with("(agents: greeter; tenants: 1)"), "{first}");
-        let address = common::served_address(&first);
 
         assert_eq!(
             request(&address, "GET", "/healthz", None, "").0,
@@ -517,7 +519,7 @@ mod served {
         assert_eq!(run["output"], "Hello from the server!");
 
         signal(&child, "-TERM");
-        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let rest = rest.recv().unwrap();
         assert!(child.wait().unwrap().success(), "{rest:?}");
         assert!(
             rest.last().is_some_and(|l| l.starts_with("stopped")),

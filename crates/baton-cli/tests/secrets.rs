@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -303,14 +303,11 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let address = common::served_address(&first);
+    let common::Serving { address, rest, .. } = common::serving(&mut child);
 
     let mut answers = Vec::new();
     for agent in ["instream", "unauthorized", "tool", "dropping"] {
         for stream in [false, true] {
-            // A thread per run: a failed run answers before it has given its thread up.
             let (status, thread) = request(&address, "/v1/threads", "");
             assert!(status.contains("201"), "{thread}");
             let id = thread
@@ -356,7 +353,7 @@ fn baton_serve_keeps_the_key_out_of_every_answer_the_log_and_the_store() {
         .status()
         .unwrap();
     assert!(status.success());
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let rest = rest.recv().unwrap();
     assert!(child.wait().unwrap().success(), "{rest:?}");
     let logged = std::fs::read(&log).unwrap();
     assert!(

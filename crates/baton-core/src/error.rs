@@ -98,8 +98,10 @@ impl LlmError {
 
 /// A failure of a [`ThreadStore`](crate::memory::ThreadStore) or
 /// [`EpisodicStore`](crate::memory::EpisodicStore).
+///
+/// In JSON, `{"kind": "backend", "detail": "disk full"}`: the kind and what the variant holds.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StoreError {
     /// Another writer appended to the thread since this writer last read it.
@@ -147,8 +149,10 @@ pub enum StoreError {
 
 /// A tool failed. The run loop turns this into a tool-result message (`"error: …"`) that the
 /// model sees, so one bad tool call never crashes a run.
+///
+/// In JSON, `{"kind": "failed", "detail": "…"}`, as [`StoreError`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolError {
     /// The model named a tool that this agent does not have.
@@ -601,6 +605,59 @@ mod tests {
         assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
         let json = serde_json::to_string(&err).unwrap();
         assert_eq!(serde_json::from_str::<LlmError>(&json).unwrap(), err);
+    }
+
+    #[test]
+    fn every_run_error_round_trips_through_json() {
+        let run = RunId::new();
+        let thread = ThreadId::new();
+        let errors = [
+            RunError::Cancelled,
+            RunError::ConsumerGone,
+            LlmError::Timeout("first byte".into()).into(),
+            LlmError::Status {
+                status: 429,
+                message: "slow".into(),
+                retry_after: Some(Duration::from_secs(2)),
+            }
+            .into(),
+            RunError::MaxSteps { steps: 3 },
+            RunError::Refused {
+                guardrail: "g".into(),
+                stage: GuardStage::Response,
+                reason: "r".into(),
+            },
+            RunError::routing("no"),
+            StoreError::Backend("disk full".into()).into(),
+            StoreError::Corrupt("bad row".into()).into(),
+            StoreError::ThreadBusy {
+                thread,
+                holder: run,
+            }
+            .into(),
+            StoreError::LeaseLost { run }.into(),
+            ToolError::failed("broken").into(),
+            RunError::Panicked {
+                site: PanicSite::Store,
+                message: "boom".into(),
+            },
+            RunError::Lost {
+                reason: "gone".into(),
+            },
+            RunError::invalid("bad"),
+        ];
+        for error in errors {
+            let json = serde_json::to_string(&error).unwrap();
+            assert_eq!(
+                serde_json::from_str::<RunError>(&json).unwrap(),
+                error,
+                "{json}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(RunError::from(StoreError::Backend("disk full".into()))).unwrap(),
+            serde_json::json!({"kind": "store", "error": {"kind": "backend", "detail": "disk full"}})
+        );
     }
 
     #[test]

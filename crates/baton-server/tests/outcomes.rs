@@ -549,7 +549,6 @@ async fn a_store_that_cannot_commit_a_step_is_a_503_store_unavailable() {
 /// `RunEvent::Failed { Store { Backend(..) } }` has no JSON and the client never learns why
 /// the run failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "StoreError::Backend cannot be serialized: the SSE stream ends with an encoding error"]
 async fn a_store_failure_streamed_over_baton_sse_ends_with_a_failed_event() {
     let store = Arc::new(FaultyStore::new(InMemoryStore::shared()));
     let provider = shared(ScriptedProvider::from_fn(|_| Script::text("Answered.")));

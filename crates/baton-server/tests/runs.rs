@@ -365,3 +365,25 @@ async fn a_tool_sees_the_tenant_the_server_attached() {
         .expect("the tool's result is on the thread");
     assert_eq!(result["content"], "acme");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_gives_its_thread_up_before_it_answers() {
+    let provider = shared(
+        ScriptedProvider::new()
+            .respond(baton_testkit::Script::error(
+                baton_core::error::LlmError::InvalidRequest("no such model".into()),
+            ))
+            .respond(baton_testkit::Script::text("second answer")),
+    );
+    let server = TestServer::start(assistant(provider).await).await;
+    let thread = server.thread(ACME).await;
+    let failed = server.run(ACME, &thread, "assistant", "first", false).await;
+    expect_error(failed, 502, "provider_error").await;
+    // At once, on the same thread: the failed run no longer holds it.
+    let response = server
+        .run(ACME, &thread, "assistant", "second", false)
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["output"], "second answer");
+}

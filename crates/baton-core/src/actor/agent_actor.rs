@@ -66,14 +66,17 @@ pub(crate) struct RunRequest {
 impl RunRequest {
     /// Ends a request that will not run: a run that carries its lease records the failure,
     /// one that never started only tells its consumer.
-    pub(crate) async fn refuse(self, store: &dyn crate::memory::Store, error: RunError) {
+    pub(crate) async fn refuse(mut self, store: &dyn crate::memory::Store, error: RunError) {
+        // The run's turn on the thread is given back before its consumer hears of the end.
+        let turn = self.thread_turn.take();
         match self.handoff {
             Some((from, carried)) => {
                 carried
-                    .fail(store, from.as_str(), Some(&self.sink), error)
+                    .fail(store, from.as_str(), Some(&self.sink), error, || drop(turn))
                     .await;
             }
             None => {
+                drop(turn);
                 end_unstarted(&self.sink, self.run_id, error);
             }
         }
@@ -256,6 +259,7 @@ impl RunSegment {
             until_cancelled(&ctx.cancel, Arc::clone(&self.permits).acquire_owned()).await
         else {
             let error = self.stopped_reason(&request.cancel);
+            request.thread_turn = Some(ThreadTurn::Held(thread_guard));
             return request.refuse(store.as_ref(), error).await;
         };
 
@@ -267,7 +271,10 @@ impl RunSegment {
             Some((_, carried)) => RunLoop::continue_with(ctx.clone(), options, carried),
             None => match Box::pin(RunLoop::start(ctx.clone(), request.thread, options)).await {
                 Ok(run) => run.continuing(request.progress.steps, request.progress.usage),
-                Err(error) => return request.refuse(store.as_ref(), error).await,
+                Err(error) => {
+                    request.thread_turn = Some(ThreadTurn::Held(thread_guard));
+                    return request.refuse(store.as_ref(), error).await;
+                }
             },
         };
         let input = std::mem::take(&mut request.input);
@@ -276,6 +283,7 @@ impl RunSegment {
                 Ok(()) => self.run_contained(&mut run, input, &request.sink).await,
                 Err(error) => {
                     // Finished meanwhile by its other driver: give the lease back untouched.
+                    drop(thread_guard);
                     return run.let_go(Some(&request.sink), error).await;
                 }
             }
@@ -284,7 +292,9 @@ impl RunSegment {
         };
         match outcome {
             Ok(AgentOutcome::Answered(output)) => {
-                let _ = run.end(Ok(output), Some(&request.sink)).await;
+                let _ = run
+                    .end_then(Ok(output), Some(&request.sink), || drop(thread_guard))
+                    .await;
             }
             Ok(AgentOutcome::HandedOff { to, reason }) => {
                 request.progress = Progress {
@@ -310,7 +320,9 @@ impl RunSegment {
                     RunError::Cancelled => self.stopped_reason(&request.cancel),
                     other => other,
                 };
-                let _ = run.end(Err(error), Some(&request.sink)).await;
+                let _ = run
+                    .end_then(Err(error), Some(&request.sink), || drop(thread_guard))
+                    .await;
                 if let Some(message) = panicked {
                     self.fail_agent(message);
                 }

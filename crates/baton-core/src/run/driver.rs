@@ -406,8 +406,28 @@ impl RunLoop {
         outcome: Result<RunOutput, RunError>,
         sink: Option<&EventSink>,
     ) -> Result<RunOutput, RunError> {
+        self.end_then(outcome, sink, || {}).await
+    }
+
+    /// [`end`](Self::end), calling `released` once the store has freed the run and before the
+    /// consumer hears of its end, so that whatever else the run held (its turn on the thread
+    /// in this process) is free by the time the consumer can ask for the thread again.
+    pub(crate) async fn end_then(
+        self,
+        outcome: Result<RunOutput, RunError>,
+        sink: Option<&EventSink>,
+        released: impl FnOnce(),
+    ) -> Result<RunOutput, RunError> {
         let agent = self.ctx.agent_name().as_str();
-        end_run(self.ctx.store.as_ref(), &self.lease, agent, sink, outcome).await
+        end_run(
+            self.ctx.store.as_ref(),
+            &self.lease,
+            agent,
+            sink,
+            outcome,
+            released,
+        )
+        .await
     }
 }
 
@@ -437,8 +457,9 @@ impl Carried {
         agent: &str,
         sink: Option<&EventSink>,
         error: RunError,
+        released: impl FnOnce(),
     ) {
-        let _ = end_run(store, &self.lease, agent, sink, Err(error)).await;
+        let _ = end_run(store, &self.lease, agent, sink, Err(error), released).await;
     }
 }
 
@@ -449,6 +470,7 @@ async fn end_run(
     agent: &str,
     sink: Option<&EventSink>,
     outcome: Result<RunOutput, RunError>,
+    released: impl FnOnce(),
 ) -> Result<RunOutput, RunError> {
     let outcome = outcome.map_err(|error| classify(error, sink));
     let terminal = match &outcome {
@@ -474,6 +496,7 @@ async fn end_run(
             tracing::error!(run_id = %lease.run, %error, "could not end the run in the store");
         }
     }
+    released();
     if let Some(sink) = sink {
         sink.end(terminal_event(&outcome));
     }
