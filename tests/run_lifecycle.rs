@@ -7,7 +7,7 @@ mod support;
 use baton::core::error::{FailureKind, RunError};
 use baton::core::memory::InMemoryStore;
 use baton::prelude::*;
-use baton::testkit::{FaultyStore, Script, ScriptedProvider};
+use baton::testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
@@ -335,4 +335,72 @@ async fn a_detached_run_goes_on_without_its_consumer() {
         terminal(&episodes(supervisor.store(), run_id).await)[..],
         [Episode::Completed { .. }]
     ));
+}
+
+async fn slow_worker(store: Arc<dyn Store>) -> Supervisor {
+    let llm = provider(ScriptedProvider::from_fn(|_| {
+        Script::text("late answer").with_latency(Duration::from_secs(60))
+    }));
+    Supervisor::builder()
+        .provider(llm)
+        .store(store)
+        .agent(
+            Agent::builder("worker")
+                .options(RunOptions::default().with_lease_ttl(Duration::from_secs(3)))
+                .build()
+                .unwrap(),
+        )
+        .spawn()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_model_call_keeps_its_lease_renewed() {
+    let store: Arc<dyn Store> = InMemoryStore::shared();
+    let supervisor = slow_worker(store.clone()).await;
+    let stream = supervisor
+        .run("worker", ThreadId::new(), "take your time")
+        .await
+        .unwrap();
+    let run_id = stream.run_id();
+    let consumer = tokio::spawn(stream.finish());
+    // Twenty lease lifetimes later, the run is still driven: its lease was renewed.
+    tokio::time::sleep(Duration::from_secs(59)).await;
+    let unfinished = store.unfinished_runs().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].run, run_id);
+    assert!(!unfinished[0].is_abandoned(), "{unfinished:?}");
+    assert_eq!(consumer.await.unwrap().unwrap().0, "late answer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_lease_is_lost_stops_and_says_so() {
+    let faulty = Arc::new(FaultyStore::new(InMemoryStore::shared()));
+    faulty.inject(
+        StoreCall::RenewLease,
+        StoreFault::Fail(StoreError::LeaseLost { run: RunId::new() }),
+    );
+    let supervisor = slow_worker(faulty.clone()).await;
+    let stream = supervisor
+        .run("worker", ThreadId::new(), "take your time")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = stream.finish().await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RunError::Store {
+                error: StoreError::LeaseLost { .. }
+            }
+        ),
+        "{error:?}"
+    );
+    // Stopped at the first renewal, a third of the lease's time in, not after the model's 60 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -293,14 +293,14 @@ impl AgentContext {
             llm,
             store,
             cancel: CancellationToken::new(),
-            extensions: Arc::default(),
+            extensions: crate::context::share(http::Extensions::new()),
         }
     }
 
     /// The same context with these extensions.
     #[must_use]
     pub fn with_extensions(mut self, extensions: http::Extensions) -> Self {
-        self.extensions = Arc::new(extensions);
+        self.extensions = crate::context::share(extensions);
         self
     }
 

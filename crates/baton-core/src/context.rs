@@ -99,6 +99,18 @@ pub struct RunContext<'a> {
     step: u32,
 }
 
+/// `extensions`, shared; no extensions (the common case) share one empty map, so a run that has
+/// none allocates none.
+pub(crate) fn share(extensions: http::Extensions) -> Arc<http::Extensions> {
+    static EMPTY: std::sync::LazyLock<Arc<http::Extensions>> =
+        std::sync::LazyLock::new(Arc::default);
+    if extensions.is_empty() {
+        Arc::clone(&EMPTY)
+    } else {
+        Arc::new(extensions)
+    }
+}
+
 /// The scope of calls made outside any run.
 static STANDALONE: std::sync::LazyLock<RunScope> = std::sync::LazyLock::new(|| {
     let agent = AgentName::new("standalone").expect("\"standalone\" is a valid agent name");

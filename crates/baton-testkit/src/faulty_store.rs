@@ -28,6 +28,8 @@ pub enum StoreCall {
     CommitStep,
     /// [`Store::acquire_lease`].
     AcquireLease,
+    /// [`Store::renew_lease`].
+    RenewLease,
     /// [`Store::release_lease`].
     ReleaseLease,
 }
@@ -195,6 +197,7 @@ impl Store for FaultyStore {
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        self.strike(StoreCall::RenewLease)?;
         self.inner.renew_lease(lease, ttl).await
     }
 

@@ -229,7 +229,9 @@ struct RunSegment {
 }
 
 impl RunSegment {
-    async fn execute(self, request: Box<RunRequest>) {
+    /// The run's task. It stays small while it waits (in line for the thread, for a permit, on
+    /// the model): the request and the run live on the heap, and the steps' state in one box.
+    async fn execute(self, mut request: Box<RunRequest>) {
         let ctx = AgentContext {
             run_id: request.run_id,
             agent: Arc::clone(&self.spec.agent),
@@ -238,7 +240,6 @@ impl RunSegment {
             cancel: self.cancel.clone(),
             extensions: Arc::clone(&request.extensions),
         };
-        let mut request = *request;
         let store = Arc::clone(&self.shared.store);
 
         // Wait for the thread, then for a place among this agent's concurrent runs. A run that
@@ -247,54 +248,58 @@ impl RunSegment {
             let error = RunError::Lost {
                 reason: "a run request without its place on the thread".to_owned(),
             };
-            return request.refuse(store.as_ref(), error).await;
+            return Box::pin(request.refuse(store.as_ref(), error)).await;
         };
         let Some(thread_guard): Option<ThreadGuard> =
             until_cancelled(&ctx.cancel, turn.acquire()).await
         else {
             let error = self.stopped_reason(&request.cancel);
-            return request.refuse(store.as_ref(), error).await;
+            return Box::pin(request.refuse(store.as_ref(), error)).await;
         };
         let Some(Ok(_permit)) =
             until_cancelled(&ctx.cancel, Arc::clone(&self.permits).acquire_owned()).await
         else {
             let error = self.stopped_reason(&request.cancel);
             request.thread_turn = Some(ThreadTurn::Held(thread_guard));
-            return request.refuse(store.as_ref(), error).await;
+            return Box::pin(request.refuse(store.as_ref(), error)).await;
         };
 
         let options = request
             .options
             .take()
             .unwrap_or_else(|| self.spec.agent.options().clone());
-        let mut run = match request.handoff.take() {
+        let mut run = Box::new(match request.handoff.take() {
             Some((_, carried)) => RunLoop::continue_with(ctx.clone(), options, carried),
             None => match Box::pin(RunLoop::start(ctx.clone(), request.thread, options)).await {
-                Ok(run) => run.continuing(request.progress.steps, request.progress.usage),
+                Ok(mut run) => {
+                    // The supervisor's keeper renews the lease, for every agent of the run.
+                    run.kept_by(&self.shared.keeper, request.cancel.clone());
+                    run.continuing(request.progress.steps, request.progress.usage)
+                }
                 Err(error) => {
                     request.thread_turn = Some(ThreadTurn::Held(thread_guard));
-                    return request.refuse(store.as_ref(), error).await;
+                    return Box::pin(request.refuse(store.as_ref(), error)).await;
                 }
             },
-        };
+        });
         let input = std::mem::take(&mut request.input);
         let outcome = if request.resumed {
             match still_unfinished(&run).await {
-                Ok(()) => self.run_contained(&mut run, input, &request.sink).await,
+                Ok(()) => Box::pin(self.run_contained(&mut run, input, &request.sink)).await,
                 Err(error) => {
                     // Finished meanwhile by its other driver: give the lease back untouched.
                     drop(thread_guard);
-                    return run.let_go(Some(&request.sink), error).await;
+                    return Box::pin(run.let_go(Some(&request.sink), error)).await;
                 }
             }
         } else {
-            self.run_contained(&mut run, input, &request.sink).await
+            Box::pin(self.run_contained(&mut run, input, &request.sink)).await
         };
         match outcome {
             Ok(AgentOutcome::Answered(output)) => {
-                let _ = run
-                    .end_then(Ok(output), Some(&request.sink), || drop(thread_guard))
-                    .await;
+                let _ =
+                    Box::pin(run.end_then(Ok(output), Some(&request.sink), || drop(thread_guard)))
+                        .await;
             }
             Ok(AgentOutcome::HandedOff { to, reason }) => {
                 request.progress = Progress {
@@ -320,9 +325,9 @@ impl RunSegment {
                     RunError::Cancelled => self.stopped_reason(&request.cancel),
                     other => other,
                 };
-                let _ = run
-                    .end_then(Err(error), Some(&request.sink), || drop(thread_guard))
-                    .await;
+                let _ =
+                    Box::pin(run.end_then(Err(error), Some(&request.sink), || drop(thread_guard)))
+                        .await;
                 if let Some(message) = panicked {
                     self.fail_agent(message);
                 }
@@ -377,7 +382,7 @@ impl RunSegment {
         ctx: &AgentContext,
         to: AgentName,
         reason: String,
-        request: RunRequest,
+        request: Box<RunRequest>,
     ) {
         let event = RunEvent::HandedOff {
             from: ctx.agent_name().clone(),
@@ -389,12 +394,9 @@ impl RunSegment {
                 RunError::Cancelled => self.stopped_reason(&request.cancel),
                 other => other,
             };
-            return request.refuse(ctx.store.as_ref(), error).await;
+            return Box::pin(request.refuse(ctx.store.as_ref(), error)).await;
         }
-        let handoff = SupervisorMsg::Handoff(HandoffRequest {
-            to,
-            request: Box::new(request),
-        });
+        let handoff = SupervisorMsg::Handoff(HandoffRequest { to, request });
         if let Err(refused) = self.supervisor.cast(handoff) {
             // The supervisor is gone (shutting down): the run cannot go on.
             let error = RunError::routing("the supervisor is not running");

@@ -414,7 +414,7 @@ impl Supervisor {
             cancel,
             thread_turn: Some(thread_turn),
             progress,
-            extensions: Arc::new(settings.extensions),
+            extensions: crate::context::share(settings.extensions),
             resumed,
             handoff: None,
             _ticket: ticket,

@@ -8,6 +8,7 @@ use crate::agent::Agent;
 use crate::ids::{AgentName, RunId};
 use crate::llm::LlmProvider;
 use crate::memory::Store;
+use crate::run::LeaseKeeper;
 use dashmap::DashMap;
 use ractor::ActorRef;
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub(crate) struct Shared {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) threads: Arc<ThreadLocks>,
     pub(crate) store: Arc<dyn Store>,
+    /// Renews the leases of this supervisor's runs, from one task.
+    pub(crate) keeper: Arc<LeaseKeeper>,
     pub(crate) limits: Limits,
     pub(crate) accepting: AtomicBool,
     pub(crate) stopping: AtomicBool,
@@ -110,12 +113,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The shared state of a supervisor; its lease keeper's task starts on the current runtime.
     pub(crate) fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         Self {
             agents: DashMap::new(),
             runs: DashMap::new(),
             in_flight: AtomicUsize::new(0),
             threads: Arc::new(ThreadLocks::default()),
+            keeper: LeaseKeeper::spawn(Arc::clone(&store)),
             store,
             limits,
             accepting: AtomicBool::new(true),

@@ -8,8 +8,7 @@ use crate::llm::Message;
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -35,14 +34,10 @@ use tokio::time::Instant;
 pub struct InMemoryStore {
     threads: DashMap<ThreadId, Vec<Arc<Message>>>,
     episodes: DashMap<RunId, Vec<EpisodeRecord>>,
-    leases: Mutex<Leases>,
-}
-
-/// The live leases, by run and by thread; one lock, so that taking a lease checks both at once.
-#[derive(Debug, Default)]
-struct Leases {
-    runs: HashMap<RunId, Held>,
-    threads: HashMap<ThreadId, RunId>,
+    /// Each run's current lease.
+    leases: DashMap<RunId, Held>,
+    /// Which run's lease holds each thread.
+    holders: DashMap<ThreadId, RunId>,
 }
 
 #[derive(Debug)]
@@ -52,25 +47,9 @@ struct Held {
     expires: Option<Instant>,
 }
 
-impl Leases {
-    fn live(&self, run: RunId, now: Instant) -> Option<&Held> {
-        self.runs
-            .get(&run)
-            .filter(|held| held.expires.is_none_or(|expires| expires > now))
-    }
-
-    fn current(&self, lease: &Lease) -> bool {
-        self.runs
-            .get(&lease.run)
-            .is_some_and(|held| held.lease.token == lease.token)
-    }
-
-    fn remove(&mut self, run: RunId) {
-        if let Some(held) = self.runs.remove(&run)
-            && self.threads.get(&held.lease.thread) == Some(&run)
-        {
-            self.threads.remove(&held.lease.thread);
-        }
+impl Held {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|expires| expires > now)
     }
 }
 
@@ -129,8 +108,9 @@ impl InMemoryStore {
         })
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, Leases> {
-        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether `run` holds a live lease.
+    fn live(&self, run: RunId, now: Instant) -> bool {
+        self.leases.get(&run).is_some_and(|held| held.live(now))
     }
 
     fn record_now(&self, run: RunId, episodes: impl IntoIterator<Item = Episode>) {
@@ -219,16 +199,19 @@ impl EpisodicStore for InMemoryStore {
             .map(|log| *log.key())
             .collect();
         runs.sort_unstable();
-        let leases = self.leases();
         let now = Instant::now();
         Ok(runs
             .into_iter()
             .map(|run| UnfinishedRun {
                 run,
-                driver: leases.live(run, now).map(|held| LeaseHolder {
-                    owner: held.lease.owner.clone(),
-                    expires_at_ms: held.lease.expires_at_ms,
-                }),
+                driver: self
+                    .leases
+                    .get(&run)
+                    .filter(|held| held.live(now))
+                    .map(|held| LeaseHolder {
+                        owner: held.lease.owner.to_string(),
+                        expires_at_ms: held.lease.expires_at_ms,
+                    }),
             })
             .collect())
     }
@@ -238,14 +221,18 @@ impl EpisodicStore for InMemoryStore {
 impl Store for InMemoryStore {
     async fn commit_step(&self, commit: super::StepCommit<'_>) -> Result<u64, StoreError> {
         // The thread's map entry is held from the check to the last write, so two identical
-        // commits cannot both pass the check; so are the leases, under a lease, so that the
-        // lease cannot be replaced between its check and the write (lock order: threads,
-        // leases, episodes).
+        // commits cannot both pass the check; so is the run's lease entry (read), under a
+        // lease, so that the lease cannot be replaced between its check and the write (a
+        // takeover locks it to write). Lock order: messages, holders, leases, episodes.
         let mut stored = self.threads.entry(commit.thread).or_default();
-        let leases = commit.lease.map(|lease| (lease, self.leases()));
+        let held = commit
+            .lease
+            .map(|lease| (lease, self.leases.get(&lease.run)));
         let actual = stored.len() as u64;
-        let outcome = if let Some((lease, leases)) = &leases
-            && !leases.current(lease)
+        let outcome = if let Some((lease, held)) = &held
+            && held
+                .as_ref()
+                .is_none_or(|held| held.lease.token != lease.token)
         {
             Err(StoreError::LeaseLost { run: lease.run })
         } else if self.step_committed(commit.run, commit.step) {
@@ -257,7 +244,7 @@ impl Store for InMemoryStore {
                 stored.len() as u64
             })
         };
-        drop(leases);
+        drop(held);
         let empty = stored.is_empty();
         drop(stored);
         // The entry was made for the check; a thread exists only once it holds messages.
@@ -275,47 +262,85 @@ impl Store for InMemoryStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<Lease, StoreError> {
-        let mut leases = self.leases();
+        // The thread's holder entry is held throughout: takings of one thread are serialized,
+        // and the run's own entry is locked to write only after it (lock order: holders,
+        // leases).
+        let mut holder = self.holders.entry(thread);
         let now = Instant::now();
-        if let Some(held) = leases.live(run, now) {
+        if let Some(held) = self.leases.get(&run).filter(|held| held.live(now)) {
             return Err(StoreError::RunLeased {
                 run,
-                owner: held.lease.owner.clone(),
+                owner: held.lease.owner.to_string(),
             });
         }
-        if let Some(&holder) = leases.threads.get(&thread)
-            && holder != run
-            && leases.live(holder, now).is_some()
+        let previous = match &holder {
+            dashmap::Entry::Occupied(held_by) => Some(*held_by.get()),
+            dashmap::Entry::Vacant(_) => None,
+        };
+        if let Some(other) = previous.filter(|other| *other != run)
+            && self.live(other, now)
         {
-            return Err(StoreError::ThreadBusy { thread, holder });
+            return Err(StoreError::ThreadBusy {
+                thread,
+                holder: other,
+            });
         }
-        // Whatever expired in the way goes: the run's old lease, the thread's old holder.
-        leases.remove(run);
-        if let Some(holder) = leases.threads.get(&thread).copied() {
-            leases.remove(holder);
+        // Whatever expired in the way goes: the thread's old holder, the run's old lease.
+        if let Some(other) = previous.filter(|other| *other != run) {
+            self.leases.remove(&other);
         }
         let lease = Lease {
             run,
             thread,
-            owner: owner.to_owned(),
+            owner: owner.into(),
             token: LeaseToken::new(),
             expires_at_ms: expiry_ms(ttl),
         };
-        leases.threads.insert(thread, run);
-        leases.runs.insert(
-            run,
-            Held {
-                lease: lease.clone(),
-                expires: now.checked_add(ttl),
-            },
-        );
+        let mut moved_from = None;
+        match self.leases.entry(run) {
+            dashmap::Entry::Occupied(mut stale) => {
+                if stale.get().live(now) {
+                    // Taken meanwhile, on another thread.
+                    return Err(StoreError::RunLeased {
+                        run,
+                        owner: stale.get().lease.owner.to_string(),
+                    });
+                }
+                let old_thread = stale.get().lease.thread;
+                moved_from = (old_thread != thread).then_some(old_thread);
+                stale.insert(Held {
+                    lease: lease.clone(),
+                    expires: now.checked_add(ttl),
+                });
+            }
+            dashmap::Entry::Vacant(vacant) => {
+                vacant.insert(Held {
+                    lease: lease.clone(),
+                    expires: now.checked_add(ttl),
+                });
+            }
+        }
+        match &mut holder {
+            dashmap::Entry::Occupied(held_by) => {
+                held_by.insert(run);
+            }
+            dashmap::Entry::Vacant(_) => {}
+        }
+        if let dashmap::Entry::Vacant(vacant) = holder {
+            vacant.insert(run);
+        }
+        // The run's expired lease held another thread: free it, once this thread's entry is no
+        // longer held (two entries of one map are never held at once).
+        if let Some(old_thread) = moved_from {
+            self.holders
+                .remove_if(&old_thread, |_, holder| *holder == run);
+        }
         Ok(lease)
     }
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
-        let mut leases = self.leases();
-        match leases.runs.get_mut(&lease.run) {
-            Some(held) if held.lease.token == lease.token => {
+        match self.leases.get_mut(&lease.run) {
+            Some(mut held) if held.lease.token == lease.token => {
                 held.expires = Instant::now().checked_add(ttl);
                 held.lease.expires_at_ms = expiry_ms(ttl);
                 Ok(held.lease.clone())
@@ -329,14 +354,22 @@ impl Store for InMemoryStore {
         lease: &Lease,
         terminal: Option<&Episode>,
     ) -> Result<(), StoreError> {
-        let mut leases = self.leases();
-        if !leases.current(lease) {
+        let holder = self.holders.entry(lease.thread);
+        let dashmap::Entry::Occupied(held) = self.leases.entry(lease.run) else {
+            return Err(StoreError::LeaseLost { run: lease.run });
+        };
+        if held.get().lease.token != lease.token {
             return Err(StoreError::LeaseLost { run: lease.run });
         }
         if let Some(terminal) = terminal {
             self.record_now(lease.run, [terminal.clone()]);
         }
-        leases.remove(lease.run);
+        held.remove();
+        if let dashmap::Entry::Occupied(holder) = holder
+            && *holder.get() == lease.run
+        {
+            holder.remove();
+        }
         Ok(())
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::ids::{RunId, ThreadId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The fencing token of one taking of a lease: fresh every time a lease is taken, so a stale
@@ -56,8 +57,8 @@ pub struct Lease {
     pub run: RunId,
     /// The thread the run holds.
     pub thread: ThreadId,
-    /// Who drives it (see [`LeaseOwner`]).
-    pub owner: String,
+    /// Who drives it (see [`LeaseOwner`]); shared, since a lease is copied where it is used.
+    pub owner: Arc<str>,
     /// The fencing token of this taking.
     pub token: LeaseToken,
     /// When the lease expires unless renewed, in milliseconds since the Unix epoch.

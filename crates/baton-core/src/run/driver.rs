@@ -7,6 +7,7 @@ use super::contain::{contained, contained_try};
 use super::event::{EventSink, RunEvent, RunOutput};
 use super::guardrails::{check_post_llm, check_pre_llm};
 use super::history::History;
+use super::keeper::{KeptLease, LeaseKeeper};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::step::StepDisposition;
@@ -20,6 +21,7 @@ use crate::memory::{Episode, Lease, LeaseOwner, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 /// How a step gets its response.
@@ -81,6 +83,9 @@ pub struct RunLoop {
     pub(crate) lease: Lease,
     /// What tools, guardrails and providers are told of the run.
     pub(crate) scope: Arc<RunScope>,
+    /// The run's place in a shared [`LeaseKeeper`], if one renews its lease; else the run
+    /// renews it itself.
+    kept: Option<KeptLease>,
 }
 
 impl std::fmt::Debug for RunLoop {
@@ -102,6 +107,7 @@ pub(crate) struct Carried {
     pub(crate) history: History,
     pub(crate) steps: u32,
     pub(crate) usage: Usage,
+    kept: Option<KeptLease>,
 }
 
 impl RunLoop {
@@ -150,7 +156,14 @@ impl RunLoop {
             mode,
             lease,
             scope,
+            kept: None,
         })
+    }
+
+    /// Has `keeper` renew the run's lease (cancelling `cancel` if it is lost), instead of the
+    /// run's own timer.
+    pub(crate) fn kept_by(&mut self, keeper: &Arc<LeaseKeeper>, cancel: CancellationToken) {
+        self.kept = Some(keeper.keep(&self.lease, self.opts.lease_ttl, cancel));
     }
 
     /// Continues a run on another agent with what the previous agent carried: its lease and
@@ -161,6 +174,7 @@ impl RunLoop {
             mut history,
             steps,
             usage,
+            kept,
         } = carried;
         history.rewind();
         let scope = scope_of(&ctx, lease.thread);
@@ -176,6 +190,7 @@ impl RunLoop {
             mode: Mode::Streaming,
             lease,
             scope,
+            kept,
         }
     }
 
@@ -186,6 +201,7 @@ impl RunLoop {
             history: self.history,
             steps: self.step,
             usage: self.usage,
+            kept: self.kept,
         }
     }
 
@@ -240,14 +256,30 @@ impl RunLoop {
         input: Vec<Message>,
         sink: Option<&EventSink>,
     ) -> Result<AgentOutcome, RunError> {
-        let store = Arc::clone(&self.ctx.store);
-        let lease = self.lease.clone();
-        let ttl = self.opts.lease_ttl;
-        let work = async {
+        let outcome = if self.kept.is_some() {
             self.open(input).await?;
             self.drive(sink, None).await
+        } else {
+            let store = Arc::clone(&self.ctx.store);
+            let lease = self.lease.clone();
+            let ttl = self.opts.lease_ttl;
+            let work = async {
+                self.open(input).await?;
+                self.drive(sink, None).await
+            };
+            // Boxed: a run kept by a supervisor's keeper does not carry this path's space.
+            Box::pin(keep_leased(store.as_ref(), lease, ttl, work)).await
         };
-        keep_leased(store.as_ref(), lease, ttl, work).await
+        match outcome {
+            // Cancelled because another owner took the run over.
+            Err(_) if self.kept.as_ref().is_some_and(KeptLease::lost) => {
+                Err(StoreError::LeaseLost {
+                    run: self.lease.run,
+                }
+                .into())
+            }
+            outcome => outcome,
+        }
     }
 
     async fn open(&mut self, input: Vec<Message>) -> Result<(), RunError> {
@@ -418,6 +450,8 @@ impl RunLoop {
         sink: Option<&EventSink>,
         released: impl FnOnce(),
     ) -> Result<RunOutput, RunError> {
+        // No renewal may race the release.
+        drop(self.kept);
         let agent = self.ctx.agent_name().as_str();
         end_run(
             self.ctx.store.as_ref(),
@@ -459,6 +493,7 @@ impl Carried {
         error: RunError,
         released: impl FnOnce(),
     ) {
+        drop(self.kept);
         let _ = end_run(store, &self.lease, agent, sink, Err(error), released).await;
     }
 }

@@ -81,7 +81,7 @@ pub async fn leases_are_acquired_renewed_and_released(store: Arc<dyn Store>) {
         .expect("acquire");
     let after = now_ms();
     assert_eq!(
-        (lease.run, lease.thread, lease.owner.as_str()),
+        (lease.run, lease.thread, &*lease.owner),
         (run, thread, "driver-a")
     );
     assert_expires_in(&lease, LIVE, before, after);
@@ -91,7 +91,7 @@ pub async fn leases_are_acquired_renewed_and_released(store: Arc<dyn Store>) {
     let after = now_ms();
     assert_eq!(renewed.token, lease.token, "a renewal keeps the token");
     assert_eq!(
-        (renewed.run, renewed.thread, renewed.owner.as_str()),
+        (renewed.run, renewed.thread, &*renewed.owner),
         (run, thread, "driver-a")
     );
     assert_expires_in(&renewed, 2 * LIVE, before, after);
@@ -452,7 +452,7 @@ pub async fn unfinished_runs_say_who_drives_them(store: Arc<dyn Store>) {
 
     let holder = |lease: &Lease| {
         Some(LeaseHolder {
-            owner: lease.owner.clone(),
+            owner: lease.owner.to_string(),
             expires_at_ms: lease.expires_at_ms,
         })
     };
@@ -528,7 +528,7 @@ pub async fn racing_acquires_on_two_handles(first: Arc<dyn Store>, second: Arc<d
             refusal,
             &StoreError::RunLeased {
                 run,
-                owner: winner.owner.clone()
+                owner: winner.owner.to_string()
             },
             "round {round}: two acquires of one run"
         );
@@ -556,7 +556,7 @@ pub async fn racing_acquires_on_two_handles(first: Arc<dyn Store>, second: Arc<d
             refusal,
             &StoreError::RunLeased {
                 run,
-                owner: winner.owner.clone()
+                owner: winner.owner.to_string()
             },
             "round {round}: two takeovers of an expired lease"
         );

@@ -246,7 +246,7 @@ impl SqlEngine {
         Ok(Lease {
             run,
             thread,
-            owner: owner.to_owned(),
+            owner: owner.into(),
             token,
             expires_at_ms,
         })
