@@ -269,7 +269,16 @@ impl RunSegment {
             .take()
             .unwrap_or_else(|| self.spec.agent.options().clone());
         let mut run = Box::new(match request.handoff.take() {
-            Some((_, carried)) => RunLoop::continue_with(ctx.clone(), options, carried),
+            Some((from, carried)) => match carried.take_up() {
+                Some(held) => RunLoop::continue_with(ctx.clone(), options, held),
+                None => {
+                    request.thread_turn = Some(ThreadTurn::Held(thread_guard));
+                    let error = RunError::Lost {
+                        reason: format!("the run handed over by {from} was taken up already"),
+                    };
+                    return Box::pin(request.refuse(store.as_ref(), error)).await;
+                }
+            },
             None => match Box::pin(RunLoop::start(ctx.clone(), request.thread, options)).await {
                 Ok(mut run) => {
                     // The supervisor's keeper renews the lease, for every agent of the run.
@@ -278,7 +287,18 @@ impl RunSegment {
                 }
                 Err(error) => {
                     request.thread_turn = Some(ThreadTurn::Held(thread_guard));
-                    return Box::pin(request.refuse(store.as_ref(), error)).await;
+                    let panicked = match &error {
+                        RunError::Panicked { message, .. } => Some(message.clone()),
+                        _ => None,
+                    };
+                    if panicked.is_some() {
+                        self.failing.store(true, Ordering::Release);
+                    }
+                    Box::pin(request.refuse(store.as_ref(), error)).await;
+                    if let Some(message) = panicked {
+                        self.fail_agent(message);
+                    }
+                    return;
                 }
             },
         });
@@ -308,7 +328,7 @@ impl RunSegment {
                     usage: run.usage(),
                 };
                 request.thread_turn = Some(ThreadTurn::Held(thread_guard));
-                request.handoff = Some((ctx.agent_name().clone(), run.carry()));
+                request.handoff = Some((ctx.agent_name().clone(), run.carry(&request.sink)));
                 Box::pin(self.hand_off(&ctx, to, reason, request)).await;
             }
             Err(error) => {

@@ -131,6 +131,11 @@ impl Actor for SupervisorActor {
     ) -> Result<(), ActorProcessingErr> {
         state.shared.stopping.store(true, Ordering::Release);
         while state.refusals.join_next().await.is_some() {}
+        // Failures reported but not yet handled never will be: nothing is left to restart.
+        for slot in state.shared.agents.iter() {
+            slot.failing.store(false, Ordering::Release);
+        }
+        state.shared.agent_changed.notify_waiters();
         let actors: Vec<ActorRef<AgentMsg>> = state
             .shared
             .agents
@@ -280,6 +285,10 @@ impl SupervisorState {
         let Some(actor) = slot.actor.clone() else {
             return Err(format!("handoff to {to} failed: agent {to} is down"));
         };
+        if slot.failing.load(Ordering::Acquire) {
+            // Its actor is about to fail: a run sent to its mailbox now would be lost with it.
+            return Err(format!("handoff to {to} failed: agent {to} is restarting"));
+        }
         let Some(admission) = slot.admit() else {
             return Err(format!("handoff to {to} failed: agent {to} is overloaded"));
         };

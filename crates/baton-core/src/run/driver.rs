@@ -101,13 +101,72 @@ impl std::fmt::Debug for RunLoop {
 
 /// What moves with a run from one agent to the next: its lease (and so its thread), the
 /// thread as read, and its progress.
-#[derive(Debug)]
+///
+/// A run in transit holds its lease, so it must end even if it is lost on the way (a mailbox
+/// that dies with the request still in it): dropping a `Carried` that was not taken up or
+/// failed ends the run as [`RunError::Lost`], from a task.
 pub(crate) struct Carried {
-    pub(crate) lease: Lease,
-    pub(crate) history: History,
-    pub(crate) steps: u32,
-    pub(crate) usage: Usage,
+    held: Option<Held>,
+    /// Where the run ends if it is dropped on the way.
+    store: Arc<dyn Store>,
+    agent: AgentName,
+    sink: Option<EventSink>,
+}
+
+/// What a carried run holds, once taken up by its next agent.
+#[derive(Debug)]
+pub(crate) struct Held {
+    lease: Lease,
+    history: History,
+    steps: u32,
+    usage: Usage,
     kept: Option<KeptLease>,
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        let run = held.lease.run;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(run_id = %run, "a run was lost with no runtime to end it; its lease will expire");
+            return;
+        };
+        let store = Arc::clone(&self.store);
+        let agent = self.agent.clone();
+        let sink = self.sink.take();
+        let lost = RunError::Lost {
+            reason: format!("the run was lost on its way from agent {agent} to the next"),
+        };
+        runtime.spawn(async move {
+            drop(held.kept);
+            let outcome = Err(lost);
+            let _ = end_run(
+                store.as_ref(),
+                &held.lease,
+                agent.as_str(),
+                sink.as_ref(),
+                outcome,
+                || {},
+            )
+            .await;
+        });
+    }
+}
+
+impl std::fmt::Debug for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Carried")
+            .field("held", &self.held)
+            .field("agent", &self.agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Carried {
+    /// What the run holds, for its next agent to take it up; `None` if it was taken already.
+    pub(crate) fn take_up(mut self) -> Option<Held> {
+        self.held.take()
+    }
 }
 
 impl RunLoop {
@@ -168,14 +227,14 @@ impl RunLoop {
 
     /// Continues a run on another agent with what the previous agent carried: its lease and
     /// the thread as it had read it (the run is the thread's one writer, so it is current).
-    pub(crate) fn continue_with(ctx: AgentContext, opts: RunOptions, carried: Carried) -> Self {
-        let Carried {
+    pub(crate) fn continue_with(ctx: AgentContext, opts: RunOptions, held: Held) -> Self {
+        let Held {
             lease,
             mut history,
             steps,
             usage,
             kept,
-        } = carried;
+        } = held;
         history.rewind();
         let scope = scope_of(&ctx, lease.thread);
         Self {
@@ -195,13 +254,18 @@ impl RunLoop {
     }
 
     /// What the next agent needs, after this one handed off.
-    pub(crate) fn carry(self) -> Carried {
+    pub(crate) fn carry(self, sink: &EventSink) -> Carried {
         Carried {
-            lease: self.lease,
-            history: self.history,
-            steps: self.step,
-            usage: self.usage,
-            kept: self.kept,
+            store: Arc::clone(&self.ctx.store),
+            agent: self.ctx.agent_name().clone(),
+            sink: Some(sink.clone()),
+            held: Some(Held {
+                lease: self.lease,
+                history: self.history,
+                steps: self.step,
+                usage: self.usage,
+                kept: self.kept,
+            }),
         }
     }
 
@@ -486,15 +550,16 @@ impl RunLoop {
 impl Carried {
     /// Ends a run that cannot go on to its next agent.
     pub(crate) async fn fail(
-        self,
+        mut self,
         store: &dyn Store,
         agent: &str,
         sink: Option<&EventSink>,
         error: RunError,
         released: impl FnOnce(),
     ) {
-        drop(self.kept);
-        let _ = end_run(store, &self.lease, agent, sink, Err(error), released).await;
+        let Some(held) = self.held.take() else { return };
+        drop(held.kept);
+        let _ = end_run(store, &held.lease, agent, sink, Err(error), released).await;
     }
 }
 
