@@ -2,7 +2,6 @@ use crate::error::RunError;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{FinishReason, Usage};
 use futures::Stream;
-use futures::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,8 +136,12 @@ pub struct RunStream {
 /// purpose.
 #[derive(Debug, Default)]
 struct Ending {
+    /// The terminal event, when it could not be queued (the consumer was behind).
     terminal: Mutex<Option<RunEvent>>,
-    waker: AtomicWaker,
+    /// Whether `terminal` holds the event (read without the lock on every wait).
+    parked: AtomicBool,
+    /// Whether the run has ended: only the first terminal event counts.
+    ended: AtomicBool,
     detached: AtomicBool,
 }
 
@@ -222,8 +225,10 @@ impl RunStream {
             Poll::Ready(None) => self
                 .take_terminal()
                 .unwrap_or_else(|| RunEvent::Failed { error: lost() }),
+            // A terminal event is set aside only while the consumer is behind, so the consumer
+            // finds it once it has caught up; if it is already waiting, the run's end closes
+            // the channel, which wakes it.
             Poll::Pending => {
-                self.shared.waker.register(cx.waker());
                 if !self.has_terminal() {
                     return Poll::Pending;
                 }
@@ -242,11 +247,7 @@ impl RunStream {
     }
 
     fn has_terminal(&self) -> bool {
-        self.shared
-            .terminal
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.shared.parked.load(Ordering::Acquire)
     }
 
     fn take_terminal(&self) -> Option<RunEvent> {
@@ -341,17 +342,23 @@ impl EventSink {
     /// returns whether this one did.
     pub fn end(&self, event: RunEvent) -> bool {
         debug_assert!(event.is_terminal());
-        let mut terminal = self
+        if self.shared.ended.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // Queued like any event when there is room (the common case: one wake-up of the
+        // consumer, as for any event); set aside otherwise.
+        let wire = match self.tx.try_send(Wire::from(event)) {
+            Ok(()) => return true,
+            Err(
+                mpsc::error::TrySendError::Full(wire) | mpsc::error::TrySendError::Closed(wire),
+            ) => wire,
+        };
+        *self
             .shared
             .terminal
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if terminal.is_some() {
-            return false;
-        }
-        *terminal = Some(event);
-        drop(terminal);
-        self.shared.waker.wake();
+            .unwrap_or_else(PoisonError::into_inner) = Some(RunEvent::from(wire));
+        self.shared.parked.store(true, Ordering::Release);
         true
     }
 
