@@ -7,9 +7,9 @@
 //! the actor fails, and the supervisor restarts it with fresh state (which cancels the runs it
 //! still owned) or, past the restart budget, marks the agent down.
 
-use super::shared::{Admission, AgentSpec, RunTicket, Shared};
-use super::supervisor::{HandoffRequest, SupervisorMsg};
-use super::thread_lock::{ThreadGuard, ThreadTurn};
+use super::registry::{Admission, AgentSpec, RunTicket, Shared};
+use super::supervisor_actor::{HandoffRequest, SupervisorMsg};
+use super::thread_turns::{ThreadGuard, ThreadTurn};
 use crate::agent::AgentContext;
 use crate::error::{PanicSite, RunError};
 use crate::ids::{AgentName, RunId, ThreadId};

@@ -22,14 +22,18 @@
 //! See [`SupervisorBuilder`] for an example.
 
 mod agent_actor;
+mod builder;
 mod error;
-mod handle;
-mod shared;
+mod registry;
+mod resume;
+mod settings;
+mod status;
 mod supervisor;
-mod thread_lock;
+mod supervisor_actor;
+mod thread_turns;
 
+pub use builder::SupervisorBuilder;
 pub use error::SupervisorError;
-pub use handle::{
-    AgentStatus, BusyThread, RunSettings, SHUTDOWN_BOUND, ShutdownReport, Supervisor,
-    SupervisorBuilder, SupervisorStatus,
-};
+pub use settings::{BusyThread, RunSettings};
+pub use status::{AgentStatus, ShutdownReport, SupervisorStatus};
+pub use supervisor::{SHUTDOWN_BOUND, Supervisor};

@@ -1,297 +1,402 @@
-//! The supervisor actor: starts the agent actors linked to itself, restarts them within a
-//! budget, and routes handoffs.
+//! The caller-facing handle: [`Supervisor`], which starts, resumes, cancels and stops runs.
 
-use super::agent_actor::{AgentActor, AgentArgs, AgentMsg, RunRequest};
-use super::shared::{AgentSlot, AgentSpec, LiveAgent, Shared};
-use crate::error::RunError;
-use crate::ids::AgentName;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use std::collections::{HashMap, VecDeque};
+use super::agent_actor::{AgentMsg, Progress, RunRequest};
+use super::builder::SupervisorBuilder;
+use super::error::SupervisorError;
+use super::registry::Shared;
+use super::resume::resume_point;
+use super::settings::{BusyThread, RunSettings};
+use super::status::{AgentStatus, ShutdownReport, SupervisorStatus};
+use super::supervisor_actor::SupervisorMsg;
+use super::thread_turns::ThreadTurn;
+use crate::ids::{AgentName, RunId, ThreadId};
+use crate::llm::Message;
+use crate::memory::{Store, UnfinishedRun};
+use crate::run::{RunOutput, RunStream};
+use ractor::ActorRef;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// A run that an agent handed to another.
-#[derive(Debug)]
-pub(crate) struct HandoffRequest {
-    pub(crate) to: AgentName,
-    pub(crate) request: Box<RunRequest>,
-}
-
-/// Messages of the supervisor actor.
-#[derive(Debug)]
-pub(crate) enum SupervisorMsg {
-    /// Route a run to another agent.
-    Handoff(HandoffRequest),
-}
-
-pub(crate) struct SupervisorActor;
-
-pub(crate) struct SupervisorArgs {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) specs: Vec<Arc<AgentSpec>>,
-}
-
-pub(crate) struct SupervisorState {
+/// A running supervisor: the handle services embed. Cloning is cheap; every clone drives the
+/// same actors. Dropping the last clone without [`shutdown`](Supervisor::shutdown) stops the
+/// tree at once: runs in flight are cancelled (each records its end) and the actors stop.
+#[derive(Clone)]
+pub struct Supervisor {
     shared: Arc<Shared>,
-    /// Which agent each live actor serves.
-    actors: HashMap<ActorId, AgentName>,
-    /// When each agent's actor failed, within the restart window.
-    failures: HashMap<AgentName, VecDeque<Instant>>,
-    /// Tasks failing runs whose handoff was refused.
-    refusals: JoinSet<()>,
+    actor: ActorRef<SupervisorMsg>,
+    _tree: Arc<Tree>,
 }
 
-impl Actor for SupervisorActor {
-    type Msg = SupervisorMsg;
-    type State = SupervisorState;
-    type Arguments = SupervisorArgs;
+/// Owned by every handle: when the last one goes, so does the tree.
+struct Tree {
+    shared: Arc<Shared>,
+    actor: ActorRef<SupervisorMsg>,
+}
 
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SupervisorMsg>,
-        args: SupervisorArgs,
-    ) -> Result<SupervisorState, ActorProcessingErr> {
-        let mut state = SupervisorState {
-            shared: args.shared,
-            actors: HashMap::new(),
-            failures: HashMap::new(),
-            refusals: JoinSet::new(),
-        };
-        for spec in args.specs {
-            let failing = Arc::new(AtomicBool::new(false));
-            let live = state
-                .spawn_agent(&myself, Arc::clone(&spec), Arc::clone(&failing))
-                .await?;
-            let name = spec.agent.name().clone();
-            state
-                .shared
-                .agents
-                .insert(name, AgentSlot::new(spec, live, failing));
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.shared.accepting.store(false, Ordering::Release);
+        for run in &self.shared.runs {
+            run.value().cancel();
         }
-        Ok(state)
+        // Stopping the supervisor stops its agents, which wait for their runs to record
+        // their ends.
+        self.actor
+            .stop(Some("every supervisor handle was dropped".into()));
+    }
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("agents", &self.shared.agents.len())
+            .field(
+                "active_runs",
+                &self.shared.in_flight.load(Ordering::Acquire),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// The handle of a tree that was just started.
+    pub(super) fn started(shared: Arc<Shared>, actor: ActorRef<SupervisorMsg>) -> Self {
+        let tree = Arc::new(Tree {
+            shared: Arc::clone(&shared),
+            actor: actor.clone(),
+        });
+        Self {
+            shared,
+            actor,
+            _tree: tree,
+        }
     }
 
-    async fn handle(
-        &self,
-        _myself: ActorRef<SupervisorMsg>,
-        message: SupervisorMsg,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            SupervisorMsg::Handoff(HandoffRequest { to, request }) => {
-                while state.refusals.try_join_next().is_some() {}
-                if let Err((reason, request)) = state.route_handoff(to, request) {
-                    // Failing the run needs the store and the consumer: not in this handler,
-                    // which never waits on I/O, but in a task the supervisor owns.
-                    let store = Arc::clone(&state.shared.store);
-                    state.refusals.spawn(async move {
-                        request
-                            .refuse(store.as_ref(), RunError::routing(reason))
-                            .await;
-                    });
-                }
-            }
-        }
-        Ok(())
+    /// Starts configuring a supervisor.
+    pub fn builder() -> SupervisorBuilder {
+        SupervisorBuilder::new()
     }
 
-    async fn handle_supervisor_evt(
+    /// Starts a run of `agent` on `thread` with `input` (a user message), streaming its events.
+    ///
+    /// The stream carries the whole run, across handoffs, and ends with one
+    /// [`RunEvent::Completed`] or [`RunEvent::Failed`]. Dropping it cancels the run.
+    pub async fn run(
         &self,
-        myself: ActorRef<SupervisorMsg>,
-        event: SupervisionEvent,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        let (cell, failure) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped".to_owned()))
-            }
-            _ => return Ok(()),
-        };
-        let Some(name) = state.actors.remove(&cell.get_id()) else {
-            return Ok(());
-        };
-        if !state.shared.stopping.load(Ordering::Acquire) {
-            tracing::error!(agent = %name, %failure, "agent actor stopped unexpectedly");
-            state.restart(&myself, name.clone()).await;
-        }
-        if let Some(slot) = state.shared.agents.get(&name) {
-            slot.failing.store(false, Ordering::Release);
-        }
-        state.shared.agent_changed.notify_waiters();
-        Ok(())
+        agent: &str,
+        thread: ThreadId,
+        input: impl Into<Message>,
+    ) -> Result<RunStream, SupervisorError> {
+        self.run_with(agent, thread, vec![input.into()], RunSettings::default())
+            .await
     }
 
-    async fn post_stop(
+    /// Starts a run with several input messages and per-request settings.
+    pub async fn run_with(
         &self,
-        _myself: ActorRef<SupervisorMsg>,
-        state: &mut SupervisorState,
-    ) -> Result<(), ActorProcessingErr> {
-        state.shared.stopping.store(true, Ordering::Release);
-        while state.refusals.join_next().await.is_some() {}
-        // Failures reported but not yet handled never will be: nothing is left to restart.
-        for slot in state.shared.agents.iter() {
-            slot.failing.store(false, Ordering::Release);
+        agent: &str,
+        thread: ThreadId,
+        input: Vec<Message>,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
+        let start = RunStart {
+            run_id: RunId::new(),
+            thread,
+            input,
+            progress: Progress::default(),
+            resumed: false,
+        };
+        self.dispatch(agent, start, settings)
+    }
+
+    /// Runs that started but neither completed nor failed, oldest first, each with its
+    /// driver when one holds its lease (in flight, here or in another process). Those without
+    /// one were abandoned (a crash) and may be [`resume`](Self::resume)d.
+    pub async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, SupervisorError> {
+        Ok(self.shared.store.unfinished_runs().await?)
+    }
+
+    /// Continues an interrupted run from its last completed step, with the agent that was
+    /// working on it, streaming its events.
+    ///
+    /// The thread holds exactly the run's completed steps (a step's messages and its episodes
+    /// are committed together), so no tool call whose result was recorded runs again; the
+    /// run's step numbers, usage and handoff count go on from its log.
+    ///
+    /// The resumed run takes the run's lease first: if another process drives it, the stream
+    /// ends at once with [`StoreError::RunLeased`](crate::error::StoreError::RunLeased) and
+    /// nothing is written.
+    pub async fn resume(&self, run: RunId) -> Result<RunStream, SupervisorError> {
+        self.resume_with(run, RunSettings::default()).await
+    }
+
+    /// [`resume`](Self::resume) with per-request settings: the extensions a run had are not
+    /// stored, so a resumed run gets them here.
+    pub async fn resume_with(
+        &self,
+        run: RunId,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
+        if self.shared.runs.contains_key(&run) {
+            return Err(SupervisorError::NotResumable {
+                run,
+                reason: "it is in flight".into(),
+            });
         }
-        state.shared.agent_changed.notify_waiters();
-        let actors: Vec<ActorRef<AgentMsg>> = state
+        let log = self.shared.store.episodes(run).await?;
+        if log.is_empty() {
+            return Err(SupervisorError::UnknownRun(run));
+        }
+        let point =
+            resume_point(&log).map_err(|reason| SupervisorError::NotResumable { run, reason })?;
+        let start = RunStart {
+            run_id: run,
+            thread: point.thread,
+            input: Vec::new(),
+            progress: point.progress,
+            resumed: true,
+        };
+        self.dispatch(point.agent.as_str(), start, settings)
+    }
+
+    /// Admits a run and gives it to its agent's actor.
+    fn dispatch(
+        &self,
+        agent: &str,
+        start: RunStart,
+        settings: RunSettings,
+    ) -> Result<RunStream, SupervisorError> {
+        if !self.shared.accepting.load(Ordering::Acquire) {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let slot = self
             .shared
             .agents
-            .iter_mut()
-            .filter_map(|mut slot| slot.actor.take())
+            .get(agent)
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))?;
+        let name = slot.spec.agent.name().clone();
+        let actor = slot
+            .actor
+            .clone()
+            .ok_or_else(|| SupervisorError::AgentDown(name.clone()))?;
+        let admission = slot
+            .admit()
+            .ok_or_else(|| SupervisorError::Overloaded(name.clone()))?;
+        drop(slot);
+        let RunStart {
+            run_id,
+            thread,
+            input,
+            progress,
+            resumed,
+        } = start;
+        let cancel = CancellationToken::new();
+        let ticket = self
+            .shared
+            .register_run(run_id, cancel.clone())
+            .ok_or_else(|| SupervisorError::NotResumable {
+                run: run_id,
+                reason: "it is in flight".into(),
+            })?;
+        let thread_turn = match settings.busy_thread {
+            BusyThread::Wait => self.shared.threads.enqueue(thread),
+            BusyThread::Fail => ThreadTurn::Held(
+                self.shared
+                    .threads
+                    .try_lock(thread)
+                    .ok_or(SupervisorError::ThreadBusy(thread))?,
+            ),
+        };
+        let (sink, stream) = RunStream::channel(run_id, cancel.clone());
+        let request = Box::new(RunRequest {
+            run_id,
+            thread,
+            input,
+            options: settings.options,
+            sink,
+            cancel,
+            thread_turn: Some(thread_turn),
+            progress,
+            extensions: crate::context::share(settings.extensions),
+            resumed,
+            handoff: None,
+            _ticket: ticket,
+            admission,
+        });
+        actor
+            .cast(AgentMsg::Run(request))
+            .map_err(|_| SupervisorError::AgentUnavailable(name))?;
+        Ok(stream)
+    }
+
+    /// Runs `agent` on `thread` with `input` and waits for the answer.
+    pub async fn run_to_completion(
+        &self,
+        agent: &str,
+        thread: ThreadId,
+        input: impl Into<Message>,
+    ) -> Result<RunOutput, SupervisorError> {
+        let stream = self.run(agent, thread, input).await?;
+        let run_id = stream.run_id();
+        let (output, usage, steps) = stream
+            .finish_counting_steps()
+            .await
+            .map_err(SupervisorError::Run)?;
+        Ok(RunOutput {
+            run_id,
+            thread,
+            output,
+            usage,
+            steps,
+        })
+    }
+
+    /// Cancels a run wherever it is (running, waiting, or between agents). Returns whether the
+    /// run was in flight.
+    pub fn cancel(&self, run: RunId) -> bool {
+        match self.shared.runs.get(&run) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A snapshot of the agents and the runs in flight.
+    #[must_use]
+    pub fn status(&self) -> SupervisorStatus {
+        let mut agents: Vec<AgentStatus> = self
+            .shared
+            .agents
+            .iter()
+            .map(|slot| AgentStatus {
+                name: slot.key().clone(),
+                up: slot.actor.is_some(),
+                admitted_runs: slot.admitted.load(Ordering::Acquire),
+                restarts: slot.restarts.load(Ordering::Relaxed),
+            })
             .collect();
-        for actor in actors {
-            if let Err(error) = actor
-                .stop_and_wait(Some("supervisor stopping".into()), None)
-                .await
-            {
-                tracing::warn!(%error, "an agent actor did not stop cleanly");
-            }
+        agents.sort_by(|a, b| a.name.cmp(&b.name));
+        SupervisorStatus {
+            accepting: self.shared.accepting.load(Ordering::Acquire),
+            active_runs: self.shared.in_flight.load(Ordering::Acquire),
+            agents,
         }
-        Ok(())
+    }
+
+    /// The runs an agent's actor currently owns, asked through its mailbox.
+    pub async fn agent_runs(&self, agent: &str) -> Result<Vec<RunId>, SupervisorError> {
+        let actor = self.live_actor(agent)?;
+        match actor.call(AgentMsg::Status, None).await {
+            Ok(ractor::rpc::CallResult::Success(runs)) => Ok(runs),
+            _ => Err(SupervisorError::AgentUnavailable(self.agent_name(agent)?)),
+        }
+    }
+
+    /// Waits until the supervisor has dealt with every failure of an agent reported so far
+    /// (restarted its actor, or marked it down). A run that panicked reports its agent's
+    /// failure before its stream ends, so after its `Failed` event this returns once the
+    /// restart (or the agent's end) is visible in [`status`](Self::status).
+    pub async fn settled(&self) {
+        self.shared.wait_settled().await;
+    }
+
+    /// Waits until no run is in flight (runs may start again afterwards).
+    pub async fn idle(&self) {
+        self.shared.wait_idle().await;
+    }
+
+    /// The store of threads and episodes.
+    #[must_use]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Stops taking runs, lets the runs in flight finish within `grace`, cancels the rest (each
+    /// records `Failed`), then stops every actor.
+    ///
+    /// Returns within `grace` plus [`SHUTDOWN_BOUND`] whatever consumers do: a run never waits
+    /// for a consumer that stopped reading once it is cancelled, and its end is recorded
+    /// without waiting for room on the stream. Only a store that hangs can hold a run longer;
+    /// such runs are left to finish on their own.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.shared.accepting.store(false, Ordering::Release);
+        let in_flight = self.shared.in_flight.load(Ordering::Acquire);
+        let cancelled = if tokio::time::timeout(grace, self.shared.wait_idle())
+            .await
+            .is_ok()
+        {
+            0
+        } else {
+            let tokens: Vec<CancellationToken> = self
+                .shared
+                .runs
+                .iter()
+                .map(|run| run.value().clone())
+                .collect();
+            for token in &tokens {
+                token.cancel();
+            }
+            if tokio::time::timeout(SHUTDOWN_BOUND, self.shared.wait_idle())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    runs = self.shared.in_flight.load(Ordering::Acquire),
+                    "runs did not end after being cancelled; stopping without them"
+                );
+            }
+            tokens.len()
+        };
+        self.shared.stopping.store(true, Ordering::Release);
+        match tokio::time::timeout(
+            SHUTDOWN_BOUND,
+            self.actor.stop_and_wait(Some("shutdown".into()), None),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "the supervisor did not stop cleanly"),
+            Err(_) => tracing::warn!("the supervisor did not stop within the bound"),
+        }
+        ShutdownReport {
+            in_flight,
+            cancelled,
+        }
+    }
+
+    fn live_actor(&self, agent: &str) -> Result<ActorRef<AgentMsg>, SupervisorError> {
+        let slot = self
+            .shared
+            .agents
+            .get(agent)
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))?;
+        slot.actor
+            .clone()
+            .ok_or_else(|| SupervisorError::AgentDown(slot.key().clone()))
+    }
+
+    fn agent_name(&self, agent: &str) -> Result<AgentName, SupervisorError> {
+        self.shared
+            .agents
+            .get(agent)
+            .map(|slot| slot.key().clone())
+            .ok_or_else(|| SupervisorError::UnknownAgent(agent.to_owned()))
     }
 }
 
-impl SupervisorState {
-    /// Starts an actor for `spec` with fresh state: its own permits, admission count and
-    /// runs.
-    async fn spawn_agent(
-        &mut self,
-        myself: &ActorRef<SupervisorMsg>,
-        spec: Arc<AgentSpec>,
-        failing: Arc<AtomicBool>,
-    ) -> Result<LiveAgent, ActorProcessingErr> {
-        let name = spec.agent.name().clone();
-        let admitted = Arc::new(AtomicUsize::new(0));
-        let args = AgentArgs {
-            spec,
-            shared: Arc::clone(&self.shared),
-            supervisor: myself.clone(),
-            admitted: Arc::clone(&admitted),
-            failing,
-        };
-        let (actor, _join) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await?;
-        self.actors.insert(actor.get_id(), name);
-        Ok(LiveAgent { actor, admitted })
-    }
+/// How long [`Supervisor::shutdown`] waits, past its grace, for cancelled runs to record
+/// their ends and for the actors to stop.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
-    /// Restarts `name`'s actor unless it failed `max_restarts` times within the window; then
-    /// the agent is marked down.
-    async fn restart(&mut self, myself: &ActorRef<SupervisorMsg>, name: AgentName) {
-        let limits = self.shared.limits.clone();
-        let now = Instant::now();
-        let failures = self.failures.entry(name.clone()).or_default();
-        failures.push_back(now);
-        while failures
-            .front()
-            .is_some_and(|at| now.duration_since(*at) > limits.restart_window)
-        {
-            failures.pop_front();
-        }
-        let within_budget = failures.len() <= limits.max_restarts;
-        let Some((spec, failing)) = self
-            .shared
-            .agents
-            .get(&name)
-            .map(|slot| (Arc::clone(&slot.spec), Arc::clone(&slot.failing)))
-        else {
-            return;
-        };
-        let live = if within_budget {
-            match self.spawn_agent(myself, spec, failing).await {
-                Ok(live) => Some(live),
-                Err(error) => {
-                    tracing::error!(agent = %name, %error, "could not restart agent actor");
-                    None
-                }
-            }
-        } else {
-            tracing::error!(agent = %name, max_restarts = limits.max_restarts, "restart budget exhausted; agent is down");
-            None
-        };
-        if let Some(mut slot) = self.shared.agents.get_mut(&name) {
-            match live {
-                Some(live) => {
-                    slot.restarts.fetch_add(1, Ordering::Relaxed);
-                    slot.actor = Some(live.actor);
-                    slot.admitted = live.admitted;
-                }
-                None => slot.actor = None,
-            }
-        }
-    }
-
-    /// Checks a handoff and gives the run to the target's actor; a refusal gives the request
-    /// back with the reason.
-    fn route_handoff(
-        &self,
-        to: AgentName,
-        request: Box<RunRequest>,
-    ) -> Result<(), (String, Box<RunRequest>)> {
-        match self.check_handoff(&to, &request) {
-            Ok((actor, admission)) => {
-                let mut request = request;
-                request.admission = admission;
-                match actor.cast(AgentMsg::Run(request)) {
-                    Ok(()) => Ok(()),
-                    Err(ractor::MessagingErr::SendErr(AgentMsg::Run(request))) => Err((
-                        format!("handoff to {to} failed: agent {to} is unavailable"),
-                        request,
-                    )),
-                    Err(error) => {
-                        // The request did not come back, so the run cannot be failed from here:
-                        // dropping it frees its thread and registration, and its stream ends
-                        // saying the run was lost.
-                        tracing::error!(agent = %to, %error, "a handoff could not be delivered");
-                        Ok(())
-                    }
-                }
-            }
-            Err(reason) => Err((reason, request)),
-        }
-    }
-
-    /// Whether the run may go to `to`: the target exists, is up, is allowed, admits one more
-    /// run, and the run has handoffs left.
-    fn check_handoff(
-        &self,
-        to: &AgentName,
-        request: &RunRequest,
-    ) -> Result<(ActorRef<AgentMsg>, super::shared::Admission), String> {
-        let Some((from, _)) = request.handoff.as_ref() else {
-            return Err("a handoff request without its origin".to_owned());
-        };
-        let max = self.shared.limits.max_handoffs;
-        if request.progress.handoffs > max {
-            return Err(format!(
-                "handoff to {to} refused: the run reached its limit of {max} handoffs"
-            ));
-        }
-        let allowed = self
-            .shared
-            .agents
-            .get(from)
-            .is_some_and(|slot| slot.spec.agent.handoffs().contains(to));
-        if !allowed {
-            return Err(format!(
-                "handoff to {to} refused: {from} may not hand off to it"
-            ));
-        }
-        let Some(slot) = self.shared.agents.get(to) else {
-            return Err(format!("handoff to {to} failed: no agent named {to}"));
-        };
-        let Some(actor) = slot.actor.clone() else {
-            return Err(format!("handoff to {to} failed: agent {to} is down"));
-        };
-        if slot.failing.load(Ordering::Acquire) {
-            // Its actor is about to fail: a run sent to its mailbox now would be lost with it.
-            return Err(format!("handoff to {to} failed: agent {to} is restarting"));
-        }
-        let Some(admission) = slot.admit() else {
-            return Err(format!("handoff to {to} failed: agent {to} is overloaded"));
-        };
-        Ok((actor, admission))
-    }
+/// What a run starts from: fresh, or resumed from its log.
+struct RunStart {
+    run_id: RunId,
+    thread: ThreadId,
+    input: Vec<Message>,
+    progress: Progress,
+    resumed: bool,
 }

@@ -29,8 +29,8 @@ use tracing::Instrument;
 pub(crate) enum Mode {
     /// Streamed, forwarding text to the consumer as it arrives.
     Streaming,
-    /// One complete response per call.
-    Blocking,
+    /// One whole response per call.
+    Whole,
 }
 
 /// How an agent's part of a run ended, when it did not fail.
@@ -412,7 +412,7 @@ impl RunLoop {
                 ))
                 .await?,
             ),
-            Mode::Blocking => ResponseSource::Complete(
+            Mode::Whole => ResponseSource::Complete(
                 Box::pin(with_retry(&self.opts.retry, &self.ctx.cancel, || {
                     contained(PanicSite::Provider, async {
                         llm.chat(&request).await.map_err(LlmError::redacted)

@@ -18,9 +18,9 @@ mod keeper;
 mod options;
 mod retry;
 mod step;
-mod steps;
 mod streaming;
 mod streaming_forward;
+mod whole;
 
 pub use driver::{AgentOutcome, RunLoop};
 pub(crate) use driver::{Carried, end_unstarted};
@@ -28,5 +28,5 @@ pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
 pub use guardrails::{Guardrail, Verdict};
 pub(crate) use keeper::LeaseKeeper;
 pub use options::{RetryPolicy, RunOptions};
-pub use steps::run_steps;
 pub use streaming::run_steps_streaming;
+pub use whole::run_steps;

@@ -3,7 +3,7 @@
 use super::driver::{Mode, RunLoop};
 use super::event::RunStream;
 use super::options::RunOptions;
-use super::steps::run_to_answer;
+use super::whole::run_to_answer;
 use crate::agent::AgentContext;
 use crate::error::RunError;
 use crate::ids::ThreadId;

@@ -29,7 +29,7 @@ pub async fn run_steps(
 ) -> Result<RunOutput, RunError> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
     async {
-        let mut run = RunLoop::start_with(ctx.clone(), thread, opts, Mode::Blocking).await?;
+        let mut run = RunLoop::start_with(ctx.clone(), thread, opts, Mode::Whole).await?;
         let outcome = run_to_answer(&mut run, input, None).await;
         run.end(outcome, None).await
     }

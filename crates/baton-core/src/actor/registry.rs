@@ -3,7 +3,7 @@
 //! the supervisor's mailbox.
 
 use super::agent_actor::AgentMsg;
-use super::thread_lock::ThreadLocks;
+use super::thread_turns::ThreadLocks;
 use crate::agent::Agent;
 use crate::ids::{AgentName, RunId};
 use crate::llm::LlmProvider;
