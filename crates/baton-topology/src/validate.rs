@@ -306,7 +306,7 @@ impl Validator<'_> {
 
     fn tool(&mut self, name: &Spanned<String>, raw: RawTool) -> Option<ToolDef> {
         let tool = name.get_ref();
-        if !is_tool_name(tool) {
+        if !baton_core::tool::is_tool_name(tool) {
             self.report(
                 &name.span(),
                 ProblemKind::InvalidValue(format!(
@@ -1040,13 +1040,4 @@ fn is_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Whether `name` is a tool name model APIs accept.
-fn is_tool_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

@@ -103,6 +103,15 @@ pub struct EpisodeRecord {
     pub episode: Episode,
 }
 
+/// The agent and thread a run started with: its log's first `Started` episode.
+#[must_use]
+pub fn started(log: &[EpisodeRecord]) -> Option<(&AgentName, ThreadId)> {
+    log.iter().find_map(|record| match &record.episode {
+        Episode::Started { agent, thread } => Some((agent, *thread)),
+        _ => None,
+    })
+}
+
 impl EpisodeRecord {
     /// A record of `episode` at position `seq`, stamped now.
     #[must_use]

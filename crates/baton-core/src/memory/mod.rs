@@ -9,7 +9,7 @@ mod episode;
 mod in_memory;
 mod lease;
 
-pub use episode::{Episode, EpisodeRecord};
+pub use episode::{Episode, EpisodeRecord, started};
 pub use in_memory::InMemoryStore;
 pub use lease::{Lease, LeaseHolder, LeaseOwner, LeaseToken, UnfinishedRun, now_ms};
 

@@ -39,8 +39,8 @@ mod execute;
 mod registry;
 
 pub use execute::{ToolOutcome, execute_call};
-pub use registry::ToolRegistry;
 pub(crate) use registry::validate_tool_name;
+pub use registry::{ToolRegistry, is_tool_name};
 
 use crate::context::ToolContext;
 use crate::error::ToolError;

@@ -85,14 +85,24 @@ impl ToolRegistry {
     }
 }
 
-/// Tool names as model APIs accept them: 1 to 64 characters from `[a-zA-Z0-9_-]`.
-pub(crate) fn validate_tool_name(name: &str) -> Result<(), ConfigError> {
-    let valid = !name.is_empty()
+/// Whether `name` is a tool name model APIs accept: 1 to 64 characters from `[a-zA-Z0-9_-]`.
+///
+/// ```
+/// assert!(baton_core::tool::is_tool_name("order_lookup-2"));
+/// assert!(!baton_core::tool::is_tool_name("order lookup"));
+/// ```
+#[must_use]
+pub fn is_tool_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if valid {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// [`is_tool_name`], as a configuration error that says the rule.
+pub(crate) fn validate_tool_name(name: &str) -> Result<(), ConfigError> {
+    if is_tool_name(name) {
         Ok(())
     } else {
         Err(ConfigError(format!(

@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
-use baton_core::memory::{Episode, EpisodeRecord};
+use baton_core::memory::{EpisodeRecord, started};
 use baton_core::run::RunEvent;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -132,12 +132,10 @@ pub(crate) async fn resume(
 ) -> Result<Response, ApiError> {
     let log = state.supervisor.store().episodes(run).await?;
     ensure_belongs_to(&state, &caller, run, Some(&log)).await?;
-    let Some((agent, thread)) = log.iter().find_map(|record| match &record.episode {
-        Episode::Started { agent, thread } => Some((agent.to_string(), *thread)),
-        _ => None,
-    }) else {
+    let Some((agent, thread)) = started(&log) else {
         return Err(ApiError::run_not_found());
     };
+    let agent = agent.to_string();
     let run = resume_run(&state, &caller, run, &agent, thread).await?;
     let headers = run_headers(run.run_id(), run.thread());
     if request.stream {
@@ -187,11 +185,7 @@ async fn belongs_to(
             &read
         }
     };
-    let thread = log.iter().find_map(|record| match &record.episode {
-        Episode::Started { thread, .. } => Some(*thread),
-        _ => None,
-    });
-    match thread {
+    match started(log).map(|(_, thread)| thread) {
         Some(thread) => Ok(state.threads.owns(store, &caller.tenant, thread).await?),
         None => Ok(false),
     }
