@@ -14,11 +14,11 @@ use crate::agent::AgentContext;
 use crate::error::{PanicSite, RunError};
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{Message, Usage};
-use crate::run::{AgentOutcome, Carried, EventSink, RunEvent, RunLoop, RunOptions, end_unstarted};
+use crate::run::{
+    AgentOutcome, Carried, EventSink, RunEvent, RunLoop, RunOptions, contained_try, end_unstarted,
+};
 use dashmap::DashMap;
-use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
@@ -362,13 +362,7 @@ impl RunSegment {
         input: Vec<Message>,
         sink: &EventSink,
     ) -> Result<AgentOutcome, RunError> {
-        match AssertUnwindSafe(run.run(input, Some(sink)))
-            .catch_unwind()
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(payload) => Err(RunError::panicked(PanicSite::Run, payload.as_ref())),
-        }
+        contained_try(PanicSite::Run, run.run(input, Some(sink))).await
     }
 
     /// Why this agent's part of the run was cancelled: by the run's own token (its caller,

@@ -22,6 +22,7 @@ mod streaming;
 mod streaming_forward;
 mod whole;
 
+pub(crate) use contain::contained_try;
 pub use driver::{AgentOutcome, RunLoop};
 pub(crate) use driver::{Carried, end_unstarted};
 pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
