@@ -121,10 +121,7 @@ async fn a_triage_billing_refunds_chain_is_one_stream() {
         [
             Message::system("Solve billing problems."),
             user.clone(),
-            Message::Assistant {
-                content: String::new(),
-                tool_calls: vec![transfer.clone()]
-            },
+            Message::assistant_calling("", vec![transfer.clone()]),
             Message::tool_result(&transfer, "transferred to billing"),
         ]
     );

@@ -116,7 +116,14 @@ pub enum StoreError {
         /// The length found.
         actual: u64,
     },
-    /// The backend failed (I/O, connection, constraint).
+    /// The backend could not serve the operation for a reason that may pass: the connection
+    /// was refused or lost, the pool had no connection in time, the database was busy or
+    /// locked, a transaction lost to a concurrent one. Nothing was written; the same operation
+    /// may succeed if tried again ([`StoreError::is_retryable`]).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed for good (a constraint, a full disk, a query it refused): trying the
+    /// same operation again will fail the same way.
     #[error("store backend error: {0}")]
     Backend(String),
     /// Stored data could not be decoded.
@@ -540,10 +547,26 @@ impl std::fmt::Display for FailureKind {
 }
 
 impl StoreError {
+    /// Whether the same operation, tried again unchanged, may succeed: true only for
+    /// [`StoreError::Unavailable`]. A [`StoreError::Conflict`] is not: the writer must read the
+    /// thread again first.
+    ///
+    /// ```
+    /// use baton_core::error::StoreError;
+    /// assert!(StoreError::Unavailable("database is locked".into()).is_retryable());
+    /// assert!(!StoreError::Backend("disk full".into()).is_retryable());
+    /// ```
+    #[must_use]
+    pub const fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     /// This error with its message [`redact`](crate::redact::redact)ed.
     #[must_use]
     pub fn redacted(mut self) -> Self {
-        if let Self::Backend(message) | Self::Corrupt(message) = &mut self {
+        if let Self::Unavailable(message) | Self::Backend(message) | Self::Corrupt(message) =
+            &mut self
+        {
             crate::redact::redact_string(message);
         }
         self

@@ -28,10 +28,10 @@ fn full_request() -> ChatRequest {
     let messages = vec![
         Message::system("You are a weather bot."),
         Message::user("Weather in Paris and London?"),
-        Message::Assistant {
-            content: "Let me check both cities.".into(),
-            tool_calls: vec![paris.clone(), london.clone()],
-        },
+        Message::assistant_calling(
+            "Let me check both cities.",
+            vec![paris.clone(), london.clone()],
+        ),
         Message::tool_result(&paris, "sunny, 21°C"),
         Message::tool_error(&london, "invalid arguments"),
         Message::user("Just Paris then."),
@@ -156,14 +156,14 @@ async fn non_streaming_chat_sends_the_same_mapping() {
 
     assert_eq!(
         response.message,
-        Message::Assistant {
-            content: "Let me check.".into(),
-            tool_calls: vec![ToolCall::new(
+        Message::assistant_calling(
+            "Let me check.",
+            vec![ToolCall::new(
                 "toolu_paris",
                 "get_weather",
                 r#"{"city":"Paris"}"#
-            )],
-        }
+            )]
+        )
     );
     assert_eq!(response.usage, Usage::new(380, 54));
     assert_eq!(response.finish_reason, FinishReason::ToolCalls);

@@ -35,10 +35,7 @@ fn full_request() -> ChatRequest {
     let messages = vec![
         Message::system("You are a weather bot."),
         Message::user("Weather in Paris and London?"),
-        Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![paris.clone(), london.clone()],
-        },
+        Message::assistant_calling("", vec![paris.clone(), london.clone()]),
         Message::tool_result(&paris, "sunny, 21°C"),
         Message::tool_error(&london, "service unavailable"),
         Message::assistant("Paris is sunny; London's weather is unknown."),
@@ -156,14 +153,14 @@ async fn non_streaming_chat_sends_the_same_mapping_without_stream_options() {
 
     assert_eq!(
         response.message,
-        Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![ToolCall::new(
+        Message::assistant_calling(
+            "",
+            vec![ToolCall::new(
                 "call_paris",
                 "get_weather",
                 r#"{"city": "Paris"}"#
-            )],
-        }
+            )]
+        )
     );
     assert_eq!(response.usage, Usage::new(57, 15));
     assert_eq!(response.finish_reason, FinishReason::ToolCalls);

@@ -55,6 +55,7 @@ impl fmt::Debug for Tenant {
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The address [`serve`](crate::serve) binds (default `127.0.0.1:8080`).
     pub bind: SocketAddr,

@@ -174,9 +174,10 @@ async fn streams_on_a_kept_alive_connection_deliver_each_write_as_it_is_made() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
-    let server = open_server(ServerConfig {
-        header_read_timeout: timeout,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.header_read_timeout = timeout;
+        config
     })
     .await;
     let opened = Instant::now();
@@ -191,9 +192,10 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_head_that_trickles_gets_408_after_the_header_timeout() {
     let timeout = Duration::from_millis(300);
-    let server = open_server(ServerConfig {
-        header_read_timeout: timeout,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.header_read_timeout = timeout;
+        config
     })
     .await;
     let mut trickling = RawClient::connect(&server.url).await;
@@ -210,10 +212,11 @@ async fn a_head_that_trickles_gets_408_after_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
     let idle = Duration::from_millis(300);
-    let server = open_server(ServerConfig {
-        header_read_timeout: Duration::from_secs(30),
-        idle_timeout: idle,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.header_read_timeout = Duration::from_secs(30);
+        config.idle_timeout = idle;
+        config
     })
     .await;
     let mut client = RawClient::connect(&server.url).await;
@@ -227,10 +230,11 @@ async fn a_kept_alive_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_request_on_a_kept_alive_connection_has_the_header_timeout_too() {
     let timeout = Duration::from_millis(300);
-    let server = open_server(ServerConfig {
-        header_read_timeout: timeout,
-        idle_timeout: Duration::from_secs(30),
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.header_read_timeout = timeout;
+        config.idle_timeout = Duration::from_secs(30);
+        config
     })
     .await;
     let mut client = RawClient::connect(&server.url).await;
@@ -258,11 +262,12 @@ async fn a_thousand_idle_connections_do_not_lock_out_a_client_that_sends_request
         "the test needs more file descriptors than the hard limit of {limit}"
     );
     let timeout = Duration::from_secs(3);
-    let server = open_server(ServerConfig {
-        max_connections: MAX_CONNECTIONS,
-        header_read_timeout: timeout,
-        idle_timeout: timeout,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.max_connections = MAX_CONNECTIONS;
+        config.header_read_timeout = timeout;
+        config.idle_timeout = timeout;
+        config
     })
     .await;
 
@@ -303,9 +308,10 @@ async fn a_thousand_idle_connections_do_not_lock_out_a_client_that_sends_request
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_announced_over_the_limit_gets_413_before_it_is_sent() {
-    let server = open_server(ServerConfig {
-        max_body_bytes: 1024,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.max_body_bytes = 1024;
+        config
     })
     .await;
     let mut client = RawClient::connect(&server.url).await;
@@ -353,9 +359,10 @@ async fn a_body_announced_over_the_limit_gets_413_before_it_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_gets_408() {
     let timeout = Duration::from_millis(300);
-    let server = open_server(ServerConfig {
-        body_read_timeout: timeout,
-        ..config()
+    let server = open_server({
+        let mut config = config();
+        config.body_read_timeout = timeout;
+        config
     })
     .await;
     let mut client = RawClient::connect(&server.url).await;

@@ -4,7 +4,6 @@ mod common;
 
 use baton_core::error::{FailureKind, RunError};
 use baton_core::memory::Episode;
-use baton_server::ServerConfig;
 use baton_testkit::{Script, ScriptedProvider};
 use common::*;
 use futures::StreamExt;
@@ -48,9 +47,10 @@ async fn shutdown_cancels_runs_still_in_flight_after_the_grace_and_records_them_
             .respond(Script::text("too late").with_latency(Duration::from_secs(3600))),
     );
     let supervisor = assistant(provider).await;
-    let config = ServerConfig {
-        shutdown_grace: Duration::from_millis(50),
-        ..config()
+    let config = {
+        let mut config = config();
+        config.shutdown_grace = Duration::from_millis(50);
+        config
     };
     let mut server = TestServer::start_with(supervisor.clone(), config).await;
     let thread = server.thread(ACME).await;

@@ -2,7 +2,6 @@
 
 mod common;
 
-use baton_server::ServerConfig;
 use baton_testkit::{Script, ScriptedProvider};
 use common::*;
 use serde_json::{Value, json};
@@ -101,9 +100,10 @@ fn uuid_like() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_get_413() {
-    let config = ServerConfig {
-        max_body_bytes: 1024,
-        ..config()
+    let config = {
+        let mut config = config();
+        config.max_body_bytes = 1024;
+        config
     };
     let server =
         TestServer::start_with(assistant(shared(ScriptedProvider::new())).await, config).await;

@@ -182,10 +182,7 @@ fn step(n: u32) -> (Vec<Arc<Message>>, Vec<Episode>) {
     }
     let call = ToolCall::new(format!("call_{n}"), "echo", r#"{"text":"step"}"#);
     let messages = vec![
-        Arc::new(Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![call.clone()],
-        }),
+        Arc::new(Message::assistant_calling("", vec![call.clone()])),
         Arc::new(Message::tool_result(&call, "step")),
     ];
     let called = Episode::ToolCalled {

@@ -33,10 +33,10 @@ fn step(n: u32) -> (Vec<Arc<Message>>, Vec<Episode>) {
         r#"{"customer_id":"c-1042","status":"shipped","limit":10}"#,
     );
     let messages = vec![
-        Arc::new(Message::Assistant {
-            content: "Let me look up the customer's recent shipped orders.".into(),
-            tool_calls: vec![call.clone()],
-        }),
+        Arc::new(Message::assistant_calling(
+            "Let me look up the customer's recent shipped orders.",
+            vec![call.clone()],
+        )),
         Arc::new(Message::tool_result(&call, "order ".repeat(170))),
     ];
     let episodes = vec![

@@ -80,11 +80,11 @@ pub(crate) fn decode_episode(
 ) -> Result<EpisodeRecord, StoreError> {
     let episode = serde_json::from_str(body)
         .map_err(|e| corrupt(format_args!("episode {seq} of run {run}: {e}")))?;
-    Ok(EpisodeRecord {
-        seq: from_sql_int(seq, "episode sequence number")?,
-        at_ms: from_sql_int(at_ms, "episode timestamp")?,
+    Ok(EpisodeRecord::new(
+        from_sql_int(seq, "episode sequence number")?,
+        from_sql_int(at_ms, "episode timestamp")?,
         episode,
-    })
+    ))
 }
 
 /// A count or position as the signed 64-bit integer SQL stores. Values past `i64::MAX` (which no

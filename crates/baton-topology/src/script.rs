@@ -110,7 +110,7 @@ impl<'a> Seen<'a> {
             .iter()
             .rev()
             .find_map(|m| match &**m {
-                Message::User { content } => Some(content.as_str()),
+                Message::User { content, .. } => Some(content.as_str()),
                 _ => None,
             })
             .unwrap_or_default();
@@ -400,18 +400,12 @@ mod tests {
         let lookup = ToolCall::new("c2", "lookup", "{}");
         let history = vec![
             Message::user("hi"),
-            Message::Assistant {
-                content: String::new(),
-                tool_calls: vec![handoff.clone()],
-            },
+            Message::assistant_calling("", vec![handoff.clone()]),
             Message::tool_result(&handoff, "transferred to billing"),
         ];
         assert_eq!(answer(&model, history.clone()).content(), "first");
         let mut later = history;
-        later.push(Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![lookup.clone()],
-        });
+        later.push(Message::assistant_calling("", vec![lookup.clone()]));
         later.push(Message::tool_result(&lookup, "found"));
         assert_eq!(answer(&model, later.clone()).content(), "second");
         later.push(Message::assistant("second"));
@@ -436,10 +430,7 @@ mod tests {
         let with = |user: &str, result: &str| {
             vec![
                 Message::user(user),
-                Message::Assistant {
-                    content: String::new(),
-                    tool_calls: vec![ToolCall::new("c", "lookup", "{}")],
-                },
+                Message::assistant_calling("", vec![ToolCall::new("c", "lookup", "{}")]),
                 tool_message("c", "lookup", result),
             ]
         };
@@ -480,13 +471,13 @@ mod tests {
             &model,
             vec![
                 Message::user("help"),
-                Message::Assistant {
-                    content: String::new(),
-                    tool_calls: vec![
+                Message::assistant_calling(
+                    "",
+                    vec![
                         ToolCall::new("a", "lookup", "{}"),
                         ToolCall::new("b", "time", "{}"),
                     ],
-                },
+                ),
                 tool_message("a", "lookup", order),
                 tool_message("b", "time", "2026-05-01T09:30:00Z"),
             ],

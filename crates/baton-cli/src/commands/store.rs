@@ -30,7 +30,7 @@ pub(crate) async fn threads(command: ThreadsCommand) -> Result<Exit, CliError> {
                 let first = messages
                     .iter()
                     .find_map(|m| match &**m {
-                        Message::User { content } => Some(one_line(content, PREVIEW_CHARS)),
+                        Message::User { content, .. } => Some(one_line(content, PREVIEW_CHARS)),
                         _ => None,
                     })
                     .unwrap_or_default();
@@ -57,11 +57,12 @@ pub(crate) async fn threads(command: ThreadsCommand) -> Result<Exit, CliError> {
 
 fn show_message(printer: &mut Printer, message: &Message) -> Result<(), CliError> {
     match message {
-        Message::System { content } => printer.line(&format!("system: {content}"))?,
-        Message::User { content } => printer.line(&format!("user: {content}"))?,
+        Message::System { content, .. } => printer.line(&format!("system: {content}"))?,
+        Message::User { content, .. } => printer.line(&format!("user: {content}"))?,
         Message::Assistant {
             content,
             tool_calls,
+            ..
         } => {
             if !content.is_empty() || tool_calls.is_empty() {
                 printer.line(&format!("assistant: {content}"))?;
@@ -238,11 +239,7 @@ mod tests {
 
     #[test]
     fn episodes_read_as_one_line_each() {
-        let record = |seq, episode| EpisodeRecord {
-            seq,
-            at_ms: 1_777_627_800_123,
-            episode,
-        };
+        let record = |seq, episode| EpisodeRecord::new(seq, 1_777_627_800_123, episode);
         let thread = ThreadId::new();
         let started = record(
             0,

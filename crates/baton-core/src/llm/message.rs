@@ -16,6 +16,7 @@ pub enum Role {
 
 /// A call the model asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ToolCall {
     /// The provider's id for the call; the tool result refers to it.
     pub id: String,
@@ -42,20 +43,27 @@ impl ToolCall {
 }
 
 /// One message of a conversation.
+///
+/// Each variant is `#[non_exhaustive]`: a message gains fields (images, reasoning, cache hints)
+/// without breaking code that reads it. Build messages with the constructors
+/// ([`Message::user`], [`Message::assistant_calling`], …) and match them with `..`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum Message {
     /// Instructions to the model.
+    #[non_exhaustive]
     System {
         /// The instructions.
         content: String,
     },
     /// Input from the user.
+    #[non_exhaustive]
     User {
         /// The text.
         content: String,
     },
     /// A model response: text, tool calls, or both.
+    #[non_exhaustive]
     Assistant {
         /// The text (may be empty when the model only calls tools).
         content: String,
@@ -64,6 +72,7 @@ pub enum Message {
         tool_calls: Vec<ToolCall>,
     },
     /// The result of one tool call.
+    #[non_exhaustive]
     Tool {
         /// The id of the call this answers.
         tool_call_id: String,
@@ -97,6 +106,30 @@ impl Message {
         Self::Assistant {
             content: content.into(),
             tool_calls: Vec::new(),
+        }
+    }
+
+    /// An assistant message with text (possibly empty) and tool calls.
+    pub fn assistant_calling(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Self::Assistant {
+            content: content.into(),
+            tool_calls,
+        }
+    }
+
+    /// The result of the call with id `tool_call_id` to tool `name`, failed or not; the text is
+    /// taken as it is (see [`Message::tool_error`] for results that quote an error).
+    pub fn tool(
+        tool_call_id: impl Into<String>,
+        name: impl Into<String>,
+        content: impl Into<String>,
+        is_error: bool,
+    ) -> Self {
+        Self::Tool {
+            tool_call_id: tool_call_id.into(),
+            name: name.into(),
+            content: content.into(),
+            is_error,
         }
     }
 

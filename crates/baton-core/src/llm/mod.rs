@@ -115,6 +115,7 @@ impl ModelSettings {
 
 /// One request to a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChatRequest {
     /// The conversation, oldest first; a system message, if any, comes first.
     pub messages: Vec<Arc<Message>>,
@@ -140,6 +141,20 @@ impl ChatRequest {
         }
     }
 
+    /// This request offering `tools` to the model.
+    #[must_use]
+    pub fn with_tools(mut self, tools: impl Into<Arc<[ToolSpec]>>) -> Self {
+        self.tools = tools.into();
+        self
+    }
+
+    /// This request with model and sampling `settings`.
+    #[must_use]
+    pub fn with_settings(mut self, settings: impl Into<Arc<ModelSettings>>) -> Self {
+        self.settings = settings.into();
+        self
+    }
+
     /// The text of the last user message, if there is one.
     #[must_use]
     pub fn last_user_text(&self) -> Option<&str> {
@@ -162,6 +177,7 @@ impl ChatRequest {
 /// assert_eq!(huge.total(), u64::MAX);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Tokens in the prompt.
     pub input_tokens: u64,

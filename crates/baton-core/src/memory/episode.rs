@@ -94,6 +94,7 @@ impl Episode {
 
 /// An episode as stored: with its position in the log and when it was recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct EpisodeRecord {
     /// Position in the run's log, from 0.
     pub seq: u64,
@@ -113,17 +114,21 @@ pub fn started(log: &[EpisodeRecord]) -> Option<(&AgentName, ThreadId)> {
 }
 
 impl EpisodeRecord {
-    /// A record of `episode` at position `seq`, stamped now.
+    /// A record of `episode` at position `seq`, recorded at `at_ms` (milliseconds since the
+    /// Unix epoch), as a store reads it back.
     #[must_use]
-    pub fn now(seq: u64, episode: Episode) -> Self {
-        let at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    pub const fn new(seq: u64, at_ms: u64, episode: Episode) -> Self {
         Self {
             seq,
             at_ms,
             episode,
         }
+    }
+
+    /// A record of `episode` at position `seq`, stamped now.
+    #[must_use]
+    pub fn now(seq: u64, episode: Episode) -> Self {
+        Self::new(seq, super::lease::now_ms(), episode)
     }
 }
 

@@ -101,6 +101,7 @@ impl RunEvent {
 
 /// The answer of a finished run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunOutput {
     /// The run.
     pub run_id: RunId,

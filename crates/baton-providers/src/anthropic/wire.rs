@@ -98,13 +98,14 @@ pub(crate) fn messages_request<'a>(
     let mut messages: Vec<WireMessage<'a>> = Vec::new();
     for message in &request.messages {
         match &**message {
-            Message::System { content } => system.push(content),
-            Message::User { content } => {
+            Message::System { content, .. } => system.push(content),
+            Message::User { content, .. } => {
                 push_block(&mut messages, "user", Block::Text { text: content })
             }
             Message::Assistant {
                 content,
                 tool_calls,
+                ..
             } => {
                 if !content.is_empty() {
                     push_block(&mut messages, "assistant", Block::Text { text: content });
@@ -310,10 +311,7 @@ impl MessagesResponse {
         let mut tally = UsageTally::default();
         tally.update(&self.usage);
         Ok(ChatResponse {
-            message: Message::Assistant {
-                content: text,
-                tool_calls,
-            },
+            message: Message::assistant_calling(text, tool_calls),
             usage: tally.usage(),
             finish_reason: self
                 .stop_reason

@@ -141,11 +141,12 @@ pub(crate) fn completion_request<'a>(
 
 fn wire_message(message: &Message) -> WireMessage<'_> {
     match message {
-        Message::System { content } => WireMessage::System { content },
-        Message::User { content } => WireMessage::User { content },
+        Message::System { content, .. } => WireMessage::System { content },
+        Message::User { content, .. } => WireMessage::User { content },
         Message::Assistant {
             content,
             tool_calls,
+            ..
         } => WireMessage::Assistant {
             content: (!content.is_empty() || tool_calls.is_empty()).then_some(content.as_str()),
             tool_calls: tool_calls
@@ -266,10 +267,10 @@ impl Completion {
             })
             .collect();
         Ok(ChatResponse {
-            message: Message::Assistant {
-                content: choice.message.content.unwrap_or_default(),
+            message: Message::assistant_calling(
+                choice.message.content.unwrap_or_default(),
                 tool_calls,
-            },
+            ),
             usage: self.usage.map(Usage::from).unwrap_or_default(),
             finish_reason: choice
                 .finish_reason

@@ -13,10 +13,10 @@ use tokio::sync::Barrier;
 fn step(n: u32) -> (Vec<Arc<Message>>, Vec<Episode>) {
     let call = ToolCall::new(format!("call_{n}"), "lookup", r#"{"word":"baton"}"#);
     let messages = vec![
-        Arc::new(Message::Assistant {
-            content: format!("step {n}"),
-            tool_calls: vec![call.clone()],
-        }),
+        Arc::new(Message::assistant_calling(
+            format!("step {n}"),
+            vec![call.clone()],
+        )),
         Arc::new(Message::tool_result(&call, format!("result {n}"))),
     ];
     (messages, vec![tool_called(n), step_completed(n)])

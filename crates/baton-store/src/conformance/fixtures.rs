@@ -17,10 +17,7 @@ pub(super) fn every_role() -> Vec<Arc<Message>> {
     vec![
         Arc::new(Message::system("You are terse.")),
         user("What is a baton?"),
-        Arc::new(Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![call.clone()],
-        }),
+        Arc::new(Message::assistant_calling("", vec![call.clone()])),
         Arc::new(Message::tool_result(&call, "a stick")),
         Arc::new(Message::tool_error(&call, "timeout")),
         Arc::new(Message::assistant("A stick.")),

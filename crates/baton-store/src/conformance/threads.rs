@@ -201,10 +201,10 @@ pub async fn large_messages_round_trip(store: Arc<dyn Store>) {
     let arguments = format!(r#"{{"blob":"{}"}}"#, "x".repeat(MIB));
     let messages = vec![
         user(text.clone()),
-        Arc::new(Message::Assistant {
-            content: String::new(),
-            tool_calls: vec![ToolCall::new("c", "store", arguments)],
-        }),
+        Arc::new(Message::assistant_calling(
+            "",
+            vec![ToolCall::new("c", "store", arguments)],
+        )),
     ];
     store
         .append(thread, Some(0), &messages)

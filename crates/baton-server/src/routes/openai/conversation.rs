@@ -51,14 +51,14 @@ fn convert(message: ChatMessage, earlier: &[Message]) -> Result<Message, String>
         ChatMessage::Assistant {
             content,
             tool_calls,
-        } => Message::Assistant {
-            content: content.map(text).transpose()?.unwrap_or_default(),
-            tool_calls: tool_calls
+        } => Message::assistant_calling(
+            content.map(text).transpose()?.unwrap_or_default(),
+            tool_calls
                 .unwrap_or_default()
                 .into_iter()
                 .map(|call| ToolCall::new(call.id, call.function.name, call.function.arguments))
                 .collect(),
-        },
+        ),
         ChatMessage::Tool {
             tool_call_id,
             content,
@@ -73,12 +73,7 @@ fn convert(message: ChatMessage, earlier: &[Message]) -> Result<Message, String>
                 .ok_or_else(|| {
                     format!("tool_call_id {tool_call_id:?} answers no earlier assistant tool call")
                 })?;
-            Message::Tool {
-                tool_call_id,
-                name,
-                content: text(content)?,
-                is_error: false,
-            }
+            Message::tool(tool_call_id, name, text(content)?, false)
         }
     })
 }
@@ -130,12 +125,7 @@ mod tests {
         assert_eq!(conversation.history[0], Message::system("Be brief."));
         assert_eq!(
             conversation.history[3],
-            Message::Tool {
-                tool_call_id: "c1".into(),
-                name: "weather".into(),
-                content: "sunny".into(),
-                is_error: false
-            }
+            Message::tool("c1", "weather", "sunny", false)
         );
     }
 
