@@ -180,5 +180,76 @@ pub trait Store: ThreadStore + EpisodicStore {
     ) -> Result<(), StoreError>;
 }
 
+// A shared store is a store: `Arc<SqliteStore>`, `Arc<dyn Store>` and the like serve wherever a
+// store is wanted, and a wrapper of any of them forwards to it.
+
+#[async_trait]
+impl<S: ThreadStore + ?Sized> ThreadStore for Arc<S> {
+    async fn append(
+        &self,
+        thread: ThreadId,
+        expected_len: Option<u64>,
+        messages: &[Arc<Message>],
+    ) -> Result<u64, StoreError> {
+        (**self).append(thread, expected_len, messages).await
+    }
+
+    async fn list(&self, thread: ThreadId, page: Page) -> Result<Vec<Arc<Message>>, StoreError> {
+        (**self).list(thread, page).await
+    }
+
+    async fn tail(&self, thread: ThreadId, limit: u64) -> Result<ThreadTail, StoreError> {
+        (**self).tail(thread, limit).await
+    }
+
+    async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
+        (**self).threads(page).await
+    }
+}
+
+#[async_trait]
+impl<S: EpisodicStore + ?Sized> EpisodicStore for Arc<S> {
+    async fn record(&self, run: RunId, episode: Episode) -> Result<(), StoreError> {
+        (**self).record(run, episode).await
+    }
+
+    async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
+        (**self).episodes(run).await
+    }
+
+    async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
+        (**self).unfinished_runs().await
+    }
+}
+
+#[async_trait]
+impl<S: Store + ?Sized> Store for Arc<S> {
+    async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
+        (**self).commit_step(commit).await
+    }
+
+    async fn acquire_lease(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        (**self).acquire_lease(run, thread, owner, ttl).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
+        (**self).renew_lease(lease, ttl).await
+    }
+
+    async fn release_lease(
+        &self,
+        lease: &Lease,
+        terminal: Option<&Episode>,
+    ) -> Result<(), StoreError> {
+        (**self).release_lease(lease, terminal).await
+    }
+}
+
 #[cfg(test)]
 mod tests;
