@@ -4,7 +4,9 @@
 //! tool. A timer per run would cost every run a timer-wheel registration and its memory; a
 //! [`LeaseKeeper`] instead keeps the leases of all the runs of a supervisor and renews each
 //! when a third of its time has passed, from one task that sleeps until the next one is due.
-//! A run whose lease is lost is cancelled, and says so when it ends.
+//! A run whose lease is lost is cancelled, and says so when it ends. A run without a keeper
+//! (the bare loop) renews its own lease in its task ([`keep_leased`]); both classify a
+//! renewal the same way.
 
 use crate::error::{PanicSite, RunError, StoreError};
 use crate::ids::RunId;
@@ -152,30 +154,22 @@ impl LeaseKeeper {
             .map(|kept| (*kept.key(), kept.lease.clone(), kept.ttl))
             .collect();
         for (run, lease, ttl) in due {
-            let renewed = contained_try(PanicSite::Store, store.renew_lease(&lease, ttl)).await;
+            let renewal = renew(store, &lease, ttl).await;
             let Some(mut kept) = self.runs.get_mut(&run) else {
                 continue; // The run ended meanwhile.
             };
-            match renewed {
-                Ok(renewed) => {
+            match renewal {
+                Renewal::Renewed(renewed) => {
                     kept.lease = renewed;
                     kept.due = Instant::now() + ttl / 3;
                 }
-                Err(RunError::Store {
-                    error: StoreError::LeaseLost { .. },
-                }) => {
-                    tracing::warn!(run_id = %run, "the run's lease was lost: another owner took it over");
+                Renewal::Lost(_) => {
                     kept.lost.store(true, Ordering::Release);
                     kept.cancel.cancel();
                     drop(kept);
                     self.runs.remove(&run);
                 }
-                Err(error) => {
-                    // The store may answer next time; the fence on every commit keeps a lease
-                    // that did expire meanwhile from writing.
-                    tracing::warn!(run_id = %run, %error, "could not renew the run's lease");
-                    kept.due = Instant::now() + ttl / 10;
-                }
+                Renewal::Failed => kept.due = Instant::now() + ttl / 10,
             }
         }
         self.runs.iter().map(|kept| kept.due).min()
@@ -185,6 +179,62 @@ impl LeaseKeeper {
         at.map_or(u64::MAX, |at| {
             u64::try_from(at.saturating_duration_since(self.origin).as_millis()).unwrap_or(u64::MAX)
         })
+    }
+}
+
+/// Drives `work` while renewing `lease` every third of `ttl`, in the same task. If the lease
+/// is lost, the work is dropped (nothing more is written) and the run fails with
+/// [`StoreError::LeaseLost`].
+pub(super) async fn keep_leased<T>(
+    store: &dyn Store,
+    mut lease: Lease,
+    ttl: Duration,
+    work: impl Future<Output = Result<T, RunError>>,
+) -> Result<T, RunError> {
+    tokio::pin!(work);
+    let every = ttl / 3;
+    loop {
+        let renew_at = Instant::now() + every;
+        tokio::select! {
+            biased;
+            outcome = &mut work => return outcome,
+            () = tokio::time::sleep_until(renew_at) => {}
+        }
+        match renew(store, &lease, ttl).await {
+            Renewal::Renewed(renewed) => lease = renewed,
+            Renewal::Lost(error) => return Err(error),
+            Renewal::Failed => {}
+        }
+    }
+}
+
+/// What one renewal of a lease came to.
+enum Renewal {
+    /// The lease, renewed.
+    Renewed(Lease),
+    /// Another owner took the run over (the error says so): the run must stop.
+    Lost(RunError),
+    /// The store failed; it may answer next time, and the fence on every commit keeps a lease
+    /// that did expire meanwhile from writing.
+    Failed,
+}
+
+/// Renews `lease` for `ttl`, logging what went wrong.
+async fn renew(store: &dyn Store, lease: &Lease, ttl: Duration) -> Renewal {
+    match contained_try(PanicSite::Store, store.renew_lease(lease, ttl)).await {
+        Ok(renewed) => Renewal::Renewed(renewed),
+        Err(
+            error @ RunError::Store {
+                error: StoreError::LeaseLost { .. },
+            },
+        ) => {
+            tracing::warn!(run_id = %lease.run, "the run's lease was lost: another owner took it over");
+            Renewal::Lost(error)
+        }
+        Err(error) => {
+            tracing::warn!(run_id = %lease.run, %error, "could not renew the run's lease");
+            Renewal::Failed
+        }
     }
 }
 

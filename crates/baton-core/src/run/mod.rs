@@ -7,27 +7,42 @@
 //! or `max_steps` is reached.
 //!
 //! Entry points: [`run_steps_streaming`] (events as they happen) and [`run_steps`] (the
-//! answer). [`RunLoop`] is the lower-level form the actor layer drives.
+//! answer); a [`Supervisor`](crate::actor::Supervisor)'s agent actors drive the same loop.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `run_loop.rs` | `RunLoop`: one agent's part of a run, from its lease to its end |
+//! | `tool_calls.rs` | a step's tool calls: handoffs picked out, tools run concurrently |
+//! | `end.rs` | the one place a run's end is recorded and told |
+//! | `carried.rs` | a run between two agents, after a handoff |
+//! | `keeper.rs` | renewing runs' leases |
+//! | `history.rs`, `retry.rs`, `streaming_forward.rs`, `guardrails.rs` | the request from the thread, the provider call with retry, the chunks forwarded, the checks |
+//! | `event.rs` | the events and the stream a consumer reads |
+//! | `streaming.rs`, `whole.rs` | the two entry points |
 
+mod carried;
 mod contain;
-mod driver;
+mod end;
 mod event;
 mod guardrails;
 pub(crate) mod history;
 mod keeper;
 mod options;
 mod retry;
-mod step;
+mod run_loop;
 mod streaming;
 mod streaming_forward;
+mod tool_calls;
 mod whole;
 
+pub(crate) use carried::Carried;
 pub(crate) use contain::contained_try;
-pub use driver::{AgentOutcome, RunLoop};
-pub(crate) use driver::{Carried, end_unstarted};
-pub use event::{EventSink, RunEvent, RunOutput, RunStream, STREAM_BUFFER};
+pub(crate) use end::end_unstarted;
+pub(crate) use event::EventSink;
+pub use event::{RunEvent, RunOutput, RunStream, STREAM_BUFFER};
 pub use guardrails::{Guardrail, Verdict};
 pub(crate) use keeper::LeaseKeeper;
 pub use options::{RetryPolicy, RunOptions};
+pub(crate) use run_loop::{AgentOutcome, RunLoop};
 pub use streaming::run_steps_streaming;
 pub use whole::run_steps;

@@ -1,8 +1,8 @@
 //! The streaming entry point: a run whose events reach the caller as they happen.
 
-use super::driver::{Mode, RunLoop};
 use super::event::RunStream;
 use super::options::RunOptions;
+use super::run_loop::{Mode, RunLoop};
 use super::whole::run_to_answer;
 use crate::agent::AgentContext;
 use crate::error::RunError;

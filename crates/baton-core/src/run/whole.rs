@@ -1,9 +1,9 @@
 //! The non-streaming entry point: one complete response per model call.
 
 use super::contain::contained;
-use super::driver::{AgentOutcome, Mode, RunLoop};
 use super::event::RunOutput;
 use super::options::RunOptions;
+use super::run_loop::{AgentOutcome, Mode, RunLoop};
 use crate::agent::AgentContext;
 use crate::error::{PanicSite, RunError};
 use crate::ids::ThreadId;

@@ -1,25 +1,30 @@
-//! The agent loop shared by the streaming and non-streaming entry points: take the run's lease,
-//! open the run, then step (request → guardrails → provider with retry → response →
-//! guardrails → record and dispatch) until the model answers without tool calls, hands off, or
-//! the limits are hit; then end the run, in one place.
+//! [`RunLoop`], the agent loop that the streaming and non-streaming entry points and the agent
+//! actors share: take the run's lease, open the run, then step (request → guardrails →
+//! provider with retry → response → guardrails → commit the step and run its tool calls) until
+//! the model answers without tool calls, hands off, or the limits are hit; then end the run
+//! ([`end`](super::end) records it, in one place).
+//!
+//! A step's tool calls are planned and run by [`tool_calls`](super::tool_calls); a run that
+//! hands off travels as a [`Carried`] to its next agent.
 
+use super::carried::{Carried, Held};
 use super::contain::{contained, contained_try};
+use super::end::end_run;
 use super::event::{EventSink, RunEvent, RunOutput};
 use super::guardrails::{check_post_llm, check_pre_llm};
 use super::history::History;
-use super::keeper::{KeptLease, LeaseKeeper};
+use super::keeper::{KeptLease, LeaseKeeper, keep_leased};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
-use super::step::StepDisposition;
 use super::streaming_forward::forward_chunks;
+use super::tool_calls;
 use crate::agent::AgentContext;
 use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
-use crate::memory::{Episode, Lease, LeaseOwner, Store};
+use crate::memory::{Episode, Lease, LeaseOwner, StepCommit};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -45,6 +50,22 @@ pub enum AgentOutcome {
     HandedOff {
         /// The agent that continues.
         to: AgentName,
+        /// The model's reason.
+        reason: String,
+    },
+}
+
+/// What the loop does after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StepDisposition {
+    /// Tool results were appended; ask the model again.
+    Continue,
+    /// The model answered; this is the output.
+    Done(String),
+    /// The model handed the thread to another agent.
+    Handoff {
+        /// The target.
+        agent: AgentName,
         /// The model's reason.
         reason: String,
     },
@@ -96,76 +117,6 @@ impl std::fmt::Debug for RunLoop {
             .field("agent", self.ctx.agent_name())
             .field("step", &self.step)
             .finish_non_exhaustive()
-    }
-}
-
-/// What moves with a run from one agent to the next: its lease (and so its thread), the
-/// thread as read, and its progress.
-///
-/// A run in transit holds its lease, so it must end even if it is lost on the way (a mailbox
-/// that dies with the request still in it): dropping a `Carried` that was not taken up or
-/// failed ends the run as [`RunError::Lost`], from a task.
-pub(crate) struct Carried {
-    held: Option<Held>,
-    /// Where the run ends if it is dropped on the way.
-    store: Arc<dyn Store>,
-    agent: AgentName,
-    sink: Option<EventSink>,
-}
-
-/// What a carried run holds, once taken up by its next agent.
-#[derive(Debug)]
-pub(crate) struct Held {
-    lease: Lease,
-    history: History,
-    steps: u32,
-    usage: Usage,
-    kept: Option<KeptLease>,
-}
-
-impl Drop for Carried {
-    fn drop(&mut self) {
-        let Some(held) = self.held.take() else { return };
-        let run = held.lease.run;
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(run_id = %run, "a run was lost with no runtime to end it; its lease will expire");
-            return;
-        };
-        let store = Arc::clone(&self.store);
-        let agent = self.agent.clone();
-        let sink = self.sink.take();
-        let lost = RunError::Lost {
-            reason: format!("the run was lost on its way from agent {agent} to the next"),
-        };
-        runtime.spawn(async move {
-            drop(held.kept);
-            let outcome = Err(lost);
-            let _ = end_run(
-                store.as_ref(),
-                &held.lease,
-                agent.as_str(),
-                sink.as_ref(),
-                outcome,
-                || {},
-            )
-            .await;
-        });
-    }
-}
-
-impl std::fmt::Debug for Carried {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Carried")
-            .field("held", &self.held)
-            .field("agent", &self.agent)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Carried {
-    /// What the run holds, for its next agent to take it up; `None` if it was taken already.
-    pub(crate) fn take_up(mut self) -> Option<Held> {
-        self.held.take()
     }
 }
 
@@ -295,12 +246,6 @@ impl RunLoop {
     #[must_use]
     pub fn context(&self) -> &AgentContext {
         &self.ctx
-    }
-
-    /// The run's lease.
-    #[must_use]
-    pub fn lease(&self) -> &Lease {
-        &self.lease
     }
 
     /// The context of the current step, as tools and guardrails see it.
@@ -493,6 +438,133 @@ impl RunLoop {
         Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
     }
 
+    /// Records the step and, if the model called tools, runs them and records their results.
+    async fn record_and_dispatch(
+        &mut self,
+        response: ChatResponse,
+        latency_ms: u32,
+        sink: Option<&EventSink>,
+    ) -> Result<StepDisposition, RunError> {
+        let step = self.step;
+        self.usage += response.usage;
+        let step_completed = Episode::StepCompleted {
+            step,
+            usage: response.usage,
+            latency_ms,
+            finish_reason: response.finish_reason,
+            tool_calls: u32::try_from(response.message.tool_calls().len()).unwrap_or(u32::MAX),
+        };
+        let assistant = Arc::new(response.message);
+
+        if assistant.tool_calls().is_empty() {
+            let output = assistant.content().to_owned();
+            let completed = Episode::Completed {
+                output: output.clone(),
+                usage: self.usage,
+            };
+            // The run's end is committed with its last step: from here on nothing can fail it,
+            // and a consumer that leaves only misses the events.
+            self.commit(vec![assistant], &[step_completed, completed])
+                .await?;
+            let _ = self
+                .step_finished(sink, response.usage, response.finish_reason)
+                .await;
+            return Ok(StepDisposition::Done(output));
+        }
+
+        let calls = assistant.tool_calls();
+        let (plans, handoff) = tool_calls::plan(&self.ctx.agent, calls);
+        if let Some(sink) = sink {
+            for call in calls {
+                let event = RunEvent::ToolCallStarted {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                };
+                sink.send(event, &self.ctx.cancel).await?;
+            }
+        }
+        let outcomes = tool_calls::run(
+            calls,
+            plans,
+            self.ctx.agent.tools(),
+            self.opts.tool_timeout,
+            self.run_context(),
+            sink,
+        )
+        .await?;
+
+        let mut episodes = Vec::with_capacity(outcomes.len() + 2);
+        let mut messages = Vec::with_capacity(outcomes.len() + 1);
+        messages.push(Arc::clone(&assistant));
+        for (call, outcome) in calls.iter().zip(outcomes) {
+            episodes.push(Episode::ToolCalled {
+                step,
+                call_id: call.id.clone(),
+                tool: call.name.clone(),
+                ok: outcome.ok,
+                latency_ms: u32::try_from(outcome.latency.as_millis()).unwrap_or(u32::MAX),
+            });
+            messages.push(Arc::new(outcome.message));
+        }
+        episodes.push(step_completed);
+        if let Some((to, reason)) = &handoff {
+            // The handoff is committed with the step that made it.
+            episodes.push(Episode::HandedOff {
+                from: self.ctx.agent_name().clone(),
+                to: to.clone(),
+                reason: reason.clone(),
+            });
+        }
+        self.commit(messages, &episodes).await?;
+        self.step_finished(sink, response.usage, response.finish_reason)
+            .await?;
+        Ok(match handoff {
+            Some((agent, reason)) => StepDisposition::Handoff { agent, reason },
+            None => StepDisposition::Continue,
+        })
+    }
+
+    async fn commit(
+        &mut self,
+        messages: Vec<Arc<Message>>,
+        episodes: &[Episode],
+    ) -> Result<(), RunError> {
+        let commit = StepCommit {
+            thread: self.thread,
+            expected_len: Some(self.history.len()),
+            messages: &messages,
+            run: self.ctx.run_id,
+            step: self.step,
+            episodes,
+            lease: Some(&self.lease),
+        };
+        contained_try(PanicSite::Store, self.ctx.store.commit_step(commit)).await?;
+        for message in messages {
+            self.history.push(message);
+        }
+        Ok(())
+    }
+
+    async fn step_finished(
+        &self,
+        sink: Option<&EventSink>,
+        usage: crate::llm::Usage,
+        finish_reason: crate::llm::FinishReason,
+    ) -> Result<(), RunError> {
+        match sink {
+            Some(sink) => {
+                let event = RunEvent::StepFinished {
+                    step: self.step,
+                    usage,
+                    finish_reason,
+                };
+                sink.send(event, &self.ctx.cancel).await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Ends the run with `outcome`, the one place a run ends: an answer's `Completed` episode
     /// is already committed, so the lease is freed and the answer sent; a failure is
     /// classified, redacted, logged, recorded as the run's one `Failed` episode with the
@@ -527,9 +599,7 @@ impl RunLoop {
         )
         .await
     }
-}
 
-impl RunLoop {
     /// Gives the lease back without recording an end (the run was finished by another
     /// driver), telling the consumer why this one did not drive it.
     pub(crate) async fn let_go(self, sink: Option<&EventSink>, error: RunError) {
@@ -543,128 +613,6 @@ impl RunLoop {
         }
         if let Some(sink) = sink {
             sink.end(RunEvent::Failed { error });
-        }
-    }
-}
-
-impl Carried {
-    /// Ends a run that cannot go on to its next agent.
-    pub(crate) async fn fail(
-        mut self,
-        store: &dyn Store,
-        agent: &str,
-        sink: Option<&EventSink>,
-        error: RunError,
-        released: impl FnOnce(),
-    ) {
-        let Some(held) = self.held.take() else { return };
-        drop(held.kept);
-        let _ = end_run(store, &held.lease, agent, sink, Err(error), released).await;
-    }
-}
-
-/// Ends a leased run; see [`RunLoop::end`].
-async fn end_run(
-    store: &dyn Store,
-    lease: &Lease,
-    agent: &str,
-    sink: Option<&EventSink>,
-    outcome: Result<RunOutput, RunError>,
-    released: impl FnOnce(),
-) -> Result<RunOutput, RunError> {
-    let outcome = outcome.map_err(|error| classify(error, sink));
-    let terminal = match &outcome {
-        Ok(_) => None,
-        Err(error) => {
-            tracing::warn!(run_id = %lease.run, %agent, kind = %error.kind(), %error, "run failed");
-            Some(Episode::failed(error))
-        }
-    };
-    match contained_try(
-        PanicSite::Store,
-        store.release_lease(lease, terminal.as_ref()),
-    )
-    .await
-    {
-        Ok(()) => {}
-        Err(RunError::Store {
-            error: StoreError::LeaseLost { .. },
-        }) => {
-            tracing::warn!(run_id = %lease.run, "the run's lease was lost: its new driver ends it");
-        }
-        Err(error) => {
-            tracing::error!(run_id = %lease.run, %error, "could not end the run in the store");
-        }
-    }
-    released();
-    if let Some(sink) = sink {
-        sink.end(terminal_event(&outcome));
-    }
-    outcome
-}
-
-/// Ends a run that never took its lease (it waited for its thread or a permit, or was
-/// refused the lease): nothing was written, so nothing is recorded; the consumer is told.
-pub(crate) fn end_unstarted(sink: &EventSink, run: crate::ids::RunId, error: RunError) -> RunError {
-    let error = classify(error, Some(sink));
-    tracing::info!(run_id = %run, kind = %error.kind(), %error, "run ended before it started");
-    sink.end(RunEvent::Failed {
-        error: error.clone(),
-    });
-    error
-}
-
-/// A cancellation seen after the consumer dropped its stream is the consumer leaving; every
-/// failure's text is redacted on its way out.
-fn classify(error: RunError, sink: Option<&EventSink>) -> RunError {
-    match error {
-        RunError::Cancelled if sink.is_some_and(EventSink::consumer_gone) => RunError::ConsumerGone,
-        error => error.redacted(),
-    }
-}
-
-fn terminal_event(outcome: &Result<RunOutput, RunError>) -> RunEvent {
-    match outcome {
-        Ok(output) => RunEvent::Completed {
-            output: output.output.clone(),
-            usage: output.usage,
-        },
-        Err(error) => RunEvent::Failed {
-            error: error.clone(),
-        },
-    }
-}
-
-/// Drives `work` while renewing `lease` every third of `ttl`, in the same task. If the lease
-/// is lost, the work is dropped (nothing more is written) and the run fails with
-/// [`StoreError::LeaseLost`].
-async fn keep_leased<T>(
-    store: &dyn Store,
-    mut lease: Lease,
-    ttl: Duration,
-    work: impl Future<Output = Result<T, RunError>>,
-) -> Result<T, RunError> {
-    tokio::pin!(work);
-    let every = ttl / 3;
-    loop {
-        let renew_at = Instant::now() + every;
-        tokio::select! {
-            biased;
-            outcome = &mut work => return outcome,
-            () = tokio::time::sleep_until(renew_at) => {}
-        }
-        match contained_try(PanicSite::Store, store.renew_lease(&lease, ttl)).await {
-            Ok(renewed) => lease = renewed,
-            Err(
-                error @ RunError::Store {
-                    error: StoreError::LeaseLost { .. },
-                },
-            ) => return Err(error),
-            // A store that fails to renew now may succeed next time; the fence on every commit
-            // keeps a lease that did expire from writing.
-            Err(error) => {
-                tracing::warn!(run_id = %lease.run, %error, "could not renew the run's lease")
-            }
         }
     }
 }
