@@ -19,6 +19,22 @@
 //! second request for a busy thread waits its turn (or fails with
 //! [`SupervisorError::ThreadBusy`] if it asked to).
 //!
+//! A run with one handoff, hop by hop, each in one file:
+//!
+//! | hop | file |
+//! |---|---|
+//! | the caller's request is admitted and becomes a `RunRequest` | `supervisor.rs` (`Supervisor::dispatch`), `run_request.rs` |
+//! | the agent's mailbox spawns the run's task | `agent_actor.rs` |
+//! | the task waits for the thread, steps the run, ends it or hands it off | `run_task.rs`, then `run/run_loop.rs` |
+//! | the supervisor routes the handoff to the next agent's mailbox | `supervisor_actor.rs` |
+//! | the next agent's task continues the run | `agent_actor.rs`, `run_task.rs` |
+//! | the run's end is recorded and its stream told | `run/end.rs`, `run/event.rs` |
+//!
+//! The rest: `builder.rs` (starting a tree), `registry.rs` (what the handle and the actors
+//! share: agents, admissions, runs in flight), `thread_turns.rs` (one run per thread in this
+//! process), `resume.rs` (where a crashed run picks up), `settings.rs`, `status.rs`,
+//! `error.rs`.
+//!
 //! See [`SupervisorBuilder`] for an example.
 
 mod agent_actor;
@@ -26,6 +42,8 @@ mod builder;
 mod error;
 mod registry;
 mod resume;
+mod run_request;
+mod run_task;
 mod settings;
 mod status;
 mod supervisor;

@@ -1,6 +1,6 @@
 //! Where an interrupted run goes on, read from its episodic log.
 
-use super::agent_actor::Progress;
+use super::run_request::Progress;
 use crate::ids::{AgentName, ThreadId};
 use crate::memory::{Episode, EpisodeRecord};
 

@@ -1,10 +1,11 @@
 //! The caller-facing handle: [`Supervisor`], which starts, resumes, cancels and stops runs.
 
-use super::agent_actor::{AgentMsg, Progress, RunRequest};
+use super::agent_actor::AgentMsg;
 use super::builder::SupervisorBuilder;
 use super::error::SupervisorError;
 use super::registry::Shared;
 use super::resume::resume_point;
+use super::run_request::{Progress, RunRequest};
 use super::settings::{BusyThread, RunSettings};
 use super::status::{AgentStatus, ShutdownReport, SupervisorStatus};
 use super::supervisor_actor::SupervisorMsg;

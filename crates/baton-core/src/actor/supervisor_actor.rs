@@ -1,8 +1,9 @@
 //! The supervisor actor: starts the agent actors linked to itself, restarts them within a
 //! budget, and routes handoffs.
 
-use super::agent_actor::{AgentActor, AgentArgs, AgentMsg, RunRequest};
+use super::agent_actor::{AgentActor, AgentArgs, AgentMsg};
 use super::registry::{AgentSlot, AgentSpec, LiveAgent, Shared};
+use super::run_request::RunRequest;
 use crate::error::RunError;
 use crate::ids::AgentName;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
