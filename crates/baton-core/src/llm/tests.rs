@@ -1,5 +1,7 @@
 use super::*;
 use crate::error::LlmError;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 fn round_trip<T>(value: &T)
 where
