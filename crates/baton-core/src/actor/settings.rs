@@ -9,11 +9,11 @@ pub enum BusyThread {
     /// Wait for the other run to end (the default).
     #[default]
     Wait,
-    /// Fail at once with [`SupervisorError::ThreadBusy`].
+    /// Fail at once with [`SupervisorError::ThreadBusy`](super::SupervisorError::ThreadBusy).
     Fail,
 }
 
-/// Per-request settings of [`Supervisor::run_with`].
+/// Per-request settings of [`Supervisor::run_with`](super::Supervisor::run_with).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RunSettings {

@@ -27,7 +27,7 @@ pub struct AgentStatus {
     pub restarts: u32,
 }
 
-/// What [`Supervisor::shutdown`] did.
+/// What [`Supervisor::shutdown`](super::Supervisor::shutdown) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
     /// Runs in flight when shutdown began.

@@ -83,7 +83,7 @@ impl Supervisor {
     /// Starts a run of `agent` on `thread` with `input` (a user message), streaming its events.
     ///
     /// The stream carries the whole run, across handoffs, and ends with one
-    /// [`RunEvent::Completed`] or [`RunEvent::Failed`]. Dropping it cancels the run.
+    /// [`RunEvent::Completed`](crate::run::RunEvent::Completed) or [`RunEvent::Failed`](crate::run::RunEvent::Failed). Dropping it cancels the run.
     pub async fn run(
         &self,
         agent: &str,

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 /// Runs `ctx`'s agent on `thread` with `input`, streaming its events.
 ///
-/// The run takes its thread here (its lease, see [`RunLoop::start`]); a refusal is returned as
+/// The run takes its thread here (its lease, [`Store::acquire_lease`](crate::memory::Store::acquire_lease)); a refusal is returned as
 /// `Err` and writes nothing. Everything after (recording `Started`, appending `input`, the
 /// steps) happens in a task that ends with the run, and every failure from there on ends the
 /// stream with [`RunEvent::Failed`](super::RunEvent::Failed). Cancelling `ctx.cancel` cancels
