@@ -10,7 +10,7 @@
 mod common;
 
 use baton::prelude::*;
-use baton::testkit::{Script, ScriptedProvider};
+use baton_testkit::{Script, ScriptedProvider};
 use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -13,7 +13,7 @@
 mod common;
 
 use baton::prelude::*;
-use baton::testkit::{Script, ScriptedProvider};
+use baton_testkit::{Script, ScriptedProvider};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;

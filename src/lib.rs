@@ -15,7 +15,7 @@
 //! # #[cfg(feature = "testkit")]
 //! # {
 //! use baton::core::prelude::*;
-//! use baton::testkit::{Script, ScriptedProvider};
+//! use baton_testkit::{Script, ScriptedProvider};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let provider = ScriptedProvider::new().respond(Script::text("Hello from Baton."));

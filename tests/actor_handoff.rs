@@ -3,7 +3,7 @@
 mod support;
 
 use baton::prelude::*;
-use baton::testkit::{Script, ScriptedProvider};
+use baton_testkit::{Script, ScriptedProvider};
 use serde_json::json;
 use support::*;
 

@@ -7,7 +7,7 @@ use baton::core::error::{FailureKind, PanicSite, RunError};
 use baton::core::memory::InMemoryStore;
 use baton::core::run::Guardrail;
 use baton::prelude::*;
-use baton::testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
+use baton_testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,7 +8,7 @@ mod support;
 
 use baton::prelude::*;
 use baton::store::SqliteStore;
-use baton::testkit::{Script, ScriptedProvider};
+use baton_testkit::{Script, ScriptedProvider};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;

@@ -66,7 +66,7 @@ use baton::core::error::{FailureKind, StoreError};
 use baton::core::llm::Role;
 use baton::core::memory::{EpisodeRecord, Lease, Page, StepCommit, ThreadTail, UnfinishedRun};
 use baton::prelude::*;
-use baton::testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
+use baton_testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
 use futures::FutureExt;
 use proptest::collection::vec;
 use proptest::prelude::*;

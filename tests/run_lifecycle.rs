@@ -7,7 +7,7 @@ mod support;
 use baton::core::error::{FailureKind, RunError};
 use baton::core::memory::InMemoryStore;
 use baton::prelude::*;
-use baton::testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
+use baton_testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
 use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use baton::core::memory::Page;
 use baton::prelude::*;
-use baton::testkit::ScriptedProvider;
+use baton_testkit::ScriptedProvider;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::sync::Arc;
