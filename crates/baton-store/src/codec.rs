@@ -1,10 +1,14 @@
 //! Rows to and from baton-core's types: messages and episodes are stored as their JSON text.
 
-use crate::error::corrupt;
 use baton_core::error::StoreError;
 use baton_core::llm::Message;
-use baton_core::memory::{Episode, EpisodeRecord};
+use baton_core::memory::{Episode, EpisodeRecord, now_ms};
 use std::sync::Arc;
+
+/// A row that does not decode: the data is not what this store writes.
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
 
 /// The JSON text of a message.
 pub(crate) fn encode_message(message: &Message) -> Result<String, StoreError> {
@@ -62,13 +66,6 @@ impl EpisodeRow {
             at_ms: to_sql_int(now_ms()),
         })
     }
-}
-
-/// Milliseconds since the Unix epoch, as [`EpisodeRecord::now`] stamps them.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// An episode record from its stored columns.

@@ -150,13 +150,15 @@
 #![warn(missing_docs)]
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod codec;
+mod classify;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod delegate;
+mod codec;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod engine;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod error;
+mod memory_traits;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -165,6 +167,10 @@ mod sqlite;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
+#[cfg(feature = "postgres")]
+pub use options::PostgresOptions;
+#[cfg(feature = "sqlite")]
+pub use options::SqliteOptions;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -1,17 +1,16 @@
 //! [`PostgresStore`]: the shared backend, one database server for many processes.
 
-use crate::engine::connections::Writer;
+use crate::PostgresOptions;
+use crate::classify::sql_error;
+use crate::engine::connections::{Connections, WriteConnections};
 use crate::engine::leases::Clock;
-use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
-use crate::error::backend;
 use baton_core::error::StoreError;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AnyConnection, Connection};
+use sqlx::{AnyConnection, AnyPool, Connection};
 use std::str::FromStr;
-use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -24,7 +23,8 @@ static POSTGRES: Dialect = Dialect {
     // one snapshot for all of them, and a failure (run again) if a row they change was changed
     // by another transaction since.
     begin_snapshot_write: "BEGIN ISOLATION LEVEL REPEATABLE READ",
-    batching: Batching::Statements,
+    // A lone statement takes the locks it needs itself.
+    lone_statement_alone: true,
     // Processes on many hosts share the database, and their clocks differ; they must agree on
     // when a lease expires, so the server's clock is the one they read. It costs a round trip
     // before each taking and renewal of a lease (and each listing of unfinished runs), which
@@ -38,19 +38,15 @@ static POSTGRES: Dialect = Dialect {
     fence_lock: " FOR KEY SHARE",
 };
 
-/// Connections per store.
-const CONNECTIONS: u32 = 8;
-
-/// How long the first connection may take before the server is reported as not answering: the
-/// time sqlx's pool would have waited (its acquire timeout), but spent on one attempt.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Threads and episodic logs in a PostgreSQL database, shared by every process that connects.
 ///
 /// [`connect`](Self::connect) applies the schema's migrations (under PostgreSQL's advisory lock,
 /// so processes starting together migrate once). Tables go to the first schema of the
 /// connection's `search_path`; to keep several stores apart in one database, give each its
 /// own, e.g. `postgres://…/baton?options=-csearch_path%3Dtenant_a`.
+///
+/// Writes and reads draw from two pools ([`PostgresOptions`] says how large), so that reads
+/// never take the connections that writes wait for.
 ///
 /// Writers of one thread are serialized by compare-and-append on the thread's row, whichever
 /// process they run in. Run leases expire by the server's clock, so that processes on hosts
@@ -78,40 +74,97 @@ impl PostgresStore {
     /// [`StoreError::Backend`] if the URL is malformed, the server cannot be reached, does not
     /// answer within 30 s or refuses the login, or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PostgresOptions::default()).await
+    }
+
+    /// Connects to the database at `url` as [`connect`](Self::connect) does, with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect): [`StoreError::Unavailable`] if the server cannot be
+    /// reached or does not answer within the connect timeout, [`StoreError::Backend`] if the
+    /// URL is malformed, the login is refused, or a migration fails.
+    pub async fn connect_with(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        let parsing = |e: &sqlx::Error| sql_error("parsing the PostgreSQL URL", e);
         let server = PgConnectOptions::from_str(url)
             .map(|options| Server(options).to_string())
-            .map_err(|e| backend("parsing the PostgreSQL URL", &e))?;
-        let options = AnyConnectOptions::from_str(url)
-            .map_err(|e| backend("parsing the PostgreSQL URL", &e))?;
-        let connecting = |e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!("connecting to PostgreSQL at {server}: {e}"))
-        };
-        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
+            .map_err(|e| parsing(&e))?;
+        let connect = AnyConnectOptions::from_str(url).map_err(|e| parsing(&e))?;
+        let connecting = format!("connecting to PostgreSQL at {server}");
+        let timeout = options.get_connect_timeout();
+        let mut conn = tokio::time::timeout(timeout, AnyConnection::connect_with(&connect))
             .await
             .map_err(|_| {
-                connecting(&format_args!(
-                    "no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
+                StoreError::Unavailable(format!(
+                    "{connecting}: no answer within {} s",
+                    timeout.as_secs_f64()
                 ))
             })?
-            .map_err(|e| connecting(&e))?;
-        // `run_direct` on a connection, not `run` on an `Acquire`: the latter's future cannot be
-        // proven `Send`, which would keep `connect` out of spawned tasks.
-        let migrated = MIGRATOR.run_direct(&mut conn).await;
+            .map_err(|e| sql_error(&connecting, &e))?;
+        let migrated = migrate(&mut conn, &server).await;
         // A failed close loses nothing: the session ends when its socket closes.
         let _ = conn.close().await;
-        migrated.map_err(|e| {
-            StoreError::Backend(format!(
-                "migrating the PostgreSQL database at {server}: {e}"
-            ))
-        })?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .connect_lazy_with(options);
-        Ok(Self {
-            engine: SqlEngine::new(pool, Writer::Pooled, &POSTGRES),
-        })
+        migrated?;
+        let pool = |size| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(options.get_acquire_timeout())
+                .connect_lazy_with(connect.clone())
+        };
+        let writes = pool(options.get_write_connections());
+        let reads = pool(options.get_read_connections());
+        Ok(Self::on(writes, reads))
+    }
+
+    /// A store on pools the application already has: `writes` for its writes, `reads` for its
+    /// reads (the same pool, cloned, for both if they should share it; reads then may wait for
+    /// the connections writes hold). It migrates the database on a connection of `writes`.
+    ///
+    /// The pools are sqlx's `Any` pools, on a PostgreSQL database; the store leaves their
+    /// options as they are.
+    ///
+    /// ```no_run
+    /// use baton_store::PostgresStore;
+    /// use sqlx::any::AnyPoolOptions;
+    ///
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// sqlx::any::install_default_drivers();
+    /// let pool = AnyPoolOptions::new()
+    ///     .max_connections(20)
+    ///     .connect("postgres://baton:baton@localhost/baton")
+    ///     .await?;
+    /// let store = PostgresStore::with_pools(pool.clone(), pool).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] if no connection can be had, [`StoreError::Backend`] if the
+    /// pool is not PostgreSQL's or a migration fails.
+    pub async fn with_pools(writes: AnyPool, reads: AnyPool) -> Result<Self, StoreError> {
+        let mut conn = writes
+            .acquire()
+            .await
+            .map_err(|e| sql_error("connecting to PostgreSQL", &e))?;
+        if conn.backend_name() != "PostgreSQL" {
+            return Err(StoreError::Backend(format!(
+                "a PostgresStore needs a PostgreSQL pool, not {}",
+                conn.backend_name()
+            )));
+        }
+        migrate(&mut conn, "the pool's server").await?;
+        drop(conn);
+        Ok(Self::on(writes, reads))
+    }
+
+    /// A store on `writes` and `reads`, whose database is migrated.
+    fn on(writes: AnyPool, reads: AnyPool) -> Self {
+        let connections = Connections::new(WriteConnections::Pooled(writes), reads);
+        Self {
+            engine: SqlEngine::new(connections, &POSTGRES),
+        }
     }
 
     /// Closes the pool: waits for the connections in use to come back, then closes them all.
@@ -120,7 +173,20 @@ impl PostgresStore {
     }
 }
 
-crate::delegate::store_via_engine!(PostgresStore);
+crate::memory_traits::forward_to_engine!(PostgresStore);
+
+/// Applies the migrations on `conn`, to the database at `server`.
+///
+/// `run_direct` on a connection, not `run` on an `Acquire`: the latter's future cannot be
+/// proven `Send`, which would keep `connect` out of spawned tasks.
+async fn migrate(conn: &mut AnyConnection, server: &str) -> Result<(), StoreError> {
+    let doing = || format!("migrating the PostgreSQL database at {server}");
+    match MIGRATOR.run_direct(conn).await {
+        Ok(()) => Ok(()),
+        Err(MigrateError::Execute(error)) => Err(sql_error(&doing(), &error)),
+        Err(error) => Err(StoreError::Backend(format!("{}: {error}", doing()))),
+    }
+}
 
 /// Where a store connects, for its errors: the server's address (or socket), the database and
 /// the user; never the password.

@@ -29,8 +29,9 @@
 //! snapshot. Only when another run wrote the thread since does the check read the run's log.
 
 use super::leases::Fence;
+use super::retry::Failure;
 use super::write::{Statement, Write};
-use super::{Failure, episodes, threads};
+use super::{episodes, threads};
 use crate::codec::{EpisodeRow, from_sql_int};
 use crate::engine::threads::column;
 use baton_core::error::StoreError;

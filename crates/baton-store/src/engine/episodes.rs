@@ -1,10 +1,9 @@
 //! Episodes: the statements that append to a run's log, and the reads of logs and runs.
 
-use super::Failure;
+use super::retry::Failure;
 use super::threads::column;
 use super::write::Statement;
-use crate::codec::{EpisodeRow, decode_episode, from_sql_int, to_sql_int};
-use crate::error::corrupt;
+use crate::codec::{EpisodeRow, corrupt, decode_episode, from_sql_int, to_sql_int};
 use baton_core::ids::RunId;
 use baton_core::memory::{EpisodeRecord, LeaseHolder, UnfinishedRun};
 use sqlx::Executor;

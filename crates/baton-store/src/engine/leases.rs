@@ -43,16 +43,15 @@
 //! a little longer than it is, and a renewal may last a little less than asked; never the
 //! reverse, so a lease is never taken early.
 
+use super::retry::Failure;
 use super::write::{Isolation, Statement, Write};
-use super::{Failure, SqlEngine, episodes, failure};
-use crate::codec::{EpisodeRow, from_sql_int, to_sql_int};
+use super::{SqlEngine, episodes};
+use crate::codec::{EpisodeRow, corrupt, from_sql_int, to_sql_int};
 use crate::engine::threads::column;
-use crate::error::{backend, corrupt};
 use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::memory::{Episode, Lease, LeaseToken, UnfinishedRun, now_ms};
 use sqlx::any::AnyRow;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The clock that leases expire by, in milliseconds since the Unix epoch.
@@ -209,11 +208,13 @@ impl SqlEngine {
         match self.dialect.clock {
             Clock::Process => Ok(now_ms()),
             Clock::Server(query) => {
-                let mut conn = self.reader().await?;
-                let now: i64 = sqlx::query_scalar(query)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(|e| backend("reading the server's clock", &e))?;
+                let now: i64 = self
+                    .retrying("reading the server's clock", || async {
+                        Ok(sqlx::query_scalar(query)
+                            .fetch_one(self.connections.reads())
+                            .await?)
+                    })
+                    .await?;
                 from_sql_int(now, "server's clock")
             }
         }
@@ -231,14 +232,14 @@ impl SqlEngine {
         let token = LeaseToken::new();
         let token_text = token.to_string();
         let expires_at_ms = expiry(now, ttl);
-        let write = Arc::new(acquire(
+        let write = acquire(
             &run.to_string(),
             &thread.to_string(),
             owner,
             &token_text,
             now,
             expires_at_ms,
-        ));
+        );
         self.retrying("taking a lease", || async {
             acquired(&self.run(&write).await?, run, thread, &token_text)
         })
@@ -266,7 +267,6 @@ impl SqlEngine {
             &lease.token.to_string(),
             expires_at_ms,
         ));
-        let write = Arc::new(write);
         let renewed = self
             .retrying("renewing a lease", || async {
                 Ok(!self.run(&write).await?.is_empty())
@@ -288,11 +288,7 @@ impl SqlEngine {
         terminal: Option<&Episode>,
     ) -> Result<(), StoreError> {
         let terminal = terminal.map(EpisodeRow::new).transpose()?;
-        let write = Arc::new(release(
-            &lease.run.to_string(),
-            &lease.token.to_string(),
-            terminal,
-        ));
+        let write = release(&lease.run.to_string(), &lease.token.to_string(), terminal);
         let released = self
             .retrying("releasing a lease", || async {
                 let rows = self.run(&write).await?;
@@ -314,10 +310,10 @@ impl SqlEngine {
 
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
         let now = self.lease_clock().await?;
-        let mut conn = self.reader().await?;
-        episodes::unfinished(&mut *conn, now)
-            .await
-            .map_err(|e| failure("listing unfinished runs", e))
+        self.retrying("listing unfinished runs", || {
+            episodes::unfinished(self.connections.reads(), now)
+        })
+        .await
     }
 }
 

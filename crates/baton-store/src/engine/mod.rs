@@ -1,4 +1,4 @@
-//! The one code path both backends run: every query, transaction and retry of the stores.
+//! The one code path both backends run: every query and transaction of the stores.
 //!
 //! # One code path, on `sqlx::Any`
 //!
@@ -15,22 +15,20 @@
 //! - in the migrations (`migrations/{sqlite,postgres}`): column types, table layouts (SQLite's
 //!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, and the trigger that
 //!   keeps the `runs` table (SQL triggers are not portable);
-//! - in [`Dialect`]: how a write transaction begins, and how its statements reach the database
-//!   ([`write`](mod@write): one script per write on SQLite, one statement per call on PostgreSQL).
-//!   SQLite takes the database's write lock at `BEGIN IMMEDIATE`, so two connections never both
-//!   read and then fail to upgrade; PostgreSQL locks the thread's row with the first statement
-//!   of every write. Also which clock leases expire by, and how a commit under a lease keeps
-//!   the lease from being replaced until it ends ([`leases`]).
+//! - in [`Dialect`]: how a write transaction begins — SQLite takes the database's write lock at
+//!   `BEGIN IMMEDIATE`, so two connections never both read and then fail to upgrade; PostgreSQL
+//!   locks the thread's row with the first statement of every write — which clock leases expire
+//!   by, and how a commit under a lease keeps the lease from being replaced until it ends
+//!   ([`leases`]).
 //!
-//! # A write is one call
+//! # Writes are transactions
 //!
 //! A step's commit is a compare-and-append, an idempotency check, message and episode inserts,
-//! and a report of what happened: a handful of statements in one transaction. On SQLite each
-//! call to the connection's thread is a round trip that costs more than the statements, so
-//! every write is one [`write::Write`] — statements that carry their own conditions
-//! ([`commit`]) — sent as one script. On a file, the store keeps one connection for all its
-//! writes ([`connections::Writer`]), whose page cache survives from one commit to the next, and
-//! reads use it too when it is idle.
+//! and, when it wrote nothing, a report of why: a handful of statements in one transaction
+//! ([`commit`]), run as an ordinary sqlx transaction ([`write`]). On a file, the store keeps one
+//! connection for all its writes, and reads draw from a pool of their own
+//! ([`connections`]). A failure worth another attempt — a lost race, a busy database — is
+//! retried by the one policy in [`retry`].
 //!
 //! # Consistency
 //!
@@ -47,20 +45,20 @@ pub(crate) mod commit;
 pub(crate) mod connections;
 pub(crate) mod episodes;
 pub(crate) mod leases;
+pub(crate) mod retry;
 pub(crate) mod threads;
 pub(crate) mod write;
 
 use crate::codec::EpisodeRow;
-use crate::error::{backend, is_transient};
 use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
 use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit, ThreadTail};
 use commit::{Outcome, StepRecord};
-use connections::Writer;
-use sqlx::AnyPool;
+use connections::Connections;
+use retry::{Failure, retrying};
 use std::sync::Arc;
-use write::{Batching, Isolation, Write};
+use write::{Isolation, Write};
 
 /// What one backend does differently from the other, beyond its migrations.
 #[derive(Debug)]
@@ -72,8 +70,9 @@ pub(crate) struct Dialect {
     /// The statement that opens a write transaction whose statements all see one snapshot
     /// ([`Isolation::OneSnapshot`]).
     pub(crate) begin_snapshot_write: &'static str,
-    /// How the statements of a write reach the database.
-    pub(crate) batching: Batching,
+    /// Whether a write of one statement runs alone, in the transaction the database gives
+    /// every statement, rather than between `begin_write` and `COMMIT`.
+    pub(crate) lone_statement_alone: bool,
     /// The clock that leases expire by.
     pub(crate) clock: leases::Clock,
     /// What a commit's check of its lease appends to keep the lease's row from being replaced
@@ -91,123 +90,59 @@ impl Dialect {
     }
 }
 
-/// Attempts of one write before a transient failure is reported.
-///
-/// Each lost race means another writer of the same run committed, so this bounds the number of
-/// concurrent writers of one run that are served without error, not the time waited.
-const MAX_ATTEMPTS: u32 = 64;
-
-/// Why one attempt of a transaction failed.
-pub(crate) enum Failure {
-    /// The database failed; some failures are worth another attempt.
-    Sql(sqlx::Error),
-    /// The store refused or could not read the data; final.
-    Store(StoreError),
-    /// Another writer changed what this attempt read; another attempt will see it.
-    Race,
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(error: sqlx::Error) -> Self {
-        Self::Sql(error)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-/// A pool on one of the backends, where its writes go, and the store operations on it.
+/// The connections to one of the backends, and the store operations on them.
 pub(crate) struct SqlEngine {
-    pool: AnyPool,
-    writer: Writer,
+    connections: Connections,
     dialect: &'static Dialect,
 }
 
 impl std::fmt::Debug for SqlEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Not the pool's options: they may hold the URL, and with it a password.
+        // Not the pools' options: they may hold the URL, and with it a password.
         f.debug_struct("SqlEngine")
             .field("backend", &self.dialect.name)
-            .field("connections", &self.pool.size())
-            .field("closed", &self.pool.is_closed())
+            .field("connections", &self.connections.size())
+            .field("closed", &self.connections.is_closed())
             .finish()
     }
 }
 
 impl SqlEngine {
-    /// An engine on `pool`, whose migrations have been applied, writing as `writer` says.
-    pub(crate) const fn new(pool: AnyPool, writer: Writer, dialect: &'static Dialect) -> Self {
+    /// An engine on `connections`, whose database is migrated.
+    pub(crate) const fn new(connections: Connections, dialect: &'static Dialect) -> Self {
         Self {
-            pool,
-            writer,
+            connections,
             dialect,
         }
     }
 
-    /// Closes the pool: waits for the write in progress and the connections in use, then closes
-    /// them all.
+    /// Closes the pools: waits for the write in progress and the connections in use, then
+    /// closes them all.
     pub(crate) async fn close(&self) {
-        self.writer.release().await;
-        self.pool.close().await;
+        self.connections.close().await;
     }
 
-    /// The pool, for tests that look at the database directly.
+    /// The connections, for tests that look at the database directly.
     #[cfg(test)]
-    pub(crate) const fn pool(&self) -> &AnyPool {
-        &self.pool
+    pub(crate) const fn connections(&self) -> &Connections {
+        &self.connections
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or has lost [`MAX_ATTEMPTS`] races
-    /// with other writers.
+    /// Runs `attempt` under the store's retry policy ([`retry`]).
     async fn retrying<T, F>(
         &self,
         doing: &'static str,
-        mut attempt: impl FnMut() -> F,
+        attempt: impl FnMut() -> F,
     ) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, Failure>>,
     {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let error = match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(Failure::Store(error)) => return Err(error),
-                Err(Failure::Sql(error)) if !is_transient(&error) => {
-                    return Err(backend(doing, &error));
-                }
-                Err(Failure::Sql(error)) => error.to_string(),
-                Err(Failure::Race) => "the data changed under the transaction".to_owned(),
-            };
-            if attempts >= MAX_ATTEMPTS {
-                return Err(StoreError::Backend(format!(
-                    "{doing}: gave up after losing {attempts} races with other writers ({error})"
-                )));
-            }
-            tracing::debug!(
-                backend = self.dialect.name,
-                doing,
-                attempts,
-                %error,
-                "lost a race with another writer; trying again"
-            );
-        }
+        retrying(self.dialect.name, doing, attempt).await
     }
 
-    /// A connection to read on.
-    async fn reader(&self) -> Result<connections::Reader<'_>, StoreError> {
-        self.writer
-            .reader(&self.pool)
-            .await
-            .map_err(|e| backend("reading", &e))
-    }
-
-    /// Runs `write` once; what its statements returned.
-    async fn run(&self, write: &Arc<Write>) -> Result<Vec<sqlx::any::AnyRow>, Failure> {
-        write::run(&self.pool, &self.writer, self.dialect, write).await
+    /// Runs `write` once, as one transaction; what its statements returned.
+    async fn run(&self, write: &Write) -> Result<Vec<sqlx::any::AnyRow>, Failure> {
+        self.connections.write(self.dialect, write).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, thread_id = %thread, count = messages.len()))]
@@ -218,13 +153,7 @@ impl SqlEngine {
         messages: &[Arc<Message>],
     ) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(messages)?;
-        let write = Arc::new(commit::write(
-            &thread.to_string(),
-            expected_len,
-            bodies,
-            None,
-            None,
-        ));
+        let write = commit::write(&thread.to_string(), expected_len, bodies, None, None);
         self.retrying("appending to a thread", || async {
             match Outcome::of(&self.run(&write).await?)? {
                 Outcome::Extended { len } | Outcome::AlreadyCommitted { len } => Ok(len),
@@ -242,10 +171,10 @@ impl SqlEngine {
         thread: ThreadId,
         page: Page,
     ) -> Result<Vec<Arc<Message>>, StoreError> {
-        let mut conn = self.reader().await?;
-        threads::list(&mut *conn, thread, page)
-            .await
-            .map_err(|e| failure("listing a thread", e))
+        self.retrying("listing a thread", || {
+            threads::list(self.connections.reads(), thread, page)
+        })
+        .await
     }
 
     pub(crate) async fn tail(
@@ -253,17 +182,17 @@ impl SqlEngine {
         thread: ThreadId,
         limit: u64,
     ) -> Result<ThreadTail, StoreError> {
-        let mut conn = self.reader().await?;
-        threads::tail(&mut *conn, thread, limit)
-            .await
-            .map_err(|e| failure("reading the end of a thread", e))
+        self.retrying("reading the end of a thread", || {
+            threads::tail(self.connections.reads(), thread, limit)
+        })
+        .await
     }
 
     pub(crate) async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
-        let mut conn = self.reader().await?;
-        threads::ids(&mut *conn, page)
-            .await
-            .map_err(|e| failure("listing threads", e))
+        self.retrying("listing threads", || {
+            threads::ids(self.connections.reads(), page)
+        })
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %run))]
@@ -273,7 +202,6 @@ impl SqlEngine {
         for statement in episodes::insert(&run.to_string(), None, rows) {
             write.push(statement);
         }
-        let write = Arc::new(write);
         self.retrying("recording an episode", || async {
             self.run(&write).await.map(drop)
         })
@@ -281,10 +209,10 @@ impl SqlEngine {
     }
 
     pub(crate) async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
-        let mut conn = self.reader().await?;
-        episodes::log(&mut *conn, run)
-            .await
-            .map_err(|e| failure("reading a run's log", e))
+        self.retrying("reading a run's log", || {
+            episodes::log(self.connections.reads(), run)
+        })
+        .await
     }
 
     /// Appends the step's messages and records its episodes in one write, unless the step is
@@ -310,13 +238,13 @@ impl SqlEngine {
             token,
             lock: self.dialect.fence_lock,
         });
-        let write = Arc::new(commit::write(
+        let write = commit::write(
             &commit.thread.to_string(),
             commit.expected_len,
             bodies,
             Some(step),
             fence,
-        ));
+        );
         self.retrying("committing a step", || async {
             match Outcome::of(&self.run(&write).await?)? {
                 Outcome::Extended { len } => Ok(len),
@@ -352,13 +280,4 @@ fn conflict(thread: ThreadId, expected: Option<u64>, actual: u64) -> Failure {
         expected: expected.unwrap_or(actual),
         actual,
     })
-}
-
-/// A failure of a read: reads are not retried.
-fn failure(doing: &str, failure: Failure) -> StoreError {
-    match failure {
-        Failure::Sql(error) => backend(doing, &error),
-        Failure::Store(error) => error,
-        Failure::Race => StoreError::Backend(format!("{doing}: the data changed while read")),
-    }
 }

@@ -1,10 +1,9 @@
 //! Threads: the statements that extend a thread and insert its messages, and the reads.
 
-use super::Failure;
 use super::leases::Fence;
+use super::retry::Failure;
 use super::write::Statement;
-use crate::codec::{decode_message, encode_message, from_sql_int, to_sql_int};
-use crate::error::corrupt;
+use crate::codec::{corrupt, decode_message, encode_message, from_sql_int, to_sql_int};
 use baton_core::error::StoreError;
 use baton_core::ids::ThreadId;
 use baton_core::llm::Message;

@@ -2,20 +2,21 @@
 
 mod file;
 
-use crate::engine::connections::Writer;
+use crate::SqliteOptions;
+use crate::classify::sql_error;
+use crate::engine::connections::{Connections, WriteConnections};
 use crate::engine::leases::Clock;
-use crate::engine::write::Batching;
 use crate::engine::{Dialect, SqlEngine};
 use baton_core::error::StoreError;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,29 +28,49 @@ static SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     // A transaction that holds the write lock sees every other write whole, before it or after.
     begin_snapshot_write: "BEGIN IMMEDIATE",
-    batching: Batching::Script,
+    // A lone statement that reads before it writes (an episode's insert) must take the write
+    // lock first too.
+    lone_statement_alone: false,
     // The database is a file on this host: the processes that share it share its clock.
     clock: Clock::Process,
     // The write lock already keeps every other writer out until the commit ends.
     fence_lock: "",
 };
 
-/// Connections of a file store: writes take turns on the file's lock, reads run beside them.
-const FILE_CONNECTIONS: u32 = 4;
-
-/// How long a connection waits for another (or another process) to release the write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What each connection runs before its first use, in one call.
+/// What each connection runs before its first use, in one call, for a busy timeout of
+/// `busy_timeout`.
 ///
 /// `journal_mode` is the first statement that reads the file; WAL mode persists in the file, so
 /// on every connection but the first of a new database it changes nothing.
-static SETTINGS: LazyLock<String> = LazyLock::new(|| {
+fn settings(busy_timeout: Duration) -> Arc<str> {
     format!(
         "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-        BUSY_TIMEOUT.as_millis()
+        busy_timeout.as_millis()
     )
-});
+    .into()
+}
+
+/// `pool` with every connection configured by `settings` when it connects, once `configure` is
+/// set (see [`SqliteStore::connect`] for why the first one is not).
+fn configured(
+    pool: AnyPoolOptions,
+    settings: &Arc<str>,
+    configure: &Arc<AtomicBool>,
+) -> AnyPoolOptions {
+    let (settings, configure) = (Arc::clone(settings), Arc::clone(configure));
+    pool.test_before_acquire(false)
+        .after_connect(move |conn, _| {
+            let settings = configure
+                .load(Ordering::Acquire)
+                .then(|| Arc::clone(&settings));
+            Box::pin(async move {
+                if let Some(settings) = settings {
+                    conn.execute(&*settings).await?;
+                }
+                Ok(())
+            })
+        })
+}
 
 /// Threads and episodic logs in an SQLite database: durable, embedded, no server.
 ///
@@ -59,8 +80,9 @@ static SETTINGS: LazyLock<String> = LazyLock::new(|| {
 /// may take the last commits back, never corrupt the file. Several stores, in one process or
 /// many, may open the same file; writes to one thread are serialized by compare-and-append.
 ///
-/// A store keeps one of its connections for its writes, and sends each write to it as one
-/// script; reads use that connection when it is idle and the others when it is not.
+/// A store keeps one connection for its writes, each an ordinary transaction that starts with
+/// `BEGIN IMMEDIATE`; reads run beside it, on a pool of their own ([`SqliteOptions`] says how
+/// large, and how long a connection waits for the database's lock).
 ///
 /// ```
 /// use baton_core::memory::{Page, ThreadStore};
@@ -98,6 +120,18 @@ impl SqliteStore {
     /// permissions), if SQLite refuses its content ("file is not a database", "database disk
     /// image is malformed"), or if a migration fails.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &SqliteOptions::default()).await
+    }
+
+    /// Opens the database at `path` as [`open`](Self::open) does, with `options`.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<Self, StoreError> {
         let path = std::path::absolute(path.as_ref()).map_err(|e| {
             StoreError::Backend(format!("cannot resolve {}: {e}", path.as_ref().display()))
         })?;
@@ -107,10 +141,11 @@ impl SqliteStore {
             .filename(&path)
             .create_if_missing(true)
             .to_url_lossy();
-        let pool = AnyPoolOptions::new()
-            .max_connections(FILE_CONNECTIONS)
-            .test_before_acquire(false);
-        Self::connect(AnyConnectOptions::from_url(&url), pool, Writer::kept())
+        let pool = || AnyPoolOptions::new().acquire_timeout(options.get_acquire_timeout());
+        let writes = pool().max_connections(1);
+        let reads = pool().max_connections(options.get_read_connections());
+        let connect = AnyConnectOptions::from_url(&url);
+        Self::connect(connect, writes, Some(reads), options.get_busy_timeout())
             .await
             .map_err(|failure| match failure {
                 // SQLite's "unable to open database file" does not say why; the system does.
@@ -142,84 +177,90 @@ impl SqliteStore {
             .max_lifetime(None);
         // Its one connection cannot be kept for writes: reads need it too.
         let location = ":memory:";
+        let busy_timeout = SqliteOptions::new().get_busy_timeout();
         Self::connect(
             AnyConnectOptions::from_str("sqlite::memory:"),
             pool,
-            Writer::Pooled,
+            None,
+            busy_timeout,
         )
         .await
         .map_err(|failure| failure.into_store_error(location))
     }
 
-    /// Connects the pool, configures its first connection and migrates the database on it.
-    /// Connections are not tested before use: they live in this process and fail only with the
-    /// file, which a test would not catch either.
+    /// Connects the write pool, configures its first connection and migrates the database on
+    /// it; then opens the read pool (none: reads share the write pool), whose connections
+    /// connect when first needed. Connections are not tested before use: they live in this
+    /// process and fail only with the file, which a test would not catch either.
     ///
     /// SQLite opens a file without reading it, so a file that is not a database (random bytes,
     /// a truncated database) fails only at the first statement that reads it, `journal_mode`
-    /// in [`SETTINGS`]. Were that statement run by the pool's `after_connect`, the pool would
+    /// in [`settings`]. Were that statement run by the pool's `after_connect`, the pool would
     /// retry the connection until its acquire timeout (30 s) and then report only "pool timed
     /// out". So the pool's first connection is configured here, outside the pool's retries, and
-    /// SQLite's reason comes back at once; the pool configures each later connection itself.
-    /// SQLite reads the file before it would write it, so a refused file is left as it was; the
-    /// pool is closed before the error is returned, so the files SQLite made beside it (`-wal`,
-    /// `-shm`) are gone too.
+    /// SQLite's reason comes back at once; the pools configure each later connection
+    /// themselves. SQLite reads the file before it would write it, so a refused file is left as
+    /// it was; the pool is closed before the error is returned, so the files SQLite made beside
+    /// it (`-wal`, `-shm`) are gone too.
     async fn connect(
         options: Result<AnyConnectOptions, sqlx::Error>,
-        pool: AnyPoolOptions,
-        writer: Writer,
+        writes: AnyPoolOptions,
+        reads: Option<AnyPoolOptions>,
+        busy_timeout: Duration,
     ) -> Result<Self, OpenFailure> {
         sqlx::any::install_default_drivers();
         let options = options.map_err(OpenFailure::Opening)?;
+        let settings = settings(busy_timeout);
         let first_configured = Arc::new(AtomicBool::new(false));
-        let configured = Arc::clone(&first_configured);
-        let pool = pool
-            .after_connect(move |conn, _| {
-                let configure = configured.load(Ordering::Acquire);
-                Box::pin(async move {
-                    if configure {
-                        conn.execute(SETTINGS.as_str()).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
+        let writes = configured(writes, &settings, &first_configured)
+            .connect_with(options.clone())
             .await
             .map_err(OpenFailure::Opening)?;
-        match Self::prepare(&pool, &first_configured).await {
-            Ok(()) => Ok(Self {
-                engine: SqlEngine::new(pool, writer, &SQLITE),
-            }),
-            Err(failure) => {
-                pool.close().await;
-                Err(failure)
-            }
+        if let Err(failure) = Self::prepare(&writes, &settings, &first_configured).await {
+            writes.close().await;
+            return Err(failure);
         }
+        let connections = match reads {
+            None => Connections::shared(writes),
+            Some(reads) => {
+                let reads =
+                    configured(reads, &settings, &first_configured).connect_lazy_with(options);
+                Connections::new(WriteConnections::kept(writes), reads)
+            }
+        };
+        Ok(Self {
+            engine: SqlEngine::new(connections, &SQLITE),
+        })
     }
 
     /// Configures the pool's one connection, then migrates the database on it, under the write
     /// lock: a second process opening the same new file waits, then finds the migrations
     /// applied.
-    async fn prepare(pool: &AnyPool, first_configured: &AtomicBool) -> Result<(), OpenFailure> {
+    async fn prepare(
+        pool: &AnyPool,
+        settings: &str,
+        first_configured: &AtomicBool,
+    ) -> Result<(), OpenFailure> {
         let mut conn = pool.acquire().await.map_err(OpenFailure::Opening)?;
-        if let Err(error) = conn.execute(SETTINGS.as_str()).await {
+        if let Err(error) = conn.execute(settings).await {
             // Closed, not returned to the pool: it lacks its settings.
             let _ = conn.close().await;
             return Err(OpenFailure::Opening(error));
         }
         first_configured.store(true, Ordering::Release);
-        let failed = |e: &dyn std::fmt::Display| OpenFailure::Migrating(e.to_string());
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| OpenFailure::Migrating(MigrateError::Execute(e)))?;
         // `run_direct` on the connection, not `run` on an `Acquire`: the latter's future cannot
         // be proven `Send`, which would keep `open` out of spawned tasks.
         MIGRATOR
             .run_direct(&mut *tx)
             .await
-            .map_err(|e| failed(&e))?;
-        tx.commit().await.map_err(|e| failed(&e))
+            .map_err(OpenFailure::Migrating)?;
+        tx.commit()
+            .await
+            .map_err(|e| OpenFailure::Migrating(MigrateError::Execute(e)))
     }
 
     /// Closes the pool: waits for the connections in use to come back, then closes them all.
@@ -233,13 +274,18 @@ enum OpenFailure {
     /// SQLite could not open the database, or refused it.
     Opening(sqlx::Error),
     /// A migration failed.
-    Migrating(String),
+    Migrating(MigrateError),
 }
 
 impl OpenFailure {
     fn into_store_error(self, location: &str) -> StoreError {
         match self {
-            Self::Opening(error) => opening_failed(location, &error),
+            Self::Opening(error) => {
+                sql_error(&format!("opening the SQLite database {location}"), &error)
+            }
+            Self::Migrating(MigrateError::Execute(error)) => {
+                sql_error(&format!("migrating the SQLite database {location}"), &error)
+            }
             Self::Migrating(error) => {
                 StoreError::Backend(format!("migrating the SQLite database {location}: {error}"))
             }
@@ -252,7 +298,7 @@ fn opening_failed(location: &str, why: &dyn std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("opening the SQLite database {location}: {why}"))
 }
 
-crate::delegate::store_via_engine!(SqliteStore);
+crate::memory_traits::forward_to_engine!(SqliteStore);
 
 #[cfg(test)]
 mod tests {
@@ -274,7 +320,7 @@ mod tests {
         let store = SqliteStore::open(dir.path().join("store.db"))
             .await
             .unwrap();
-        let pool = store.engine.pool();
+        let pool = store.engine.connections().reads();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(pool)
             .await
@@ -295,7 +341,7 @@ mod tests {
         SqliteStore::open(&path).await.unwrap().close().await;
         let store = SqliteStore::open(&path).await.unwrap();
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-            .fetch_one(store.engine.pool())
+            .fetch_one(store.engine.connections().reads())
             .await
             .unwrap();
         assert_eq!(applied, MIGRATOR.iter().count() as i64);
@@ -309,7 +355,7 @@ mod tests {
         let (first, second) = tokio::join!(SqliteStore::open(&path), SqliteStore::open(&path));
         let (first, second) = (first.unwrap(), second.unwrap());
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-            .fetch_one(second.engine.pool())
+            .fetch_one(second.engine.connections().reads())
             .await
             .unwrap();
         assert_eq!(applied, MIGRATOR.iter().count() as i64);
@@ -326,7 +372,7 @@ mod tests {
         let (thread, run) = (ThreadId::new(), RunId::new());
         sqlx::query("INSERT INTO messages (thread_id, seq, body) VALUES ($1, 0, '{\"role\":1}')")
             .bind(thread.to_string())
-            .execute(store.engine.pool())
+            .execute(store.engine.connections().reads())
             .await
             .unwrap();
         let err = store.list(thread, Page::ALL).await.unwrap_err();
@@ -340,7 +386,7 @@ mod tests {
              VALUES ($1, 0, 0, 'x', NULL, 0, 'not json')",
         )
         .bind(run.to_string())
-        .execute(store.engine.pool())
+        .execute(store.engine.connections().reads())
         .await
         .unwrap();
         let err = store.episodes(run).await.unwrap_err();
@@ -360,7 +406,7 @@ mod tests {
              VALUES ($1, 0, 0, 'failed', NULL, 1, '{\"type\":\"failed\",\"error\":\"boom\"}')",
         )
         .bind(run.to_string())
-        .execute(store.engine.pool())
+        .execute(store.engine.connections().reads())
         .await
         .unwrap();
         let log = store.episodes(run).await.unwrap();
@@ -383,7 +429,7 @@ mod tests {
         let plan: Vec<String> = sqlx::query(&explain)
             .bind("thread")
             .bind(5_i64)
-            .fetch_all(store.engine.pool())
+            .fetch_all(store.engine.connections().reads())
             .await
             .unwrap()
             .iter()
@@ -419,7 +465,7 @@ mod tests {
             "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.body LIKE '%boom%' \
              BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
         )
-        .execute(store.engine.pool())
+        .execute(store.engine.connections().reads())
         .await
         .unwrap();
         let thread = ThreadId::new();

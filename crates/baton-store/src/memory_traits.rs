@@ -1,8 +1,10 @@
-//! The memory traits of a backend, forwarded to its [`SqlEngine`](crate::engine::SqlEngine).
+//! The memory traits of a backend (`ThreadStore`, `EpisodicStore`, `Store`), forwarded to its
+//! [`SqlEngine`](crate::engine::SqlEngine): one macro, expanded once per backend, so that each
+//! backend is a public type of its own with its own constructors while the work has one home.
 
 /// Implements `ThreadStore`, `EpisodicStore` and `Store` for `$store`, whose `engine` field
 /// does the work.
-macro_rules! store_via_engine {
+macro_rules! forward_to_engine {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl baton_core::memory::ThreadStore for $store {
@@ -103,4 +105,4 @@ macro_rules! store_via_engine {
     };
 }
 
-pub(crate) use store_via_engine;
+pub(crate) use forward_to_engine;
