@@ -1,154 +1,60 @@
-//! Configuration shared by every provider: the API key, the timeouts, and the errors a
-//! builder can report.
+//! How to reach a provider and what to ask it for: the [`ProviderConfig`] builder, the
+//! environment variables that fill it, the protocol's defaults for what it leaves unset, and
+//! the errors building a provider can report.
 
-use crate::settings::Defaults;
+use crate::api_key::ApiKey;
+#[allow(deprecated)]
+use crate::layer::timeout::{Timeout, Timeouts};
+use crate::model_defaults::ModelDefaults;
 use baton_core::llm::ModelSettings;
-use baton_core::redact::{Secret, SecretError};
-use std::fmt;
+use baton_core::redact::SecretError;
 use std::time::Duration;
 
-/// An API key. It never appears in `Debug` output, logs or errors, and its memory is wiped
-/// when it is dropped.
-///
-/// The key is a [`Secret`]: while it lives, [`baton_core::redact`] removes it from every
-/// text Baton writes, so a server echoing it back in an error cannot make it leak. A key
-/// outside visible ASCII (a stray space, a non-breaking space, a character from a copied
-/// web page) is refused when the provider is built: [`ConfigError::InvalidApiKey`].
-///
-/// ```
-/// use baton_providers::ApiKey;
-///
-/// let key = ApiKey::new("sk-very-secret");
-/// assert_eq!(format!("{key:?}"), "ApiKey([redacted])");
-/// ```
-#[derive(Clone)]
-pub struct ApiKey(Secret);
-
-impl ApiKey {
-    /// Wraps `key`. It is checked when a provider is built with it.
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(Secret::new_unchecked(key))
-    }
-
-    /// The key itself, for the one place that puts it in a request header.
-    pub(crate) fn expose(&self) -> &str {
-        self.0.expose()
-    }
-
-    /// Whether the key can be sent as is.
-    fn check(&self) -> Result<(), SecretError> {
-        self.0.check()
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey([redacted])")
-    }
-}
-
-impl From<String> for ApiKey {
-    fn from(key: String) -> Self {
-        Self::new(key)
-    }
-}
-
-impl From<&str> for ApiKey {
-    fn from(key: &str) -> Self {
-        Self::new(key)
-    }
-}
-
-/// How long a provider call may take, phase by phase.
-///
-/// A streamed call must connect within [`connect`](Self::connect), receive the response
-/// headers within [`first_byte`](Self::first_byte) of sending the request, and then never wait
-/// longer than [`idle`](Self::idle) for the next event. A non-streaming call must deliver the
-/// whole response within [`response`](Self::response), since a model writes the whole answer
-/// before the first byte of it is sent.
-///
-/// ```
-/// use baton_providers::Timeouts;
-/// use std::time::Duration;
-///
-/// let timeouts = Timeouts::default().with_idle(Duration::from_secs(30));
-/// assert_eq!(timeouts.idle, Duration::from_secs(30));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// Establishing the TCP (and TLS) connection.
-    pub connect: Duration,
-    /// From sending a streamed request to receiving the response headers.
-    pub first_byte: Duration,
-    /// Between two reads of a streamed response (keep-alive pings count as reads).
-    pub idle: Duration,
-    /// A whole non-streaming call, from sending the request to the end of the response.
-    pub response: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            first_byte: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-            response: Duration::from_secs(600),
-        }
-    }
-}
-
-impl Timeouts {
-    /// Sets [`connect`](Self::connect).
-    #[must_use]
-    pub fn with_connect(mut self, timeout: Duration) -> Self {
-        self.connect = timeout;
-        self
-    }
-
-    /// Sets [`first_byte`](Self::first_byte).
-    #[must_use]
-    pub fn with_first_byte(mut self, timeout: Duration) -> Self {
-        self.first_byte = timeout;
-        self
-    }
-
-    /// Sets [`idle`](Self::idle).
-    #[must_use]
-    pub fn with_idle(mut self, timeout: Duration) -> Self {
-        self.idle = timeout;
-        self
-    }
-
-    /// Sets [`response`](Self::response).
-    #[must_use]
-    pub fn with_response(mut self, timeout: Duration) -> Self {
-        self.response = timeout;
-        self
-    }
-}
+/// How long the HTTP client waits to establish a connection (TCP and TLS) unless
+/// [`ProviderConfig::connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach a provider and what to ask it for, built in code; every unset field takes
 /// the provider's default (or, with `from_env_with`, the environment's value first).
 ///
+/// The configuration is the transport's: the key, the endpoint, the model and its settings,
+/// and the connect timeout. How long a call may take, how often it may be made and what is
+/// recorded of it are [layers](crate::layer) around the provider.
+///
 /// ```
-/// use baton_providers::{ProviderConfig, Timeouts};
+/// use baton_providers::ProviderConfig;
 /// use std::time::Duration;
 ///
 /// let config = ProviderConfig::new()
 ///     .base_url("http://127.0.0.1:8080/v1")
 ///     .model("qwen2.5-7b-instruct")
-///     .timeouts(Timeouts::default().with_idle(Duration::from_secs(20)));
+///     .connect_timeout(Duration::from_secs(3));
 /// assert_eq!(config.model_name(), Some("qwen2.5-7b-instruct"));
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct ProviderConfig {
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) base_url: Option<String>,
     pub(crate) model: Option<String>,
     pub(crate) settings: ModelSettings,
-    pub(crate) timeouts: Timeouts,
+    pub(crate) connect_timeout: Duration,
+    /// The timeouts of the default layering, as the deprecated [`ProviderConfig::timeouts`]
+    /// set them.
+    pub(crate) default_timeout: Timeout,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            base_url: None,
+            model: None,
+            settings: ModelSettings::default(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            default_timeout: Timeout::default(),
+        }
+    }
 }
 
 impl ProviderConfig {
@@ -184,9 +90,24 @@ impl ProviderConfig {
         self
     }
 
-    /// Sets the timeouts.
+    /// Sets how long the HTTP client waits to establish a connection (TCP and TLS):
+    /// [`DEFAULT_CONNECT_TIMEOUT`] unless set.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the connect timeout and the timeouts of the default layering that
+    /// `OpenAiProvider::new` and `AnthropicProvider::new` apply.
+    #[deprecated(
+        since = "0.1.0",
+        note = "set the connect timeout with `connect_timeout`, and the others with the \
+                `layer::Timeout` layer around `HttpProvider::new`"
+    )]
+    #[allow(deprecated)]
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
+        self.connect_timeout = timeouts.connect;
+        self.default_timeout = Timeout::from(timeouts);
         self
     }
 
@@ -242,18 +163,18 @@ impl ProviderConfig {
         Ok(ResolvedConfig {
             api_key: self.api_key,
             base_url,
-            defaults: Defaults {
+            defaults: ModelDefaults {
                 model: self.model.unwrap_or_else(|| provider.model.to_owned()),
                 settings: self.settings,
             },
-            timeouts: self.timeouts,
+            connect_timeout: self.connect_timeout,
         })
     }
 }
 
 /// The environment variables a provider reads.
 #[derive(Debug)]
-pub(crate) struct EnvVariables {
+pub struct EnvVariables {
     pub(crate) api_key: &'static str,
     pub(crate) base_url: &'static str,
     pub(crate) model: &'static str,
@@ -261,7 +182,7 @@ pub(crate) struct EnvVariables {
 
 /// What a provider uses where the configuration says nothing.
 #[derive(Debug)]
-pub(crate) struct ProviderDefaults {
+pub struct ProviderDefaults {
     pub(crate) base_url: &'static str,
     pub(crate) model: &'static str,
     pub(crate) env: EnvVariables,
@@ -272,8 +193,8 @@ pub(crate) struct ProviderDefaults {
 pub(crate) struct ResolvedConfig {
     pub(crate) api_key: Option<ApiKey>,
     pub(crate) base_url: String,
-    pub(crate) defaults: Defaults,
-    pub(crate) timeouts: Timeouts,
+    pub(crate) defaults: ModelDefaults,
+    pub(crate) connect_timeout: Duration,
 }
 
 /// Why a provider could not be built.
@@ -310,16 +231,6 @@ pub enum ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_key_is_redacted_in_debug_and_text() {
-        let key = ApiKey::new("live-key-123456");
-        assert_eq!(format!("{key:?}"), "ApiKey([redacted])");
-        assert_eq!(
-            baton_core::redact::redact("Incorrect API key provided: live-key-123456."),
-            "Incorrect API key provided: [redacted]."
-        );
-    }
 
     #[test]
     fn keys_outside_visible_ascii_are_refused_at_build() {
@@ -396,23 +307,5 @@ mod tests {
             .unwrap();
         assert!(local.api_key.is_none());
         assert_eq!(local.defaults.model, "local-model");
-    }
-
-    #[test]
-    fn timeouts_builders_set_each_phase() {
-        let timeouts = Timeouts::default()
-            .with_connect(Duration::from_secs(1))
-            .with_first_byte(Duration::from_secs(2))
-            .with_idle(Duration::from_secs(3))
-            .with_response(Duration::from_secs(4));
-        assert_eq!(
-            timeouts,
-            Timeouts {
-                connect: Duration::from_secs(1),
-                first_byte: Duration::from_secs(2),
-                idle: Duration::from_secs(3),
-                response: Duration::from_secs(4),
-            }
-        );
     }
 }

@@ -1,12 +1,14 @@
-//! The HTTP side every provider shares: one `reqwest` client per provider, the timeouts, and
-//! the mapping of transport failures and error statuses to [`LlmError`].
+//! The HTTP side every provider shares: one `reqwest` client per provider, its connect
+//! timeout, and the mapping of transport failures and error statuses to [`LlmError`]. How long
+//! a call may take once connected is the [`Timeout`](crate::layer::Timeout) layer's to say.
 //!
 //! Dropping the future of a call, or the stream it returned, drops the `reqwest` request and
 //! closes its connection: that is how a cancelled run stops a provider call.
 
-use crate::config::{ApiKey, ConfigError, Timeouts};
+use crate::api_key::ApiKey;
+use crate::config::ConfigError;
+use crate::server_error;
 use crate::sse::{EventDecoder, decode_events};
-use crate::status;
 use baton_core::error::LlmError;
 use baton_core::llm::ChunkStream;
 use futures::StreamExt;
@@ -19,6 +21,10 @@ use std::time::Duration;
 /// Most bytes of an error response read for its message.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
+/// Longest wait for the next part of an error response's body: the status already says what
+/// matters, and a body that does not come is not worth waiting for.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
 /// Most bytes of a non-streaming response: far above any answer a model writes, low enough
 /// that a misbehaving server cannot exhaust memory.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -29,7 +35,6 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) struct HttpClient {
     client: reqwest::Client,
     endpoint: Url,
-    timeouts: Timeouts,
     api_key: Option<ApiKey>,
 }
 
@@ -37,7 +42,6 @@ impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClient")
             .field("endpoint", &self.endpoint.as_str())
-            .field("timeouts", &self.timeouts)
             .field("api_key", &self.api_key)
             .finish_non_exhaustive()
     }
@@ -50,12 +54,12 @@ impl HttpClient {
     pub(crate) fn new(
         endpoint: Url,
         headers: HeaderMap,
-        timeouts: Timeouts,
+        connect_timeout: Duration,
         api_key: Option<ApiKey>,
     ) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(timeouts.connect)
+            .connect_timeout(connect_timeout)
             // Requests are written whole and small; never hold one back waiting for an ACK
             // (reqwest's default too, stated here because streaming depends on it).
             .tcp_nodelay(true)
@@ -65,7 +69,6 @@ impl HttpClient {
         Ok(Self {
             client,
             endpoint,
-            timeouts,
             api_key,
         })
     }
@@ -79,25 +82,18 @@ impl HttpClient {
         body: &impl Serialize,
         decoder: D,
     ) -> Result<ChunkStream, LlmError> {
-        let first_byte = self.timeouts.first_byte;
-        let sent = tokio::time::timeout(first_byte, self.send(body, "text/event-stream")).await;
-        let response = sent
-            .map_err(|_| {
-                LlmError::Timeout(format!(
-                    "no response headers within {first_byte:?} of sending the request"
-                ))
-            })?
+        let response = self
+            .send(body, "text/event-stream")
+            .await
             .map_err(LlmError::redacted)?;
-        Ok(decode_events(response, decoder, self.timeouts.idle))
+        Ok(decode_events(response, decoder))
     }
 
-    /// Sends a non-streaming request and parses its JSON response as `T`, all within the
-    /// response timeout.
+    /// Sends a non-streaming request and parses its JSON response as `T`.
     pub(crate) async fn complete<T: DeserializeOwned>(
         &self,
         body: &impl Serialize,
     ) -> Result<T, LlmError> {
-        let limit = self.timeouts.response;
         let call = async {
             let response = self.send(body, "application/json").await?;
             let bytes = read_body(response, MAX_RESPONSE_BYTES).await?;
@@ -105,10 +101,7 @@ impl HttpClient {
                 LlmError::MalformedStream(format!("response is not the expected JSON: {error}"))
             })
         };
-        tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| LlmError::Timeout(format!("no complete response within {limit:?}")))?
-            .map_err(LlmError::redacted)
+        call.await.map_err(LlmError::redacted)
     }
 
     /// Posts `body` as JSON and returns the response if its status is a success.
@@ -136,21 +129,21 @@ impl HttpClient {
         Err(self.status_error(response).await)
     }
 
-    /// Classifies an error response, reading at most [`MAX_ERROR_BODY_BYTES`] of its body
-    /// within the idle timeout (a body that does not come is not worth waiting for).
+    /// Classifies an error response, reading at most [`MAX_ERROR_BODY_BYTES`] of its body,
+    /// each part within [`ERROR_BODY_WAIT`].
     async fn status_error(&self, response: Response) -> LlmError {
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
         let mut chunks = response.bytes_stream();
         while body.len() < MAX_ERROR_BODY_BYTES {
-            match tokio::time::timeout(self.timeouts.idle, chunks.next()).await {
+            match tokio::time::timeout(ERROR_BODY_WAIT, chunks.next()).await {
                 Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
                 Ok(Some(Err(_)) | None) | Err(_) => break,
             }
         }
         body.truncate(MAX_ERROR_BODY_BYTES);
-        status::classify(status, &headers, &body)
+        server_error::classify(status, &headers, &body)
     }
 }
 
@@ -231,19 +224,6 @@ pub(crate) fn secret_header(value: &str) -> Result<HeaderValue, ConfigError> {
     })?;
     header.set_sensitive(true);
     Ok(header)
-}
-
-/// Applies the request's idle timeout to the stream's wait for its next read.
-pub(crate) async fn next_within<S>(
-    stream: &mut S,
-    idle: Duration,
-) -> Result<Option<S::Item>, LlmError>
-where
-    S: futures::Stream + Unpin,
-{
-    tokio::time::timeout(idle, stream.next())
-        .await
-        .map_err(|_| LlmError::Timeout(format!("no data from the provider for {idle:?}")))
 }
 
 #[cfg(test)]

@@ -108,12 +108,14 @@
     allow(dead_code, unused_imports)
 )]
 
+mod api_key;
 mod config;
 mod http;
-mod provider;
-mod settings;
+mod http_provider;
+pub mod layer;
+mod model_defaults;
+mod server_error;
 mod sse;
-mod status;
 
 #[cfg(feature = "anthropic")]
 pub mod anthropic;
@@ -122,6 +124,10 @@ pub mod openai;
 
 #[cfg(feature = "anthropic")]
 pub use anthropic::AnthropicProvider;
-pub use config::{ApiKey, ConfigError, ProviderConfig, Timeouts};
+pub use api_key::ApiKey;
+pub use config::{ConfigError, DEFAULT_CONNECT_TIMEOUT, ProviderConfig};
+pub use http_provider::{HttpProvider, Protocol};
+#[allow(deprecated)]
+pub use layer::timeout::Timeouts;
 #[cfg(feature = "openai")]
 pub use openai::OpenAiProvider;

@@ -1,20 +1,19 @@
 //! From a streamed HTTP response to a [`ChunkStream`]: `eventsource-stream` parses the SSE
 //! framing, a protocol's [`EventDecoder`] turns each event into chunks, and this module adds
-//! what every protocol needs — the idle timeout, transport errors, and the rule that a stream
-//! ends with [`ChatChunk::Finish`] or an error.
+//! what every protocol needs — transport errors, and the rule that a stream ends with
+//! [`ChatChunk::Finish`] or an error.
 
-use crate::http::{next_within, transport_error};
+use crate::http::transport_error;
 use baton_core::error::LlmError;
 use baton_core::llm::{ChatChunk, ChunkStream};
 use eventsource_stream::{Event, EventStreamError, Eventsource};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::time::Duration;
 
 /// Whether a decoded event ended the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub enum Progress {
     /// More events are expected.
     More,
     /// The response is complete; the finish chunk has been queued.
@@ -22,7 +21,7 @@ pub(crate) enum Progress {
 }
 
 /// One protocol's reading of its events.
-pub(crate) trait EventDecoder: Send + 'static {
+pub trait EventDecoder: Send + 'static {
     /// Decodes one event, queueing the chunks it carries on `out`.
     fn decode(
         &mut self,
@@ -41,18 +40,15 @@ struct Decoding<D> {
     events: Option<Pin<Box<dyn Stream<Item = EventResult> + Send>>>,
     decoder: D,
     queued: VecDeque<ChatChunk>,
-    idle: Duration,
 }
 
-/// The chunks of `response`, decoded by `decoder`, failing with [`LlmError::Timeout`] when the
-/// server sends nothing for `idle`.
+/// The chunks of `response`, decoded by `decoder`.
 ///
 /// The stream ends after the finish chunk or after the first error. Dropping it drops the
 /// response, which closes the connection.
 pub(crate) fn decode_events<D: EventDecoder>(
     response: reqwest::Response,
     decoder: D,
-    idle: Duration,
 ) -> ChunkStream {
     let events: Pin<Box<dyn Stream<Item = EventResult> + Send>> =
         Box::pin(response.bytes_stream().eventsource());
@@ -60,7 +56,6 @@ pub(crate) fn decode_events<D: EventDecoder>(
         events: Some(events),
         decoder,
         queued: VecDeque::new(),
-        idle,
     };
     Box::pin(futures::stream::unfold(state, |mut state| async move {
         let item = state.next_chunk().await?;
@@ -76,14 +71,13 @@ impl<D: EventDecoder> Decoding<D> {
                 return Some(Ok(chunk));
             }
             let events = self.events.as_mut()?;
-            let outcome = match next_within(events, self.idle).await {
-                Err(timeout) => Err(timeout),
-                Ok(None) => self
+            let outcome = match events.next().await {
+                None => self
                     .decoder
                     .end_of_body(&mut self.queued)
                     .map(|()| Progress::Done),
-                Ok(Some(Err(error))) => Err(stream_error(error)),
-                Ok(Some(Ok(event))) => self.decoder.decode(&event, &mut self.queued),
+                Some(Err(error)) => Err(stream_error(error)),
+                Some(Ok(event)) => self.decoder.decode(&event, &mut self.queued),
             };
             match outcome {
                 Ok(Progress::More) => {}

@@ -1,12 +1,15 @@
 //! What the network can do to a call — a cut connection, a body that ends too early, a server
 //! that stalls or never answers, a refused connection — and that dropping a stream ends the
-//! request. Timeouts run on the real clock, set short; nothing here sleeps.
+//! request. Timeouts run on the real clock, set short; nothing here sleeps. The providers are
+//! built as the default layering is, with short timeouts: the HTTP provider (its connect
+//! timeout) inside the `Timeout` layer (first chunk, between chunks, whole response).
 
 mod support;
 
 use baton_core::error::LlmError;
 use baton_core::llm::{ChatChunk, ChatRequest, LlmProvider, Message};
-use baton_providers::{AnthropicProvider, OpenAiProvider, ProviderConfig, Timeouts};
+use baton_providers::layer::{ProviderExt, Timeout};
+use baton_providers::{AnthropicProvider, HttpProvider, OpenAiProvider, ProviderConfig};
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,17 +21,24 @@ fn config(base_url: String) -> ProviderConfig {
     ProviderConfig::new()
         .api_key("sk-test")
         .base_url(base_url)
-        .timeouts(
-            Timeouts::default()
-                .with_connect(SHORT)
-                .with_first_byte(SHORT)
-                .with_idle(SHORT)
-                .with_response(SHORT),
-        )
+        .connect_timeout(SHORT)
+}
+
+fn short_timeouts() -> Timeout {
+    Timeout::new()
+        .first_chunk(SHORT)
+        .between_chunks(SHORT)
+        .response(SHORT)
+}
+
+fn openai_at(base_url: String) -> OpenAiProvider {
+    HttpProvider::new(config(base_url))
+        .unwrap()
+        .layer(short_timeouts())
 }
 
 fn openai(server: &MockServer) -> OpenAiProvider {
-    OpenAiProvider::new(config(server.url("/v1"))).unwrap()
+    openai_at(server.url("/v1"))
 }
 
 fn request() -> ChatRequest {
@@ -62,7 +72,9 @@ async fn a_body_that_ends_without_a_finish_is_incomplete() {
 #[tokio::test]
 async fn an_anthropic_body_that_ends_without_a_stop_is_incomplete() {
     let server = MockServer::start([Reply::sse("anthropic/partial.sse")]).await;
-    let provider = AnthropicProvider::new(config(server.url(""))).unwrap();
+    let provider: AnthropicProvider = HttpProvider::new(config(server.url("")))
+        .unwrap()
+        .layer(short_timeouts());
 
     let (chunks, error) = stream_all(&provider, &request()).await;
 
@@ -119,7 +131,7 @@ async fn a_refused_connection_is_a_connection_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
-    let provider = OpenAiProvider::new(config(format!("http://{address}/v1"))).unwrap();
+    let provider = openai_at(format!("http://{address}/v1"));
 
     let Err(error) = provider.chat_stream(&request()).await else {
         panic!("nothing listens there");

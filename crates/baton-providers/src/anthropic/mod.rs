@@ -8,13 +8,15 @@ mod wire;
 
 pub use wire::DEFAULT_MAX_TOKENS;
 
-use crate::config::{ApiKey, ConfigError, EnvVariables, ProviderConfig, ProviderDefaults};
+use crate::HttpProvider;
+use crate::api_key::ApiKey;
+use crate::config::{ConfigError, EnvVariables, ProviderDefaults};
 use crate::http::secret_header;
-use crate::provider::{Protocol, Provider};
-use crate::settings::ResolvedSettings;
-use async_trait::async_trait;
+use crate::http_provider::sealed::Wire;
+use crate::layer::TimeoutProvider;
+use crate::model_defaults::ResolvedSettings;
 use baton_core::error::LlmError;
-use baton_core::llm::{ChatRequest, ChatResponse, ChunkStream, LlmProvider};
+use baton_core::llm::{ChatRequest, ChatResponse};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use stream::MessageDecoder;
 use wire::{MessagesRequest, MessagesResponse, messages_request};
@@ -29,11 +31,12 @@ pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 /// The `anthropic-version` header sent with every request.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// The Messages protocol.
+/// The Messages protocol, as [`HttpProvider`](crate::HttpProvider) speaks it: a type that
+/// names the protocol, never a value.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Messages;
+pub struct Messages(());
 
-impl Protocol for Messages {
+impl Wire for Messages {
     const NAME: &'static str = "anthropic";
     const PATH: &'static str = "/v1/messages";
     const DEFAULTS: ProviderDefaults = ProviderDefaults {
@@ -78,7 +81,9 @@ impl Protocol for Messages {
     }
 }
 
-/// A provider speaking the Anthropic Messages protocol.
+/// A provider speaking the Anthropic Messages protocol, with the default layering: an
+/// [`HttpProvider`](crate::HttpProvider) inside [`Timeout::default()`](crate::layer::Timeout).
+/// For other layers, build the [`HttpProvider`](crate::HttpProvider) and wrap it yourself.
 ///
 /// Cloning is cheap and clones share the connection pool.
 ///
@@ -93,46 +98,4 @@ impl Protocol for Messages {
 ///     Err(ConfigError::MissingApiKey { variable: "ANTHROPIC_API_KEY" })
 /// ));
 /// ```
-#[derive(Debug, Clone)]
-pub struct AnthropicProvider(Provider<Messages>);
-
-impl AnthropicProvider {
-    /// A provider configured by `config`. Without a base URL it talks to Anthropic, which
-    /// needs an API key.
-    pub fn new(config: ProviderConfig) -> Result<Self, ConfigError> {
-        Provider::new(config).map(Self)
-    }
-
-    /// A provider configured by `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL` and
-    /// `ANTHROPIC_MODEL`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with(ProviderConfig::new())
-    }
-
-    /// A provider configured by `config`, with the environment filling the key, base URL and
-    /// model that `config` leaves unset.
-    pub fn from_env_with(config: ProviderConfig) -> Result<Self, ConfigError> {
-        Provider::from_env_with(config).map(Self)
-    }
-
-    /// The model used when a request names none.
-    #[must_use]
-    pub fn model(&self) -> &str {
-        self.0.model()
-    }
-}
-
-#[async_trait]
-impl LlmProvider for AnthropicProvider {
-    fn name(&self) -> &str {
-        Messages::NAME
-    }
-
-    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
-        self.0.chat_stream(request).await
-    }
-
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.0.chat(request).await
-    }
-}
+pub type AnthropicProvider = TimeoutProvider<HttpProvider<Messages>>;

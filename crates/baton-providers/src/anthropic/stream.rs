@@ -4,8 +4,8 @@
 //! and `error` ends the stream.
 
 use super::wire::{BlockDelta, StartBlock, StreamEvent, UsageTally, finish_reason};
+use crate::server_error::ErrorDetail;
 use crate::sse::{EventDecoder, Progress, parse_data};
-use crate::status::ErrorDetail;
 use baton_core::error::LlmError;
 use baton_core::llm::{ChatChunk, FinishReason, ToolCallDelta};
 use eventsource_stream::Event;
@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 /// Usage is gathered from `message_start` and `message_delta` and sent once, complete, just
 /// before the finish chunk.
 #[derive(Debug, Default)]
-pub(crate) struct MessageDecoder {
+pub struct MessageDecoder {
     usage: UsageTally,
     stop: Option<FinishReason>,
     /// Content-block index → tool-call index: tool calls are numbered 0, 1, … in the order

@@ -1,7 +1,7 @@
 //! The Messages wire format: the request body built from a [`ChatRequest`], and the JSON
 //! shapes of responses and stream events.
 
-use crate::settings::ResolvedSettings;
+use crate::model_defaults::ResolvedSettings;
 use baton_core::error::LlmError;
 use baton_core::llm::{
     ChatRequest, ChatResponse, FinishReason, Message, ToolCall, ToolChoice, Usage,
@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// The body of `POST {base}/v1/messages`.
 #[derive(Debug, Serialize)]
-pub(crate) struct MessagesRequest<'a> {
+pub struct MessagesRequest<'a> {
     model: &'a str,
     max_tokens: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,7 +267,7 @@ impl UsageTally {
 
 /// A non-streaming response.
 #[derive(Debug, Deserialize)]
-pub(crate) struct MessagesResponse {
+pub struct MessagesResponse {
     #[serde(default)]
     content: Vec<ResponseBlock>,
     stop_reason: Option<String>,
@@ -398,13 +398,13 @@ pub(crate) struct MessageDeltaBody {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Defaults;
+    use crate::model_defaults::ModelDefaults;
     use baton_core::llm::{ModelSettings, ToolSpec};
     use serde_json::json;
     use std::sync::Arc;
 
     fn body(request: &ChatRequest) -> serde_json::Value {
-        let defaults = Defaults {
+        let defaults = ModelDefaults {
             model: "claude-test".into(),
             settings: ModelSettings::default(),
         };

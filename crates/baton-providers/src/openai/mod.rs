@@ -8,13 +8,15 @@
 mod stream;
 mod wire;
 
-use crate::config::{ApiKey, ConfigError, EnvVariables, ProviderConfig, ProviderDefaults};
+use crate::HttpProvider;
+use crate::api_key::ApiKey;
+use crate::config::{ConfigError, EnvVariables, ProviderDefaults};
 use crate::http::secret_header;
-use crate::provider::{Protocol, Provider};
-use crate::settings::ResolvedSettings;
-use async_trait::async_trait;
+use crate::http_provider::sealed::Wire;
+use crate::layer::TimeoutProvider;
+use crate::model_defaults::ResolvedSettings;
 use baton_core::error::LlmError;
-use baton_core::llm::{ChatRequest, ChatResponse, ChunkStream, LlmProvider};
+use baton_core::llm::{ChatRequest, ChatResponse};
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use stream::CompletionDecoder;
 use wire::{Completion, CompletionRequest, completion_request};
@@ -25,11 +27,12 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The model used when neither the configuration nor a request names one.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
-/// The Chat Completions protocol.
+/// The Chat Completions protocol, as [`HttpProvider`](crate::HttpProvider) speaks it: a type
+/// that names the protocol, never a value.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ChatCompletions;
+pub struct ChatCompletions(());
 
-impl Protocol for ChatCompletions {
+impl Wire for ChatCompletions {
     const NAME: &'static str = "openai";
     const PATH: &'static str = "/chat/completions";
     const DEFAULTS: ProviderDefaults = ProviderDefaults {
@@ -70,7 +73,9 @@ impl Protocol for ChatCompletions {
     }
 }
 
-/// A provider speaking the OpenAI Chat Completions protocol.
+/// A provider speaking the OpenAI Chat Completions protocol, with the default layering: an
+/// [`HttpProvider`](crate::HttpProvider) inside [`Timeout::default()`](crate::layer::Timeout).
+/// For other layers, build the [`HttpProvider`](crate::HttpProvider) and wrap it yourself.
 ///
 /// Cloning is cheap and clones share the connection pool.
 ///
@@ -86,45 +91,4 @@ impl Protocol for ChatCompletions {
 /// .unwrap();
 /// assert_eq!(provider.model(), "qwen2.5-7b-instruct");
 /// ```
-#[derive(Debug, Clone)]
-pub struct OpenAiProvider(Provider<ChatCompletions>);
-
-impl OpenAiProvider {
-    /// A provider configured by `config`. Without a base URL it talks to OpenAI, which needs
-    /// an API key.
-    pub fn new(config: ProviderConfig) -> Result<Self, ConfigError> {
-        Provider::new(config).map(Self)
-    }
-
-    /// A provider configured by `OPENAI_API_KEY`, `OPENAI_BASE_URL` and `OPENAI_MODEL`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_env_with(ProviderConfig::new())
-    }
-
-    /// A provider configured by `config`, with the environment filling the key, base URL and
-    /// model that `config` leaves unset.
-    pub fn from_env_with(config: ProviderConfig) -> Result<Self, ConfigError> {
-        Provider::from_env_with(config).map(Self)
-    }
-
-    /// The model used when a request names none.
-    #[must_use]
-    pub fn model(&self) -> &str {
-        self.0.model()
-    }
-}
-
-#[async_trait]
-impl LlmProvider for OpenAiProvider {
-    fn name(&self) -> &str {
-        ChatCompletions::NAME
-    }
-
-    async fn chat_stream(&self, request: &ChatRequest) -> Result<ChunkStream, LlmError> {
-        self.0.chat_stream(request).await
-    }
-
-    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        self.0.chat(request).await
-    }
-}
+pub type OpenAiProvider = TimeoutProvider<HttpProvider<ChatCompletions>>;

@@ -3,8 +3,8 @@
 //! `data: [DONE]`.
 
 use super::wire::{StreamChunk, ToolCallFragment, finish_reason};
+use crate::server_error::ErrorDetail;
 use crate::sse::{EventDecoder, Progress, parse_data};
-use crate::status::ErrorDetail;
 use baton_core::error::LlmError;
 use baton_core::llm::{ChatChunk, FinishReason, ToolCallDelta, Usage};
 use eventsource_stream::Event;
@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 /// Usage and the finish reason are held back until `[DONE]` (or the end of the body), so the
 /// stream ends with exactly one [`ChatChunk::Usage`] followed by [`ChatChunk::Finish`].
 #[derive(Debug, Default)]
-pub(crate) struct CompletionDecoder {
+pub struct CompletionDecoder {
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     /// The name sent so far for each tool-call index. Some servers repeat the whole name in

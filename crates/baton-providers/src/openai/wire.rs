@@ -1,7 +1,7 @@
 //! The Chat Completions wire format: the request body built from a [`ChatRequest`], and the
 //! JSON shapes of responses and stream chunks.
 
-use crate::settings::ResolvedSettings;
+use crate::model_defaults::ResolvedSettings;
 use baton_core::error::LlmError;
 use baton_core::llm::{
     ChatRequest, ChatResponse, FinishReason, Message, ToolCall, ToolChoice, Usage,
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The body of `POST {base}/chat/completions`.
 #[derive(Debug, Serialize)]
-pub(crate) struct CompletionRequest<'a> {
+pub struct CompletionRequest<'a> {
     model: &'a str,
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -213,7 +213,7 @@ impl From<WireUsage> for Usage {
 
 /// A non-streaming response.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Completion {
+pub struct Completion {
     #[serde(default)]
     choices: Vec<CompletionChoice>,
     usage: Option<WireUsage>,
@@ -326,13 +326,13 @@ pub(crate) struct FunctionFragment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Defaults;
+    use crate::model_defaults::ModelDefaults;
     use baton_core::llm::{ModelSettings, ToolSpec};
     use serde_json::json;
     use std::sync::Arc;
 
-    fn defaults() -> Defaults {
-        Defaults {
+    fn defaults() -> ModelDefaults {
+        ModelDefaults {
             model: "gpt-test".into(),
             settings: ModelSettings::default(),
         }

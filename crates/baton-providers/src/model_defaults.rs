@@ -5,7 +5,7 @@ use baton_core::llm::{ModelSettings, ToolChoice};
 
 /// A request's settings after the provider's defaults filled the gaps.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct ResolvedSettings<'a> {
+pub struct ResolvedSettings<'a> {
     pub(crate) model: &'a str,
     pub(crate) temperature: Option<f32>,
     pub(crate) top_p: Option<f32>,
@@ -17,12 +17,12 @@ pub(crate) struct ResolvedSettings<'a> {
 /// The provider-side defaults: a model name and settings for the fields a request leaves
 /// unset.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Defaults {
+pub(crate) struct ModelDefaults {
     pub(crate) model: String,
     pub(crate) settings: ModelSettings,
 }
 
-impl Defaults {
+impl ModelDefaults {
     /// `request` with every unset field taken from the defaults. The model is the request's,
     /// else the default settings', else the default model.
     pub(crate) fn resolve<'a>(&'a self, request: &'a ModelSettings) -> ResolvedSettings<'a> {
@@ -51,7 +51,7 @@ mod tests {
 
     #[test]
     fn request_settings_win_and_defaults_fill_gaps() {
-        let defaults = Defaults {
+        let defaults = ModelDefaults {
             model: "base-model".into(),
             settings: ModelSettings::default()
                 .with_temperature(0.2)
