@@ -64,18 +64,18 @@ use async_trait::async_trait;
 use baton::core::actor::{RunSettings, SupervisorError};
 use baton::core::error::{FailureKind, StoreError};
 use baton::core::llm::Role;
-use baton::core::memory::{EpisodeRecord, Lease, Page, StepCommit, ThreadTail, UnfinishedRun};
+use baton::core::memory::Page;
 use baton::prelude::*;
-use baton_testkit::{FaultyStore, Script, ScriptedProvider, StoreCall, StoreFault};
-use futures::FutureExt;
+use baton_testkit::{
+    Ended, FaultyStore, ObservedStore, Script, ScriptedProvider, StoreCall, StoreFault,
+    StoreObserver, StoreOp,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestError, TestRunner};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -662,7 +662,6 @@ struct Trace {
 }
 
 struct Probe {
-    inner: Arc<FaultyStore>,
     clock: Clock,
     trace: Mutex<Trace>,
 }
@@ -676,193 +675,107 @@ impl Probe {
         self.trace().holders.get(&thread).copied()
     }
 
-    /// Awaits a call of `run` (if known), noting an injected fault that struck it.
-    async fn watch<T>(
-        &self,
-        call: Call,
-        run: Option<RunId>,
-        future: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let outcome = AssertUnwindSafe(future).catch_unwind().await;
-        let struck = match &outcome {
-            Err(_) => Some(true),
-            Ok(Err(StoreError::Backend(message))) if message.starts_with(INJECTED) => Some(false),
-            Ok(_) => None,
+    /// The watched call `op` is, and the run that made it (if known).
+    fn watched(&self, op: &StoreOp<'_>) -> Option<(Call, Option<RunId>)> {
+        Some(match op {
+            StoreOp::Append { thread, .. } => (Call::Append, self.holder(*thread)),
+            StoreOp::Tail { thread, .. } => (Call::Tail, self.holder(*thread)),
+            StoreOp::Record { run, .. } => (Call::Record, Some(*run)),
+            StoreOp::CommitStep(commit) => (Call::CommitStep, Some(commit.run)),
+            StoreOp::AcquireLease { run, .. } => (Call::AcquireLease, Some(*run)),
+            StoreOp::ReleaseLease { lease, .. } => (Call::ReleaseLease, Some(lease.run)),
+            _ => return None,
+        })
+    }
+
+    /// Notes an injected fault that struck the call.
+    fn note_fault(&self, call: Call, run: Option<RunId>, ended: Ended<'_>) {
+        let panicked = match ended {
+            Ended::Panicked => true,
+            Ended::Failed(StoreError::Backend(message)) if message.starts_with(INJECTED) => false,
+            _ => return,
         };
-        if let Some(panicked) = struck {
-            let mut trace = self.trace();
-            match run {
-                Some(run) => trace
-                    .runs
-                    .entry(run)
-                    .or_default()
-                    .faults
-                    .push((call, panicked)),
-                None => trace
-                    .unleased
-                    .push(format!("{call:?} struck by a fault, by no run")),
-            }
-        }
-        match outcome {
-            Ok(result) => result,
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
-    }
-}
-
-#[async_trait]
-impl ThreadStore for Probe {
-    async fn append(
-        &self,
-        thread: ThreadId,
-        expected_len: Option<u64>,
-        messages: &[Arc<Message>],
-    ) -> Result<u64, StoreError> {
-        let run = self.holder(thread);
-        let result = self
-            .watch(
-                Call::Append,
-                run,
-                self.inner.append(thread, expected_len, messages),
-            )
-            .await;
-        if result.is_ok() {
-            let mut trace = self.trace();
-            match run {
-                Some(run) => trace
-                    .runs
-                    .entry(run)
-                    .or_default()
-                    .appended
-                    .push(messages.to_vec()),
-                None => trace
-                    .unleased
-                    .push(format!("an append to thread {thread} by no run")),
-            }
-        }
-        result
-    }
-
-    async fn list(&self, thread: ThreadId, page: Page) -> Result<Vec<Arc<Message>>, StoreError> {
-        self.inner.list(thread, page).await
-    }
-
-    async fn tail(&self, thread: ThreadId, limit: u64) -> Result<ThreadTail, StoreError> {
-        let run = self.holder(thread);
-        self.watch(Call::Tail, run, self.inner.tail(thread, limit))
-            .await
-    }
-
-    async fn threads(&self, page: Page) -> Result<Vec<ThreadId>, StoreError> {
-        self.inner.threads(page).await
-    }
-}
-
-#[async_trait]
-impl EpisodicStore for Probe {
-    async fn record(&self, run: RunId, episode: Episode) -> Result<(), StoreError> {
-        self.watch(Call::Record, Some(run), self.inner.record(run, episode))
-            .await
-    }
-
-    async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {
-        self.inner.episodes(run).await
-    }
-
-    async fn unfinished_runs(&self) -> Result<Vec<UnfinishedRun>, StoreError> {
-        self.inner.unfinished_runs().await
-    }
-}
-
-#[async_trait]
-impl Store for Probe {
-    async fn commit_step(&self, commit: StepCommit<'_>) -> Result<u64, StoreError> {
-        let result = self
-            .watch(
-                Call::CommitStep,
-                Some(commit.run),
-                self.inner.commit_step(commit),
-            )
-            .await;
-        if result.is_ok()
-            && commit
-                .episodes
-                .iter()
-                .any(|e| matches!(e, Episode::Completed { .. }))
-        {
-            let at = self.clock.tick();
-            let mut trace = self.trace();
-            let run = trace.runs.entry(commit.run).or_default();
-            run.ended_at = Some(at);
-            run.ends += 1;
-        }
-        result
-    }
-
-    async fn acquire_lease(
-        &self,
-        run: RunId,
-        thread: ThreadId,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Lease, StoreError> {
-        let result = self
-            .watch(
-                Call::AcquireLease,
-                Some(run),
-                self.inner.acquire_lease(run, thread, owner, ttl),
-            )
-            .await;
-        if result.is_ok() {
-            let at = self.clock.tick();
-            let mut trace = self.trace();
-            trace.holders.insert(thread, run);
-            trace.takers.entry(thread).or_default().push(run);
-            trace
+        let mut trace = self.trace();
+        match run {
+            Some(run) => trace
                 .runs
                 .entry(run)
                 .or_default()
-                .leased_at
-                .get_or_insert(at);
+                .faults
+                .push((call, panicked)),
+            None => trace
+                .unleased
+                .push(format!("{call:?} struck by a fault, by no run")),
         }
-        result
     }
+}
 
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
-        self.inner.renew_lease(lease, ttl).await
-    }
-
-    async fn release_lease(
-        &self,
-        lease: &Lease,
-        terminal: Option<&Episode>,
-    ) -> Result<(), StoreError> {
-        let result = AssertUnwindSafe(self.watch(
-            Call::ReleaseLease,
-            Some(lease.run),
-            self.inner.release_lease(lease, terminal),
-        ))
-        .catch_unwind()
-        .await;
-        let at = self.clock.tick();
-        {
-            let mut trace = self.trace();
-            if matches!(result, Ok(Ok(()))) {
-                if trace.holders.get(&lease.thread) == Some(&lease.run) {
-                    trace.holders.remove(&lease.thread);
+impl StoreObserver for Probe {
+    fn after(&self, op: &StoreOp<'_>, ended: Ended<'_>) {
+        let Some((call, run)) = self.watched(op) else {
+            return;
+        };
+        self.note_fault(call, run, ended);
+        let returned = matches!(ended, Ended::Returned);
+        match *op {
+            StoreOp::Append {
+                thread, messages, ..
+            } if returned => {
+                let mut trace = self.trace();
+                match run {
+                    Some(run) => trace
+                        .runs
+                        .entry(run)
+                        .or_default()
+                        .appended
+                        .push(messages.to_vec()),
+                    None => trace
+                        .unleased
+                        .push(format!("an append to thread {thread} by no run")),
                 }
-                if terminal.is_some() {
-                    let run = trace.runs.entry(lease.run).or_default();
-                    run.ended_at = Some(at);
-                    run.ends += 1;
-                }
-            } else {
-                trace.runs.entry(lease.run).or_default().release_failed = true;
             }
-        }
-        match result {
-            Ok(result) => result,
-            Err(payload) => std::panic::resume_unwind(payload),
+            StoreOp::CommitStep(commit)
+                if returned
+                    && commit
+                        .episodes
+                        .iter()
+                        .any(|e| matches!(e, Episode::Completed { .. })) =>
+            {
+                let at = self.clock.tick();
+                let mut trace = self.trace();
+                let run = trace.runs.entry(commit.run).or_default();
+                run.ended_at = Some(at);
+                run.ends += 1;
+            }
+            StoreOp::AcquireLease { run, thread, .. } if returned => {
+                let at = self.clock.tick();
+                let mut trace = self.trace();
+                trace.holders.insert(thread, run);
+                trace.takers.entry(thread).or_default().push(run);
+                trace
+                    .runs
+                    .entry(run)
+                    .or_default()
+                    .leased_at
+                    .get_or_insert(at);
+            }
+            StoreOp::ReleaseLease { lease, terminal } => {
+                let at = self.clock.tick();
+                let mut trace = self.trace();
+                if returned {
+                    if trace.holders.get(&lease.thread) == Some(&lease.run) {
+                        trace.holders.remove(&lease.thread);
+                    }
+                    if terminal.is_some() {
+                        let run = trace.runs.entry(lease.run).or_default();
+                        run.ended_at = Some(at);
+                        run.ends += 1;
+                    }
+                } else {
+                    trace.runs.entry(lease.run).or_default().release_failed = true;
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -1025,11 +938,13 @@ async fn play_case(case: &Case) -> Result<Played, String> {
     let clock = Clock::default();
     let inner = InMemoryStore::shared();
     let faulty = Arc::new(FaultyStore::new(inner.clone()));
-    let probe = Arc::new(Probe {
-        inner: Arc::clone(&faulty),
-        clock: clock.clone(),
-        trace: Mutex::default(),
-    });
+    let probe = Arc::new(ObservedStore::wrap(
+        Arc::clone(&faulty) as Arc<dyn Store>,
+        Probe {
+            clock: clock.clone(),
+            trace: Mutex::default(),
+        },
+    ));
     let executions = Executions::default();
     let names: Vec<AgentName> = AGENTS[..case.agents]
         .iter()
@@ -1170,7 +1085,7 @@ async fn play_case(case: &Case) -> Result<Played, String> {
     let driven_later = driven_runs(&inner).await?;
     let thread_holders_later = lease_each(&inner, &threads).await?;
     supervisor.shutdown(Duration::ZERO).await;
-    let trace = std::mem::take(&mut *probe.trace());
+    let trace = std::mem::take(&mut *probe.observer().trace());
     let executions = lock(&executions).clone();
     Ok(Played {
         seen,

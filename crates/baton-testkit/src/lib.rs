@@ -1,5 +1,5 @@
-//! A scripted [`LlmProvider`] for tests, examples and benchmarks, and a [`FaultyStore`] that
-//! injects a store's failures.
+//! A scripted [`LlmProvider`] for tests, examples and benchmarks, an [`ObservedStore`] that lets
+//! a test watch every store call, and a [`FaultyStore`] that injects a store's failures.
 //!
 //! A [`ScriptedProvider`] answers each call with the next [`Script`] of its queue (or with what a
 //! function returns for the request), streams it chunk by chunk with optional latency, can fail
@@ -27,10 +27,12 @@
 #![warn(missing_docs)]
 
 mod faulty_store;
+mod observed_store;
 mod script;
 mod stream;
 
-pub use faulty_store::{FaultyStore, StoreCall, StoreFault};
+pub use faulty_store::{Faults, FaultyStore, StoreFault};
+pub use observed_store::{Ended, ObservedStore, StoreCall, StoreObserver, StoreOp};
 pub use script::Script;
 
 use async_trait::async_trait;
