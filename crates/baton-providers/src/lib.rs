@@ -6,12 +6,21 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`openai`] | the Chat Completions provider (cargo feature `openai`) |
-//! | [`anthropic`] | the Messages provider (cargo feature `anthropic`) |
-//! | crate root | [`ProviderConfig`], [`ApiKey`], [`Timeouts`], [`ConfigError`] |
+//! | [`openai`] | the Chat Completions protocol and [`OpenAiProvider`] (cargo feature `openai`) |
+//! | [`anthropic`] | the Messages protocol and [`AnthropicProvider`] (cargo feature `anthropic`) |
+//! | [`layer`] | behaviour around any provider: [`Timeout`](layer::Timeout), [`Classify`](layer::Classify), [`RateLimit`](layer::RateLimit), [`Observe`](layer::Observe) |
+//! | crate root | [`HttpProvider`] (one protocol over HTTP, no layers), [`ProviderConfig`], [`ApiKey`], [`ConfigError`] |
 //!
-//! Both features are on by default; they share the HTTP client, the SSE plumbing
-//! (`eventsource-stream`), the timeouts, the error classification and the key redaction.
+//! Both features are on by default; they share [`HttpProvider`] — the HTTP client, the SSE
+//! plumbing (`eventsource-stream`), the error classification and the key redaction — and
+//! differ only in their [`Protocol`].
+//!
+//! `OpenAiProvider` and `AnthropicProvider` are the HTTP provider with the default layering,
+//! [`Timeout::default()`](layer::Timeout) around it. The configuration holds what the HTTP
+//! client needs (key, base URL, model, settings, connect timeout); how long a call may take,
+//! how often it may go out and what is recorded of it are layers. (`ProviderConfig::timeouts`
+//! and `Timeouts` are deprecated: their connect timeout is
+//! [`ProviderConfig::connect_timeout`], the others are the `Timeout` layer's.)
 //!
 //! # Example
 //!
@@ -77,10 +86,45 @@
 //! # }
 //! ```
 //!
+//! # Layering
+//!
+//! To choose the layers, build the [`HttpProvider`] and wrap it. Here a provider with shorter
+//! timeouts, at most four calls in flight, and a record of each call (a counter here, a
+//! metrics exporter in an application):
+//!
+//! ```
+//! use baton_providers::layer::{CallRecord, Observe, ProviderExt, RateLimit, Timeout};
+//! use baton_providers::{HttpProvider, ProviderConfig, openai::ChatCompletions};
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::time::Duration;
+//!
+//! let tokens = Arc::new(AtomicU64::new(0));
+//! let counted = Arc::clone(&tokens);
+//! let config = ProviderConfig::new()
+//!     .base_url("http://127.0.0.1:8080/v1")
+//!     .connect_timeout(Duration::from_secs(2));
+//! let provider = HttpProvider::<ChatCompletions>::new(config)?
+//!     .layer(Timeout::new().first_chunk(Duration::from_secs(20)))
+//!     .layer(RateLimit::new().concurrent(4))
+//!     .layer(Observe::new(move |call: &CallRecord| {
+//!         let used = call.usage.map_or(0, |usage| usage.total());
+//!         counted.fetch_add(used, Ordering::Relaxed);
+//!     }));
+//! // `provider` is an `LlmProvider`: give it to an agent as any other.
+//! # let _ = provider;
+//! # Ok::<(), baton_providers::ConfigError>(())
+//! ```
+//!
+//! Each layer wraps the one before: here the call waits for a slot, then the timeouts run,
+//! and the record covers both. The [`layer`] module shows the same with `tower`'s
+//! `ServiceBuilder`.
+//!
 //! # Errors, retries and cancellation
 //!
 //! Failures are classified as [`LlmError`](baton_core::error::LlmError) so that the run loop's
-//! retry (in `baton-core`, before the first chunk only) can act on them:
+//! retry (in `baton-core`, before the first chunk only) can act on them; the
+//! [`Classify`](layer::Classify) layer changes what counts as retryable:
 //!
 //! | what happened | error | retried |
 //! |---|---|---|
@@ -89,7 +133,7 @@
 //! | HTTP 400, 401, 403, 404, 422 | `Status` with the server's message | no |
 //! | an `error` event in the stream | `Provider` (retryable if the server says it is transient) | if transient |
 //! | connection refused, reset or cut mid-body | `Connection` | yes |
-//! | connect, first-byte or idle [`Timeouts`] | `Timeout` | yes |
+//! | the connect timeout, or a [`Timeout`](layer::Timeout) layer's | `Timeout` | yes |
 //! | an event whose JSON does not parse | `MalformedStream` | no |
 //! | a body that ends without a finish | `IncompleteStream` | no |
 //!

@@ -2,6 +2,7 @@
 //! provider's defaults.
 
 use baton_core::llm::{ModelSettings, ToolChoice};
+use serde::Serialize;
 
 /// A request's settings after the provider's defaults filled the gaps.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,6 +13,26 @@ pub struct ResolvedSettings<'a> {
     pub(crate) max_tokens: Option<u32>,
     pub(crate) tool_choice: Option<&'a ToolChoice>,
     pub(crate) parallel_tool_calls: Option<bool>,
+}
+
+impl ResolvedSettings<'_> {
+    /// The sampling parameters, as both protocols send them.
+    pub(crate) fn sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.temperature,
+            top_p: self.top_p,
+        }
+    }
+}
+
+/// The sampling parameters of a request body, the same in every protocol: flattened into it,
+/// each left out when unset.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub(crate) struct Sampling {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
 }
 
 /// The provider-side defaults: a model name and settings for the fields a request leaves

@@ -1,7 +1,7 @@
 //! The Messages wire format: the request body built from a [`ChatRequest`], and the JSON
 //! shapes of responses and stream events.
 
-use crate::model_defaults::ResolvedSettings;
+use crate::model_defaults::{ResolvedSettings, Sampling};
 use baton_core::error::LlmError;
 use baton_core::llm::{
     ChatRequest, ChatResponse, FinishReason, Message, ToolCall, ToolChoice, Usage,
@@ -24,10 +24,8 @@ pub struct MessagesRequest<'a> {
     tools: Vec<WireTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<WireToolChoice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f32>,
+    #[serde(flatten)]
+    sampling: Sampling,
     stream: bool,
 }
 
@@ -154,8 +152,7 @@ pub(crate) fn messages_request<'a>(
         } else {
             None
         },
-        temperature: settings.temperature,
-        top_p: settings.top_p,
+        sampling: settings.sampling(),
         stream,
     }
 }

@@ -1,7 +1,7 @@
 //! The Chat Completions wire format: the request body built from a [`ChatRequest`], and the
 //! JSON shapes of responses and stream chunks.
 
-use crate::model_defaults::ResolvedSettings;
+use crate::model_defaults::{ResolvedSettings, Sampling};
 use baton_core::error::LlmError;
 use baton_core::llm::{
     ChatRequest, ChatResponse, FinishReason, Message, ToolCall, ToolChoice, Usage,
@@ -19,10 +19,8 @@ pub struct CompletionRequest<'a> {
     tool_choice: Option<WireToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f32>,
+    #[serde(flatten)]
+    sampling: Sampling,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     stream: bool,
@@ -129,8 +127,7 @@ pub(crate) fn completion_request<'a>(
             .filter(|_| has_tools)
             .and_then(wire_tool_choice),
         parallel_tool_calls: settings.parallel_tool_calls.filter(|_| has_tools),
-        temperature: settings.temperature,
-        top_p: settings.top_p,
+        sampling: settings.sampling(),
         max_tokens: settings.max_tokens,
         stream,
         stream_options: stream.then_some(StreamOptions {
