@@ -5,27 +5,26 @@ mod common;
 
 use baton_core::memory::Store;
 use baton_store::SqliteStore;
-use common::Owning;
 use std::sync::Arc;
 use tempfile::TempDir;
 
-async fn fresh() -> Option<Arc<dyn Store>> {
+/// A store on a new file, and the directory that holds it, removed after the store.
+type OnFile = (Arc<dyn Store>, Arc<TempDir>);
+
+async fn fresh() -> Option<OnFile> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SqliteStore::open(dir.path().join("store.db"))
         .await
         .expect("open");
-    Some(Owning::shared(store, dir))
+    Some((Arc::new(store), Arc::new(dir)))
 }
 
-async fn pair() -> Option<(Arc<dyn Store>, Arc<dyn Store>)> {
+async fn pair() -> Option<(OnFile, OnFile)> {
     let dir = Arc::new(tempfile::tempdir().expect("temporary directory"));
     let path = dir.path().join("store.db");
     let first = SqliteStore::open(&path).await.expect("open");
     let second = SqliteStore::open(&path).await.expect("open again");
-    Some((
-        Owning::<_, Arc<TempDir>>::shared(first, dir.clone()),
-        Owning::shared(second, dir),
-    ))
+    Some(((Arc::new(first), dir.clone()), (Arc::new(second), dir)))
 }
 
 baton_store::conformance_tests!(fresh = fresh, pair = pair);

@@ -50,6 +50,49 @@ fn started(thread: ThreadId) -> Episode {
     }
 }
 
+/// The store under check, with the steps the checks repeat: new runs, leases taken that must
+/// be granted, and acquires that must be refused.
+struct Leases<'a>(&'a dyn Store);
+
+impl Leases<'_> {
+    /// A new run on a new thread, whose first episode is recorded.
+    async fn started_run(&self) -> (RunId, ThreadId) {
+        let (run, thread) = (RunId::new(), ThreadId::new());
+        self.0.record(run, started(thread)).await.expect("record");
+        (run, thread)
+    }
+
+    /// The lease of `run` on `thread` for `owner`, for `ttl`, which must be granted.
+    async fn take(&self, run: RunId, thread: ThreadId, owner: &str, ttl: Duration) -> Lease {
+        self.0
+            .acquire_lease(run, thread, owner, ttl)
+            .await
+            .unwrap_or_else(|e| panic!("{owner} taking run {run} on thread {thread}: {e}"))
+    }
+
+    /// Asserts that `owner` taking `run` on `thread` is refused with `refusal`.
+    async fn assert_refused(&self, run: RunId, thread: ThreadId, owner: &str, refusal: StoreError) {
+        assert_eq!(
+            self.0.acquire_lease(run, thread, owner, LIVE).await,
+            Err(refusal),
+            "{owner} taking run {run} on thread {thread}"
+        );
+    }
+}
+
+/// The refusal of a run that `owner` drives.
+fn run_leased(run: RunId, owner: &str) -> StoreError {
+    StoreError::RunLeased {
+        run,
+        owner: owner.into(),
+    }
+}
+
+/// The refusal of a thread that the lease of `holder` holds.
+const fn thread_busy(thread: ThreadId, holder: RunId) -> StoreError {
+    StoreError::ThreadBusy { thread, holder }
+}
+
 /// A commit of `step` of `run` on `thread`, under `lease`.
 fn commit<'a>(
     (run, thread): (RunId, ThreadId),
@@ -73,12 +116,10 @@ fn commit<'a>(
 /// token when renewed, and once released, frees its run and its thread and can be neither
 /// renewed nor released again. Each taking has a fresh token.
 pub async fn leases_are_acquired_renewed_and_released(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let (run, thread) = (RunId::new(), ThreadId::new());
     let before = now_ms();
-    let lease = store
-        .acquire_lease(run, thread, "driver-a", LIVE)
-        .await
-        .expect("acquire");
+    let lease = leases.take(run, thread, "driver-a", LIVE).await;
     let after = now_ms();
     assert_eq!(
         (lease.run, lease.thread, &*lease.owner),
@@ -101,102 +142,68 @@ pub async fn leases_are_acquired_renewed_and_released(store: Arc<dyn Store>) {
     assert_eq!(store.renew_lease(&renewed, LIVE).await, Err(lost(run)));
     assert_eq!(store.release_lease(&renewed, None).await, Err(lost(run)));
 
-    let next = store
-        .acquire_lease(run, thread, "driver-b", LIVE)
-        .await
-        .expect("a released run and thread are free");
+    // A released run and thread are free.
+    let next = leases.take(run, thread, "driver-b", LIVE).await;
     assert_ne!(next.token, lease.token, "each taking has a fresh token");
-    let other = store
-        .acquire_lease(RunId::new(), ThreadId::new(), "driver-b", LIVE)
-        .await
-        .expect("acquire");
+    let other = leases
+        .take(RunId::new(), ThreadId::new(), "driver-b", LIVE)
+        .await;
     assert_ne!(other.token, next.token, "each taking has a fresh token");
 }
 
 /// A run under a live lease is refused to every acquirer, its own owner included and on any
 /// thread, with [`StoreError::RunLeased`] naming the holder; the refusals write nothing.
 pub async fn a_leased_run_is_driven_once(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let (run, thread, elsewhere) = (RunId::new(), ThreadId::new(), ThreadId::new());
-    let lease = store
-        .acquire_lease(run, thread, "driver-a", LIVE)
-        .await
-        .expect("acquire");
-    let leased = StoreError::RunLeased {
-        run,
-        owner: "driver-a".into(),
-    };
+    let lease = leases.take(run, thread, "driver-a", LIVE).await;
     for (owner, on) in [
         ("driver-b", thread),
         ("driver-a", thread),
         ("driver-b", elsewhere),
     ] {
-        assert_eq!(
-            store.acquire_lease(run, on, owner, LIVE).await,
-            Err(leased.clone()),
-            "{owner} taking a leased run"
-        );
+        leases
+            .assert_refused(run, on, owner, run_leased(run, "driver-a"))
+            .await;
     }
     // The lease is as it was, and still holds its thread; the refusal took no thread.
     let renewed = store.renew_lease(&lease, LIVE).await.expect("renew");
     assert_eq!(renewed.token, lease.token);
-    assert_eq!(
-        store
-            .acquire_lease(RunId::new(), thread, "driver-b", LIVE)
-            .await,
-        Err(StoreError::ThreadBusy {
-            thread,
-            holder: run
-        })
-    );
-    store
-        .acquire_lease(RunId::new(), elsewhere, "driver-b", LIVE)
-        .await
-        .expect("a refused acquire holds no thread");
+    leases
+        .assert_refused(RunId::new(), thread, "driver-b", thread_busy(thread, run))
+        .await;
+    // A refused acquire holds no thread.
+    leases.take(RunId::new(), elsewhere, "driver-b", LIVE).await;
 }
 
 /// A thread held by a run's live lease is refused to other runs with
 /// [`StoreError::ThreadBusy`] naming the run, whoever asks; the refused run holds nothing, and
 /// a released thread is free.
 pub async fn a_held_thread_is_refused_to_other_runs(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let (first, second, thread) = (RunId::new(), RunId::new(), ThreadId::new());
-    let held = store
-        .acquire_lease(first, thread, "driver-a", LIVE)
-        .await
-        .expect("acquire");
+    let held = leases.take(first, thread, "driver-a", LIVE).await;
     for owner in ["driver-a", "driver-b"] {
-        assert_eq!(
-            store.acquire_lease(second, thread, owner, LIVE).await,
-            Err(StoreError::ThreadBusy {
-                thread,
-                holder: first
-            }),
-            "{owner} taking a held thread"
-        );
+        leases
+            .assert_refused(second, thread, owner, thread_busy(thread, first))
+            .await;
     }
-    store
-        .acquire_lease(second, ThreadId::new(), "driver-b", LIVE)
-        .await
-        .expect("a refused run is not leased");
+    // A refused run is not leased.
+    leases.take(second, ThreadId::new(), "driver-b", LIVE).await;
     store.release_lease(&held, None).await.expect("release");
-    store
-        .acquire_lease(RunId::new(), thread, "driver-c", LIVE)
-        .await
-        .expect("a released thread is free");
+    // A released thread is free.
+    leases.take(RunId::new(), thread, "driver-c", LIVE).await;
 }
 
 /// An expired lease is replaced by the next acquire of its run or of its thread; its holder is
 /// then fenced off: it can neither renew nor release (which records nothing), and the new lease
 /// is untouched.
 pub async fn an_expired_lease_is_replaced_and_its_holder_fenced_off(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let (run, thread) = (RunId::new(), ThreadId::new());
-    let stale = store
-        .acquire_lease(run, thread, "driver-a", EXPIRED)
-        .await
-        .expect("acquire");
-    let fresh = store
-        .acquire_lease(run, thread, "driver-b", LIVE)
-        .await
-        .expect("an expired lease is replaced");
+    let stale = leases.take(run, thread, "driver-a", EXPIRED).await;
+    // An expired lease is replaced.
+    let fresh = leases.take(run, thread, "driver-b", LIVE).await;
     assert_ne!(fresh.token, stale.token);
     assert_eq!(store.renew_lease(&stale, LIVE).await, Err(lost(run)));
     assert_eq!(
@@ -213,88 +220,58 @@ pub async fn an_expired_lease_is_replaced_and_its_holder_fenced_off(store: Arc<d
         store.renew_lease(&fresh, LIVE).await.map(|l| l.token),
         Ok(fresh.token)
     );
-    assert_eq!(
-        store
-            .acquire_lease(run, thread, "driver-a", LIVE)
-            .await
-            .map(drop),
-        Err(StoreError::RunLeased {
-            run,
-            owner: "driver-b".into()
-        })
-    );
+    leases
+        .assert_refused(run, thread, "driver-a", run_leased(run, "driver-b"))
+        .await;
 
     // An expired lease of another run no longer holds its thread.
     let (earlier, held) = (RunId::new(), ThreadId::new());
-    let stale = store
-        .acquire_lease(earlier, held, "driver-a", EXPIRED)
-        .await
-        .expect("acquire");
-    store
-        .acquire_lease(RunId::new(), held, "driver-b", LIVE)
-        .await
-        .expect("an expired lease does not hold its thread");
+    let stale = leases.take(earlier, held, "driver-a", EXPIRED).await;
+    leases.take(RunId::new(), held, "driver-b", LIVE).await;
     assert_eq!(store.renew_lease(&stale, LIVE).await, Err(lost(earlier)));
-    store
-        .acquire_lease(earlier, ThreadId::new(), "driver-a", LIVE)
-        .await
-        .expect("the replaced lease's run is free");
+    // The replaced lease's run is free.
+    leases
+        .take(earlier, ThreadId::new(), "driver-a", LIVE)
+        .await;
 }
 
 /// An expired lease that nobody replaced is still the run's current lease: an acquire that is
 /// refused does not replace it, though it is in its way; it renews (keeping its token), and then
 /// holds its run and its thread again.
 pub async fn an_expired_lease_nobody_replaced_renews(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let (run, thread) = (RunId::new(), ThreadId::new());
-    let lease = store
-        .acquire_lease(run, thread, "driver-a", EXPIRED)
-        .await
-        .expect("acquire");
+    let lease = leases.take(run, thread, "driver-a", EXPIRED).await;
     let (busy_run, busy_thread) = (RunId::new(), ThreadId::new());
-    store
-        .acquire_lease(busy_run, busy_thread, "driver-b", LIVE)
-        .await
-        .expect("acquire");
+    leases.take(busy_run, busy_thread, "driver-b", LIVE).await;
     // The expired lease's run, wanted on a busy thread; its thread, wanted by a leased run.
-    assert_eq!(
-        store
-            .acquire_lease(run, busy_thread, "driver-b", LIVE)
-            .await,
-        Err(StoreError::ThreadBusy {
-            thread: busy_thread,
-            holder: busy_run
-        })
-    );
-    assert_eq!(
-        store
-            .acquire_lease(busy_run, thread, "driver-b", LIVE)
-            .await,
-        Err(StoreError::RunLeased {
-            run: busy_run,
-            owner: "driver-b".into()
-        })
-    );
+    leases
+        .assert_refused(
+            run,
+            busy_thread,
+            "driver-b",
+            thread_busy(busy_thread, busy_run),
+        )
+        .await;
+    leases
+        .assert_refused(
+            busy_run,
+            thread,
+            "driver-b",
+            run_leased(busy_run, "driver-b"),
+        )
+        .await;
     let renewed = store
         .renew_lease(&lease, LIVE)
         .await
         .expect("an expired lease nobody replaced renews");
     assert_eq!(renewed.token, lease.token);
-    assert_eq!(
-        store.acquire_lease(run, thread, "driver-b", LIVE).await,
-        Err(StoreError::RunLeased {
-            run,
-            owner: "driver-a".into()
-        })
-    );
-    assert_eq!(
-        store
-            .acquire_lease(RunId::new(), thread, "driver-b", LIVE)
-            .await,
-        Err(StoreError::ThreadBusy {
-            thread,
-            holder: run
-        })
-    );
+    leases
+        .assert_refused(run, thread, "driver-b", run_leased(run, "driver-a"))
+        .await;
+    leases
+        .assert_refused(RunId::new(), thread, "driver-b", thread_busy(thread, run))
+        .await;
 }
 
 /// A commit under a lease goes through while the lease is current (expired, but not replaced);
@@ -302,12 +279,9 @@ pub async fn an_expired_lease_nobody_replaced_renews(store: Arc<dyn Store>) {
 /// a new step, a retry of a committed step, an unconditional append, a new thread alike —
 /// while the new driver commits.
 pub async fn a_commit_under_a_stale_lease_writes_nothing(store: Arc<dyn Store>) {
-    let (run, thread) = (RunId::new(), ThreadId::new());
-    store.record(run, started(thread)).await.expect("record");
-    let first = store
-        .acquire_lease(run, thread, "driver-a", EXPIRED)
-        .await
-        .expect("acquire");
+    let leases = Leases(&*store);
+    let (run, thread) = leases.started_run().await;
+    let first = leases.take(run, thread, "driver-a", EXPIRED).await;
     let (one, one_done) = ([user("step 1")], [step_completed(1)]);
     assert_eq!(
         store
@@ -323,10 +297,8 @@ pub async fn a_commit_under_a_stale_lease_writes_nothing(store: Arc<dyn Store>) 
         "an expired lease that nobody replaced is current"
     );
 
-    let second = store
-        .acquire_lease(run, thread, "driver-b", LIVE)
-        .await
-        .expect("replace the expired lease");
+    // Replaces the expired lease.
+    let second = leases.take(run, thread, "driver-b", LIVE).await;
     let (two, two_done) = ([user("step 2")], [step_completed(2)]);
     let stale = [
         commit((run, thread), 2, Some(1), (&two, &two_done), Some(&first)),
@@ -379,12 +351,9 @@ pub async fn a_commit_under_a_stale_lease_writes_nothing(store: Arc<dyn Store>) 
 /// frees the thread for another run; releasing without one records nothing, and the run is
 /// left unfinished with nobody driving it.
 pub async fn releasing_records_the_terminal_episode_and_frees_the_thread(store: Arc<dyn Store>) {
-    let (run, thread) = (RunId::new(), ThreadId::new());
-    store.record(run, started(thread)).await.expect("record");
-    let lease = store
-        .acquire_lease(run, thread, "driver-a", LIVE)
-        .await
-        .expect("acquire");
+    let leases = Leases(&*store);
+    let (run, thread) = leases.started_run().await;
+    let lease = leases.take(run, thread, "driver-a", LIVE).await;
     let answer = completed("answer");
     store
         .release_lease(&lease, Some(&answer))
@@ -395,17 +364,11 @@ pub async fn releasing_records_the_terminal_episode_and_frees_the_thread(store: 
     assert_eq!(log[1].episode, answer);
     let unfinished = store.unfinished_runs().await.expect("unfinished");
     assert!(!ids(&unfinished).contains(&run), "{unfinished:?}");
-    store
-        .acquire_lease(RunId::new(), thread, "driver-b", LIVE)
-        .await
-        .expect("a released thread is free");
+    // A released thread is free.
+    leases.take(RunId::new(), thread, "driver-b", LIVE).await;
 
-    let (paused, other) = (RunId::new(), ThreadId::new());
-    store.record(paused, started(other)).await.expect("record");
-    let lease = store
-        .acquire_lease(paused, other, "driver-a", LIVE)
-        .await
-        .expect("acquire");
+    let (paused, other) = leases.started_run().await;
+    let lease = leases.take(paused, other, "driver-a", LIVE).await;
     store.release_lease(&lease, None).await.expect("release");
     assert_eq!(store.episodes(paused).await.expect("episodes").len(), 1);
     let unfinished = store.unfinished_runs().await.expect("unfinished");
@@ -422,6 +385,7 @@ pub async fn releasing_records_the_terminal_episode_and_frees_the_thread(store: 
 /// renewed, and no driver to a run whose lease expired or that has none; a finished run is not
 /// listed, leased or not.
 pub async fn unfinished_runs_say_who_drives_them(store: Arc<dyn Store>) {
+    let leases = Leases(&*store);
     let mut runs: Vec<RunId> = (0..4).map(|_| RunId::new()).collect();
     runs.sort_unstable();
     let [driven, expired, abandoned, finished] = runs[..] else {
@@ -433,18 +397,13 @@ pub async fn unfinished_runs_say_who_drives_them(store: Arc<dyn Store>) {
             .await
             .expect("record");
     }
-    let live = store
-        .acquire_lease(driven, ThreadId::new(), "driver-a", LIVE)
-        .await
-        .expect("acquire");
-    store
-        .acquire_lease(expired, ThreadId::new(), "driver-b", EXPIRED)
-        .await
-        .expect("acquire");
-    store
-        .acquire_lease(finished, ThreadId::new(), "driver-c", LIVE)
-        .await
-        .expect("acquire");
+    let live = leases.take(driven, ThreadId::new(), "driver-a", LIVE).await;
+    leases
+        .take(expired, ThreadId::new(), "driver-b", EXPIRED)
+        .await;
+    leases
+        .take(finished, ThreadId::new(), "driver-c", LIVE)
+        .await;
     store
         .record(finished, completed("done"))
         .await
@@ -484,24 +443,17 @@ pub async fn unfinished_runs_say_who_drives_them(store: Arc<dyn Store>) {
 /// A lease for the longest time there is (`Duration::MAX`) is taken and renewed without
 /// overflowing, and is live.
 pub async fn a_lease_without_end_is_live(store: Arc<dyn Store>) {
-    let (run, thread) = (RunId::new(), ThreadId::new());
-    store.record(run, started(thread)).await.expect("record");
-    let lease = store
-        .acquire_lease(run, thread, "driver-a", Duration::MAX)
-        .await
-        .expect("acquire");
+    let leases = Leases(&*store);
+    let (run, thread) = leases.started_run().await;
+    let lease = leases.take(run, thread, "driver-a", Duration::MAX).await;
     let renewed = store
         .renew_lease(&lease, Duration::MAX)
         .await
         .expect("renew");
     assert!(renewed.expires_at_ms >= lease.expires_at_ms);
-    assert_eq!(
-        store.acquire_lease(run, thread, "driver-b", LIVE).await,
-        Err(StoreError::RunLeased {
-            run,
-            owner: "driver-a".into()
-        })
-    );
+    leases
+        .assert_refused(run, thread, "driver-b", run_leased(run, "driver-a"))
+        .await;
     let unfinished = store.unfinished_runs().await.expect("unfinished");
     assert_eq!(
         unfinished,
@@ -526,10 +478,7 @@ pub async fn racing_acquires_on_two_handles(first: Arc<dyn Store>, second: Arc<d
         let (winner, refusal) = one_winner(&results, round);
         assert_eq!(
             refusal,
-            &StoreError::RunLeased {
-                run,
-                owner: winner.owner.to_string()
-            },
+            &run_leased(run, &winner.owner),
             "round {round}: two acquires of one run"
         );
 
@@ -538,26 +487,17 @@ pub async fn racing_acquires_on_two_handles(first: Arc<dyn Store>, second: Arc<d
         let (winner, refusal) = one_winner(&results, round);
         assert_eq!(
             refusal,
-            &StoreError::ThreadBusy {
-                thread,
-                holder: winner.run
-            },
+            &thread_busy(thread, winner.run),
             "round {round}: two runs on one thread"
         );
 
         let (run, thread) = (RunId::new(), ThreadId::new());
-        let stale = first
-            .acquire_lease(run, thread, "stale", EXPIRED)
-            .await
-            .expect("acquire");
+        let stale = Leases(&*first).take(run, thread, "stale", EXPIRED).await;
         let results = race([&second, &first], [(run, thread), (run, thread)]).await;
         let (winner, refusal) = one_winner(&results, round);
         assert_eq!(
             refusal,
-            &StoreError::RunLeased {
-                run,
-                owner: winner.owner.to_string()
-            },
+            &run_leased(run, &winner.owner),
             "round {round}: two takeovers of an expired lease"
         );
         for store in [&first, &second] {

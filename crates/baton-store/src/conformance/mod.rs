@@ -64,21 +64,43 @@ pub use threads::{
     unknown_threads_and_runs_are_empty,
 };
 
-#[cfg(doc)]
 use baton_core::memory::Store;
+use std::sync::Arc;
+
+/// What a factory of [`conformance_tests!`](crate::conformance_tests) gives a check: a store, or
+/// a store and something that must outlive it (a temporary directory), dropped after the check.
+pub trait Subject {
+    /// The store to check.
+    fn store(&self) -> Arc<dyn Store>;
+}
+
+impl Subject for Arc<dyn Store> {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(self)
+    }
+}
+
+impl<G> Subject for (Arc<dyn Store>, G) {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.0)
+    }
+}
 
 /// Generates one `#[tokio::test]` per conformance check.
 ///
-/// - `fresh`: an async function returning `Option<Arc<dyn Store>>`, a new empty store per call
-///   (`None` skips the test);
-/// - `pair`: an async function returning `Option<(Arc<dyn Store>, Arc<dyn Store>)>`, two
-///   handles (two pools) on one new empty database;
-/// - `checks` (optional): the checks to generate, by name; all of them when omitted.
+/// - `fresh`: an async function returning `Option<S>`, a new empty store per call (`None` skips
+///   the test), where `S` is a [`Subject`]: an `Arc<dyn Store>`, or one with a guard that must
+///   outlive it, `(Arc<dyn Store>, G)`;
+/// - `pair`: an async function returning `Option<(S, S)>`, two handles (two pools) on one new
+///   empty database, each a [`Subject`];
+/// - `checks` (optional): the checks to generate, by name; all of them when omitted;
+/// - `attributes` (optional): attributes added to every generated test, in brackets, e.g.
+///   `attributes = [#[ignore = "needs a server"]]` for a backend that is not always there.
 ///
 /// See the [module documentation](crate::conformance) for an example.
 #[macro_export]
 macro_rules! conformance_tests {
-    (fresh = $fresh:path, pair = $pair:path $(,)?) => {
+    (fresh = $fresh:path, pair = $pair:path $(, attributes = $attributes:tt)? $(,)?) => {
         $crate::conformance_tests!(
             fresh = $fresh,
             pair = $pair,
@@ -116,34 +138,59 @@ macro_rules! conformance_tests {
                 a_lease_without_end_is_live,
                 racing_acquires_on_two_handles,
             ]
+            $(, attributes = $attributes)?
         );
     };
     (fresh = $fresh:path, pair = $pair:path, checks = [$($check:ident),* $(,)?] $(,)?) => {
+        $crate::conformance_tests!(
+            fresh = $fresh,
+            pair = $pair,
+            checks = [$($check),*],
+            attributes = []
+        );
+    };
+    (
+        fresh = $fresh:path,
+        pair = $pair:path,
+        checks = [$($check:ident),* $(,)?],
+        attributes = $attributes:tt $(,)?
+    ) => {
         $(
-            $crate::conformance_tests!(@one $fresh, $pair, $check);
+            $crate::conformance_tests!(@one $fresh, $pair, $check, $attributes);
         )*
     };
-    (@one $fresh:path, $pair:path, racing_handles_on_one_thread) => {
+    (@one $fresh:path, $pair:path, racing_handles_on_one_thread, [$(#[$attribute:meta])*]) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
         async fn racing_handles_on_one_thread() {
             if let Some((first, second)) = $pair().await {
-                $crate::conformance::racing_handles_on_one_thread(first, second).await;
+                $crate::conformance::racing_handles_on_one_thread(
+                    $crate::conformance::Subject::store(&first),
+                    $crate::conformance::Subject::store(&second),
+                )
+                .await;
             }
         }
     };
-    (@one $fresh:path, $pair:path, racing_acquires_on_two_handles) => {
+    (@one $fresh:path, $pair:path, racing_acquires_on_two_handles, [$(#[$attribute:meta])*]) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
         async fn racing_acquires_on_two_handles() {
             if let Some((first, second)) = $pair().await {
-                $crate::conformance::racing_acquires_on_two_handles(first, second).await;
+                $crate::conformance::racing_acquires_on_two_handles(
+                    $crate::conformance::Subject::store(&first),
+                    $crate::conformance::Subject::store(&second),
+                )
+                .await;
             }
         }
     };
-    (@one $fresh:path, $pair:path, $check:ident) => {
+    (@one $fresh:path, $pair:path, $check:ident, [$(#[$attribute:meta])*]) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
         async fn $check() {
-            if let Some(store) = $fresh().await {
-                $crate::conformance::$check(store).await;
+            if let Some(subject) = $fresh().await {
+                $crate::conformance::$check($crate::conformance::Subject::store(&subject)).await;
             }
         }
     };

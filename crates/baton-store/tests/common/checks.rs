@@ -75,23 +75,28 @@ pub async fn the_last_episode_of_a_commit_decides_whether_its_run_is_finished(
     assert!(!runs.contains(&ended), "{unfinished:?}");
 }
 
-/// Generates a test per check, on stores from `$fresh`.
+/// Generates a test per check, on stores from `$fresh`, each with the `attributes` given (in
+/// brackets), if any.
 #[macro_export]
 macro_rules! store_checks {
-    (fresh = $fresh:path) => {
+    (fresh = $fresh:path $(, attributes = [$(#[$attribute:meta])*])? $(,)?) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($(#[$attribute])*)?
         async fn a_retry_after_another_run_wrote_the_thread_writes_nothing() {
-            if let Some(store) = $fresh().await {
-                common::checks::a_retry_after_another_run_wrote_the_thread_writes_nothing(store)
-                    .await;
+            if let Some(subject) = $fresh().await {
+                common::checks::a_retry_after_another_run_wrote_the_thread_writes_nothing(
+                    baton_store::conformance::Subject::store(&subject),
+                )
+                .await;
             }
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $($(#[$attribute])*)?
         async fn the_last_episode_of_a_commit_decides_whether_its_run_is_finished() {
-            if let Some(store) = $fresh().await {
+            if let Some(subject) = $fresh().await {
                 common::checks::the_last_episode_of_a_commit_decides_whether_its_run_is_finished(
-                    store,
+                    baton_store::conformance::Subject::store(&subject),
                 )
                 .await;
             }
