@@ -1,6 +1,6 @@
 //! Building an [`Agent`].
 
-use super::{Agent, HANDOFF_TOOL_PREFIX, HandoffArgs};
+use super::{Agent, HandoffArgs};
 use crate::error::ConfigError;
 use crate::ids::AgentName;
 use crate::llm::{Message, ModelSettings, ToolSpec};
@@ -133,7 +133,7 @@ impl AgentBuilder {
 
 fn handoff_spec(target: &AgentName) -> ToolSpec {
     ToolSpec {
-        name: format!("{HANDOFF_TOOL_PREFIX}{target}"),
+        name: super::handoff_tool_name(target),
         description: format!(
             "Hand the conversation over to the {target} agent, who continues it with the full \
              history. Use it when {target} is better placed to answer."

@@ -28,9 +28,28 @@ use std::sync::{Arc, OnceLock};
 /// Tool-name prefix of handoff tools: the model hands off by calling `transfer_to_<agent>`.
 pub const HANDOFF_TOOL_PREFIX: &str = "transfer_to_";
 
+/// The name of the tool a model calls to hand off to `target`: `transfer_to_<target>`.
+///
+/// ```
+/// use baton_core::agent::{handoff_tool_name, is_handoff_tool};
+/// assert_eq!(handoff_tool_name("billing"), "transfer_to_billing");
+/// assert!(is_handoff_tool("transfer_to_billing"));
+/// assert!(!is_handoff_tool("lookup_order"));
+/// ```
+#[must_use]
+pub fn handoff_tool_name(target: impl std::fmt::Display) -> String {
+    format!("{HANDOFF_TOOL_PREFIX}{target}")
+}
+
+/// Whether a tool named `name` is a handoff tool (of some agent): see [`handoff_tool_name`].
+#[must_use]
+pub fn is_handoff_tool(name: &str) -> bool {
+    name.starts_with(HANDOFF_TOOL_PREFIX)
+}
+
 /// Arguments of a handoff tool.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-pub struct HandoffArgs {
+pub(crate) struct HandoffArgs {
     /// Why the conversation should move to the other agent, for that agent's benefit.
     pub reason: String,
 }

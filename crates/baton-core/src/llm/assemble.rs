@@ -6,7 +6,7 @@ use futures::StreamExt;
 /// fragments by index, keeps the last usage and the finish reason, and enforces a size limit.
 ///
 /// This is the one place where fragments become a message; the streaming loop and
-/// [`collect_stream`] both use it.
+/// [`LlmProvider::chat`](super::LlmProvider::chat)'s default both use it.
 #[derive(Debug)]
 pub struct ResponseAssembler {
     text: String,

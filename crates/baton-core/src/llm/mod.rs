@@ -24,7 +24,8 @@ mod request;
 mod response;
 pub mod tokens;
 
-pub use assemble::{ResponseAssembler, collect_stream};
+pub use assemble::ResponseAssembler;
+pub(crate) use assemble::collect_stream;
 pub use message::{Message, Role, ToolCall};
 pub use provider::{ChunkStream, LlmProvider};
 pub use request::{ChatRequest, ModelSettings, ToolChoice, ToolSpec};
