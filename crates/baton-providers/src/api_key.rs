@@ -9,7 +9,7 @@ use std::fmt;
 /// The key is a [`Secret`]: while it lives, [`baton_core::redact`] removes it from every
 /// text Baton writes, so a server echoing it back in an error cannot make it leak. A key
 /// outside visible ASCII (a stray space, a non-breaking space, a character from a copied
-/// web page) is refused when the provider is built: [`ConfigError::InvalidApiKey`].
+/// web page) is refused when the provider is built: [`ConfigError::InvalidApiKey`](crate::ConfigError::InvalidApiKey).
 ///
 /// ```
 /// use baton_providers::ApiKey;

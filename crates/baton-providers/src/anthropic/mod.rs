@@ -31,7 +31,7 @@ pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
 /// The `anthropic-version` header sent with every request.
 pub const API_VERSION: &str = "2023-06-01";
 
-/// The Messages protocol, as [`HttpProvider`](crate::HttpProvider) speaks it: a type that
+/// The Messages protocol, as [`HttpProvider`] speaks it: a type that
 /// names the protocol, never a value.
 #[derive(Debug, Clone, Copy)]
 pub struct Messages(());
@@ -82,8 +82,8 @@ impl Wire for Messages {
 }
 
 /// A provider speaking the Anthropic Messages protocol, with the default layering: an
-/// [`HttpProvider`](crate::HttpProvider) inside [`Timeout::default()`](crate::layer::Timeout).
-/// For other layers, build the [`HttpProvider`](crate::HttpProvider) and wrap it yourself.
+/// [`HttpProvider`] inside [`Timeout::default()`](crate::layer::Timeout).
+/// For other layers, build the [`HttpProvider`] and wrap it yourself.
 ///
 /// Cloning is cheap and clones share the connection pool.
 ///

@@ -27,7 +27,7 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// The model used when neither the configuration nor a request names one.
 pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
-/// The Chat Completions protocol, as [`HttpProvider`](crate::HttpProvider) speaks it: a type
+/// The Chat Completions protocol, as [`HttpProvider`] speaks it: a type
 /// that names the protocol, never a value.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatCompletions(());
@@ -74,8 +74,8 @@ impl Wire for ChatCompletions {
 }
 
 /// A provider speaking the OpenAI Chat Completions protocol, with the default layering: an
-/// [`HttpProvider`](crate::HttpProvider) inside [`Timeout::default()`](crate::layer::Timeout).
-/// For other layers, build the [`HttpProvider`](crate::HttpProvider) and wrap it yourself.
+/// [`HttpProvider`] inside [`Timeout::default()`](crate::layer::Timeout).
+/// For other layers, build the [`HttpProvider`] and wrap it yourself.
 ///
 /// Cloning is cheap and clones share the connection pool.
 ///
