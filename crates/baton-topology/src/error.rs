@@ -55,6 +55,21 @@ pub enum TopologyError {
     /// The supervisor refused the topology or could not start.
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
+    /// Something chosen outside the file (a store given in code or on the command line, or
+    /// the default store) needs a cargo feature this build lacks. What the file names is
+    /// reported at its place, as [`ProblemKind::FeatureDisabled`].
+    #[error("{what} is not in this build: enable the cargo feature `{feature}`")]
+    FeatureDisabled {
+        /// What needs it (`store postgres://db/baton`).
+        what: String,
+        /// The feature.
+        feature: &'static str,
+    },
+    /// The `[server]` settings are refused by `baton-server` (everything it refuses is
+    /// reported at its key first; this is the server's own check, run after).
+    #[cfg(feature = "server")]
+    #[error(transparent)]
+    Server(#[from] baton_server::ServerError),
 }
 
 impl TopologyError {
@@ -346,6 +361,14 @@ pub enum ProblemKind {
     TooDeep {
         /// The most levels a file may nest.
         limit: usize,
+    },
+    /// A kind of provider or tool, or a store, needs a cargo feature this build lacks.
+    #[error("{what} is not in this build: enable the cargo feature `{feature}`")]
+    FeatureDisabled {
+        /// What needs it (`provider "offline" of kind scripted`).
+        what: String,
+        /// The feature.
+        feature: &'static str,
     },
     /// A provider could not be built from its configuration.
     #[error("provider {provider:?}: {message}")]

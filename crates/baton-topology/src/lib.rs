@@ -9,17 +9,37 @@
 //!
 //! | item | what it is |
 //! |---|---|
-//! | [`Topology`] | a validated file: `load`, `parse`, `check`, `build` |
+//! | [`Topology`] | a validated file: `load`, `parse`, `check`, `build`, and (feature `server`) `server_config` |
+//! | [`Summary`], [`AgentSummary`] | what a topology holds, for a short report |
 //! | [`TopologyError`], [`Problem`], [`ProblemKind`] | what is wrong, and where |
 //! | [`StoreSpec`] | `memory`, `sqlite:PATH`, `postgres://…` |
-//! | [`ServerSettings`] | the `[server]` section, tokens read from the environment |
 //! | [`tools`] | the built-in tools: `http_get`, `calculator`, `current_time`, `kv_lookup` |
+//!
+//! # Features
+//!
+//! Each kind of provider, store backend and tool that needs a dependency of its own is a
+//! cargo feature. A file naming a kind this build leaves out is refused at that name, with
+//! the feature to enable (providers when an agent uses them, so `--provider` can switch a
+//! file to one that is built).
+//!
+//! | feature | brings | default |
+//! |---|---|---|
+//! | `openai` | providers of kind `openai` (any OpenAI-compatible server) | yes |
+//! | `anthropic` | providers of kind `anthropic` | yes |
+//! | `sqlite` | stores `sqlite:PATH` and `sqlite::memory:` | yes |
+//! | `postgres` | stores `postgres://…` | no |
+//! | `calculator` | the `calculator` tool (`exmex`) | yes |
+//! | `http-get` | the `http_get` tool (`reqwest`) | yes |
+//! | `scripted` | providers of kind `scripted`: models that play the file's turns, offline (`baton-testkit`) | no |
+//! | `server` | `Topology::server_config`, the `[server]` section as a `baton_server::ServerConfig` | no |
 //!
 //! # Example
 //!
-//! A scripted agent that looks an order up, built and run offline:
+//! A scripted agent that looks an order up, built and run offline (with the `scripted`
+//! feature):
 //!
 //! ```
+//! # #[cfg(feature = "scripted")] {
 //! use baton_core::ids::ThreadId;
 //! use baton_topology::Topology;
 //!
@@ -55,29 +75,33 @@
 //! supervisor.shutdown(std::time::Duration::from_secs(5)).await;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod agent;
 mod decode;
 mod depth;
 mod error;
-mod json;
 mod limits;
+mod prepare;
+mod provider;
 mod raw;
-#[cfg_attr(not(feature = "scripted"), allow(dead_code))]
-mod script;
+mod scripted;
 mod server;
 mod source;
 mod store;
+mod summary;
+mod toml_to_json;
 pub mod tools;
 mod topology;
 mod validate;
 
 pub use error::{Problem, ProblemKind, TopologyError};
-pub use server::{ServerSettings, TenantToken};
 pub use store::{InvalidStore, StoreSpec};
-pub use topology::{AgentSummary, Summary, Topology};
+pub use summary::{AgentSummary, Summary};
+pub use topology::Topology;
 
 pub mod format {
     //! The topology file format, in full.

@@ -28,6 +28,7 @@ pub(crate) const MAX_HISTORY_TOKENS: RangeInclusive<u32> = 1..=10_000_000;
 pub(crate) const CALL: RangeInclusive<u32> = MAX_STEPS;
 
 /// An `http_get` tool's `max_bytes`: the body is handed to the model whole.
+#[cfg_attr(not(feature = "http-get"), allow(dead_code))]
 pub(crate) const TOOL_MAX_BYTES: RangeInclusive<usize> = 1..=16 * 1024 * 1024;
 
 /// The server's `max_body_bytes`: request bodies are read into memory whole.

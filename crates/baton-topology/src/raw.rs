@@ -46,6 +46,17 @@ impl ProviderKind {
             Self::Scripted => "scripted",
         }
     }
+
+    /// The cargo feature this kind needs and this build lacks, if it does (each kind's
+    /// feature is named as the kind is).
+    pub(crate) const fn missing_feature(self) -> Option<&'static str> {
+        let built = match self {
+            Self::Openai => cfg!(feature = "openai"),
+            Self::Anthropic => cfg!(feature = "anthropic"),
+            Self::Scripted => cfg!(feature = "scripted"),
+        };
+        if built { None } else { Some(self.name()) }
+    }
 }
 
 /// A `[providers.NAME]` table.
@@ -105,6 +116,15 @@ impl ToolKind {
             Self::HttpGet => Some("with allow_hosts, the hosts it may fetch from"),
             Self::KvLookup => Some("with entries, the table it looks keys up in"),
             Self::Calculator | Self::CurrentTime => None,
+        }
+    }
+
+    /// The cargo feature this kind needs and this build lacks, if it does.
+    pub(crate) const fn missing_feature(self) -> Option<&'static str> {
+        match self {
+            Self::Calculator if !cfg!(feature = "calculator") => Some("calculator"),
+            Self::HttpGet if !cfg!(feature = "http-get") => Some("http-get"),
+            _ => None,
         }
     }
 }

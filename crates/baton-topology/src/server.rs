@@ -4,101 +4,59 @@ use crate::error::{Problem, ProblemKind};
 use crate::source::Source;
 use std::collections::HashMap;
 use std::env::VarError;
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-/// How to serve a topology over HTTP, with the tenants' tokens read from the environment.
-///
-/// It carries what an HTTP server needs without depending on one; `baton serve` hands it to
-/// `baton-server`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerSettings {
-    /// The address to listen on (default `127.0.0.1:8080`).
-    pub bind: SocketAddr,
-    /// Who may call the API.
-    pub tenants: Vec<TenantToken>,
-    /// The largest request body accepted (default 1 MiB).
-    pub max_body_bytes: usize,
-    /// How long runs in flight may go on after shutdown begins (default 10 s).
-    pub shutdown_grace: Duration,
-    /// How long a client may take to send a request's headers (default 10 s).
-    pub header_read_timeout: Duration,
-    /// How long a kept-alive connection may stay idle between requests (default 60 s).
-    pub idle_timeout: Duration,
-    /// How long a client may take to send a request's body (default 30 s).
-    pub body_read_timeout: Duration,
-    /// The most connections served at once (default 1024).
-    pub max_connections: usize,
-}
-
-impl ServerSettings {
-    /// The default bind address.
-    pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
-    /// The default body limit: 1 MiB.
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-    /// The default shutdown grace: 10 s.
-    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-    /// The default time to read a request's headers: 10 s.
-    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-    /// The default idle time of a kept-alive connection: 60 s.
-    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-    /// The default time to read a request's body: 30 s.
-    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-    /// The default connection limit: 1024.
-    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-}
-
-/// A tenant's name and bearer token. The token never appears in `Debug` output.
-///
-/// The token is the variable's value with surrounding whitespace trimmed (clients' tokens
-/// are trimmed too); a value that is empty after trimming, holds whitespace or control
-/// characters inside, or characters outside ASCII, is refused with the variable's place in
-/// the file.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TenantToken {
-    /// The tenant's name.
-    pub name: String,
-    /// Its bearer token, from the environment variable the file names.
-    pub token: String,
-}
-
-impl fmt::Debug for TenantToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TenantToken")
-            .field("name", &self.name)
-            .field("token", &"[redacted]")
-            .finish()
-    }
-}
-
-/// The `[server]` section as validated: tokens are still environment variable names.
-#[derive(Debug, Clone)]
+/// The `[server]` section as validated: settings the file leaves out are `None` (the
+/// server's defaults), tokens are still environment variable names.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ServerDef {
-    pub(crate) bind: SocketAddr,
-    pub(crate) max_body_bytes: usize,
-    pub(crate) shutdown_grace: Duration,
-    pub(crate) header_read_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) body_read_timeout: Duration,
-    pub(crate) max_connections: usize,
+    pub(crate) bind: Option<SocketAddr>,
+    pub(crate) max_body_bytes: Option<usize>,
+    pub(crate) shutdown_grace: Option<Duration>,
+    pub(crate) header_read_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) body_read_timeout: Option<Duration>,
+    pub(crate) max_connections: Option<usize>,
     pub(crate) tenants: Vec<TenantDef>,
 }
 
-impl Default for ServerDef {
-    fn default() -> Self {
-        Self {
-            bind: ServerSettings::DEFAULT_BIND,
-            max_body_bytes: ServerSettings::DEFAULT_MAX_BODY_BYTES,
-            shutdown_grace: ServerSettings::DEFAULT_SHUTDOWN_GRACE,
-            header_read_timeout: ServerSettings::DEFAULT_HEADER_READ_TIMEOUT,
-            idle_timeout: ServerSettings::DEFAULT_IDLE_TIMEOUT,
-            body_read_timeout: ServerSettings::DEFAULT_BODY_READ_TIMEOUT,
-            max_connections: ServerSettings::DEFAULT_MAX_CONNECTIONS,
-            tenants: Vec::new(),
-        }
+/// A tenant's name and the bearer token read for it. Never shown: it has no `Debug`.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) struct Credential {
+    pub(crate) tenant: String,
+    pub(crate) token: String,
+}
+
+#[cfg(feature = "server")]
+impl ServerDef {
+    /// The server's configuration: `baton-server`'s defaults, with what the file sets and
+    /// the tenants' tokens.
+    pub(crate) fn config(&self, credentials: Vec<Credential>) -> baton_server::ServerConfig {
+        let tenants = credentials
+            .into_iter()
+            .map(|credential| baton_server::Tenant::new(credential.tenant, credential.token))
+            .collect();
+        let mut config = baton_server::ServerConfig::new(tenants);
+        let Self {
+            bind,
+            max_body_bytes,
+            shutdown_grace,
+            header_read_timeout,
+            idle_timeout,
+            body_read_timeout,
+            max_connections,
+            tenants: _,
+        } = *self;
+        config.bind = bind.unwrap_or(config.bind);
+        config.max_body_bytes = max_body_bytes.unwrap_or(config.max_body_bytes);
+        config.shutdown_grace = shutdown_grace.unwrap_or(config.shutdown_grace);
+        config.header_read_timeout = header_read_timeout.unwrap_or(config.header_read_timeout);
+        config.idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
+        config.body_read_timeout = body_read_timeout.unwrap_or(config.body_read_timeout);
+        config.max_connections = max_connections.unwrap_or(config.max_connections);
+        config
     }
 }
 
@@ -120,7 +78,7 @@ impl ServerDef {
         &self,
         source: &Source,
         env: Env<'_>,
-    ) -> Result<Vec<TenantToken>, Vec<Problem>> {
+    ) -> Result<Vec<Credential>, Vec<Problem>> {
         let mut problems = Vec::new();
         let mut tenants = Vec::with_capacity(self.tenants.len());
         // Each token and the tenant that holds it first.
@@ -157,8 +115,8 @@ impl ServerDef {
                 continue;
             }
             holders.insert(token.clone(), tenant);
-            tenants.push(TenantToken {
-                name: tenant.name.clone(),
+            tenants.push(Credential {
+                tenant: tenant.name.clone(),
                 token,
             });
         }

@@ -2,7 +2,6 @@
 
 use crate::error::TopologyError;
 use baton_core::memory::{InMemoryStore, Store};
-use baton_store::{PostgresStore, SqliteStore};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -89,17 +88,52 @@ impl fmt::Display for StoreSpec {
 
 impl StoreSpec {
     /// Opens (and, for SQL stores, migrates) the store.
+    ///
+    /// A store whose backend this build leaves out (the cargo features `sqlite` and
+    /// `postgres`) is refused with [`TopologyError::FeatureDisabled`].
     pub async fn open(&self) -> Result<Arc<dyn Store>, TopologyError> {
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let failed = |source| TopologyError::Store {
             store: self.to_string(),
             source,
         };
         Ok(match self {
             Self::Memory => InMemoryStore::shared(),
-            Self::Sqlite(path) => Arc::new(SqliteStore::open(path).await.map_err(failed)?),
-            Self::SqliteMemory => Arc::new(SqliteStore::open_in_memory().await.map_err(failed)?),
-            Self::Postgres(url) => Arc::new(PostgresStore::connect(url).await.map_err(failed)?),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(path) => {
+                Arc::new(baton_store::SqliteStore::open(path).await.map_err(failed)?)
+            }
+            #[cfg(feature = "sqlite")]
+            Self::SqliteMemory => Arc::new(
+                baton_store::SqliteStore::open_in_memory()
+                    .await
+                    .map_err(failed)?,
+            ),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(url) => Arc::new(
+                baton_store::PostgresStore::connect(url)
+                    .await
+                    .map_err(failed)?,
+            ),
+            // A backend this build leaves out.
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(TopologyError::FeatureDisabled {
+                    what: format!("store {self}"),
+                    feature: self.missing_feature().unwrap_or_default(),
+                });
+            }
         })
+    }
+
+    /// The cargo feature this store's backend needs and this build lacks, if it does.
+    pub(crate) fn missing_feature(&self) -> Option<&'static str> {
+        match self {
+            Self::Memory => None,
+            Self::Sqlite(_) | Self::SqliteMemory if !cfg!(feature = "sqlite") => Some("sqlite"),
+            Self::Postgres(_) if !cfg!(feature = "postgres") => Some("postgres"),
+            _ => None,
+        }
     }
 }
 
@@ -155,6 +189,7 @@ mod tests {
         assert_eq!(hide_password("postgres://h/d"), "postgres://h/d");
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn memory_and_sqlite_stores_open() {
         StoreSpec::Memory.open().await.unwrap();

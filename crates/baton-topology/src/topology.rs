@@ -1,24 +1,19 @@
 //! A validated topology: load it, check it, build it into a running supervisor.
 
+use crate::agent::AgentDef;
 use crate::error::{Problem, ProblemKind, TopologyError, listed};
+use crate::provider::ProviderDef;
 use crate::raw::{ProviderKind, RawTopology};
-use crate::script::Turn;
-use crate::server::{ServerDef, ServerSettings, TenantToken};
+use crate::server::{Credential, ServerDef};
 use crate::source::Source;
 use crate::store::StoreSpec;
-use crate::tools::{BuiltTool, ToolDef};
+use crate::summary::{AgentSummary, Summary};
+use crate::tools::ToolDef;
 use baton_core::actor::Supervisor;
-use baton_core::agent::Agent;
 use baton_core::ids::AgentName;
-use baton_core::llm::{LlmProvider, ModelSettings};
-use baton_core::run::RunOptions;
-use baton_providers::{AnthropicProvider, ConfigError, OpenAiProvider, ProviderConfig, Timeouts};
 use std::collections::BTreeMap;
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// A topology file, parsed and validated: agents, providers, tools, store and server.
 ///
@@ -53,6 +48,8 @@ pub struct Topology {
     pub(crate) source: Source,
     pub(crate) entry: AgentName,
     pub(crate) store: StoreSpec,
+    /// Where the file names the store, while it is the file's.
+    pub(crate) store_span: Option<Range<usize>>,
     pub(crate) max_handoffs: Option<u32>,
     pub(crate) agents: Vec<AgentDef>,
     pub(crate) providers: BTreeMap<String, ProviderDef>,
@@ -61,39 +58,7 @@ pub struct Topology {
     pub(crate) server: ServerDef,
 }
 
-/// An agent as the file defines it, references resolved.
-#[derive(Debug, Clone)]
-pub(crate) struct AgentDef {
-    pub(crate) name: AgentName,
-    pub(crate) name_span: Range<usize>,
-    pub(crate) instructions: String,
-    pub(crate) provider: String,
-    pub(crate) settings: ModelSettings,
-    pub(crate) options: RunOptions,
-    pub(crate) tools: Vec<String>,
-    pub(crate) handoffs: Vec<AgentName>,
-    pub(crate) script: Arc<[Turn]>,
-}
-
-/// A provider as the file defines it; its key is still an environment variable's name.
-#[derive(Debug, Clone)]
-pub(crate) struct ProviderDef {
-    pub(crate) name: String,
-    pub(crate) span: Range<usize>,
-    pub(crate) kind: ProviderKind,
-    pub(crate) base_url: Option<String>,
-    pub(crate) api_key_env: Option<(Range<usize>, String)>,
-    pub(crate) model: Option<String>,
-    pub(crate) timeouts: Timeouts,
-    #[cfg_attr(not(feature = "scripted"), allow(dead_code))]
-    pub(crate) chunk_delay: Duration,
-}
-
-type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// An agent with the provider that serves it.
-type ServedAgent = (Agent, Arc<dyn LlmProvider>);
-
+/// The process's value of `variable`, unless it is unset or blank.
 fn process_env(variable: &str) -> Option<String> {
     std::env::var(variable)
         .ok()
@@ -146,6 +111,7 @@ impl Topology {
     /// Checks what the file alone cannot tell: the environment variables it names are set,
     /// and every provider and tool can be created. Opens no store and starts nothing.
     pub fn check(&self) -> Result<Summary, TopologyError> {
+        self.check_store()?;
         self.prepare(&process_env)?;
         self.tenants()?;
         Ok(self.summary())
@@ -153,6 +119,7 @@ impl Topology {
 
     /// Opens the store, creates the providers, tools and agents, and starts the supervisor.
     pub async fn build(&self) -> Result<Supervisor, TopologyError> {
+        self.check_store()?;
         let agents = self.prepare(&process_env)?;
         tracing::debug!(
             file = self.source.name(),
@@ -191,6 +158,7 @@ impl Topology {
     /// Uses `store` instead of the file's.
     pub fn set_store(&mut self, store: StoreSpec) {
         self.store = store;
+        self.store_span = None;
     }
 
     /// Serves every agent with the provider `name` of the file (to run a scripted topology
@@ -228,23 +196,22 @@ impl Topology {
         Ok(())
     }
 
-    /// The `[server]` settings, with each tenant's token read from its environment variable.
+    /// The server's configuration: `baton-server`'s defaults with what the `[server]`
+    /// section sets, and each tenant's token read from its environment variable.
     ///
     /// A token is the variable's value with surrounding whitespace trimmed. A variable that
     /// is unset, empty, not UTF-8 or holds whitespace inside the token, and two variables
     /// holding the same token, are each reported at the `token_env` that names the variable
-    /// (never with the value).
-    pub fn server_settings(&self) -> Result<ServerSettings, TopologyError> {
-        Ok(ServerSettings {
-            bind: self.server.bind,
-            tenants: self.tenants()?,
-            max_body_bytes: self.server.max_body_bytes,
-            shutdown_grace: self.server.shutdown_grace,
-            header_read_timeout: self.server.header_read_timeout,
-            idle_timeout: self.server.idle_timeout,
-            body_read_timeout: self.server.body_read_timeout,
-            max_connections: self.server.max_connections,
-        })
+    /// (never with the value). Everything [`ServerConfig::validate`] refuses is refused at
+    /// its key when the file is parsed; `validate` still runs, so a check added to the
+    /// server alone cannot be skipped.
+    ///
+    /// [`ServerConfig::validate`]: baton_server::ServerConfig::validate
+    #[cfg(feature = "server")]
+    pub fn server_config(&self) -> Result<baton_server::ServerConfig, TopologyError> {
+        let config = self.server.config(self.tenants()?);
+        config.validate()?;
+        Ok(config)
     }
 
     /// What the topology holds, for a short report.
@@ -272,172 +239,24 @@ impl Topology {
         }
     }
 
-    /// The agents with their providers, ready for a supervisor.
-    fn prepare(&self, env: Env<'_>) -> Result<Vec<ServedAgent>, TopologyError> {
-        let mut problems = Vec::new();
-        let mut providers: BTreeMap<&str, Arc<dyn LlmProvider>> = BTreeMap::new();
-        for agent in &self.agents {
-            let Some(def) = self.providers.get(&agent.provider) else {
-                continue;
-            };
-            if def.kind == ProviderKind::Scripted || providers.contains_key(def.name.as_str()) {
-                continue;
-            }
-            match self.remote_provider(def, env) {
-                Ok(provider) => {
-                    providers.insert(&def.name, provider);
-                }
-                Err(problem) => problems.push(problem),
-            }
-        }
-        let mut tools: BTreeMap<&str, BuiltTool> = BTreeMap::new();
-        for (name, def) in &self.tools {
-            match def.build() {
-                Ok(tool) => {
-                    tools.insert(name, tool);
-                }
-                Err(error) => problems.push(
-                    self.source
-                        .problem_at_top(ProblemKind::InvalidValue(format!(
-                            "tool {name:?}: {error}"
-                        ))),
-                ),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(TopologyError::invalid(problems));
-        }
-        let mut agents = Vec::with_capacity(self.agents.len());
-        for def in &self.agents {
-            let provider = match (
-                self.providers.get(&def.provider),
-                providers.get(def.provider.as_str()),
-            ) {
-                (_, Some(provider)) => Arc::clone(provider),
-                (Some(provider), None) => self.scripted_provider(def, provider)?,
-                (None, None) => continue,
-            };
-            let mut builder = Agent::builder(def.name.as_str())
-                .instructions(def.instructions.clone())
-                .settings(def.settings.clone())
-                .options(def.options.clone());
-            for tool in &def.tools {
-                if let Some(tool) = tools.get(tool.as_str()) {
-                    builder = tool.clone().add_to(builder);
-                }
-            }
-            for target in &def.handoffs {
-                builder = builder.handoff(target.as_str());
-            }
-            match builder.build() {
-                Ok(agent) => agents.push((agent, provider)),
-                Err(error) => problems.push(
-                    self.source
-                        .problem(&def.name_span, ProblemKind::InvalidValue(error.to_string())),
-                ),
-            }
-        }
-        if problems.is_empty() {
-            Ok(agents)
-        } else {
-            Err(TopologyError::invalid(problems))
-        }
-    }
-
-    fn remote_provider(
-        &self,
-        def: &ProviderDef,
-        env: Env<'_>,
-    ) -> Result<Arc<dyn LlmProvider>, Problem> {
-        let owner = format!("provider {:?}", def.name);
-        let mut config = ProviderConfig::new().timeouts(def.timeouts);
-        if let Some((span, variable)) = &def.api_key_env {
-            let Some(key) = env(variable) else {
-                return Err(self.source.problem(
-                    span,
-                    ProblemKind::MissingEnv {
-                        owner,
-                        what: "API key",
-                        variable: variable.clone(),
-                    },
-                ));
-            };
-            config = config.api_key(key);
-        }
-        if let Some(url) = &def.base_url {
-            config = config.base_url(url.clone());
-        }
-        if let Some(model) = &def.model {
-            config = config.model(model.clone());
-        }
-        let built: Result<Arc<dyn LlmProvider>, ConfigError> = match def.kind {
-            ProviderKind::Openai => OpenAiProvider::new(config).map(|p| Arc::new(p) as _),
-            ProviderKind::Anthropic => AnthropicProvider::new(config).map(|p| Arc::new(p) as _),
-            // Scripted models are made per agent, by `scripted_provider`.
-            ProviderKind::Scripted => Err(ConfigError::Client(
-                "a scripted provider has no remote configuration".into(),
-            )),
+    /// Refuses a store whose backend this build leaves out: at the file's `store` key if it
+    /// is the file's, else as [`TopologyError::FeatureDisabled`].
+    fn check_store(&self) -> Result<(), TopologyError> {
+        let Some(feature) = self.store.missing_feature() else {
+            return Ok(());
         };
-        built.map_err(|error| {
-            let kind = match error {
-                ConfigError::MissingApiKey { variable } => ProblemKind::Missing {
-                    owner,
-                    field: format!(
-                        "api_key_env to talk to the provider's own API (e.g. api_key_env = {variable:?})"
-                    ),
-                },
-                other => ProblemKind::Provider {
-                    provider: def.name.clone(),
-                    message: other.to_string(),
-                },
-            };
-            self.source.problem(&def.span, kind)
+        let what = format!("store {}", self.store);
+        Err(match &self.store_span {
+            Some(span) => TopologyError::invalid(vec![
+                self.source
+                    .problem(span, ProblemKind::FeatureDisabled { what, feature }),
+            ]),
+            None => TopologyError::FeatureDisabled { what, feature },
         })
-    }
-
-    #[cfg(feature = "scripted")]
-    fn scripted_provider(
-        &self,
-        agent: &AgentDef,
-        provider: &ProviderDef,
-    ) -> Result<Arc<dyn LlmProvider>, TopologyError> {
-        use crate::script::ScriptedModel;
-        use baton_testkit::{Script, ScriptedProvider};
-        let model = ScriptedModel {
-            agent: agent.name.to_string(),
-            turns: Arc::clone(&agent.script),
-        };
-        let delay = provider.chunk_delay;
-        let provider = ScriptedProvider::from_fn(move |request| match model.respond(request) {
-            Ok(chunks) if delay.is_zero() => Script::chunks(chunks),
-            Ok(chunks) => Script::chunks(chunks).with_chunk_delay(delay),
-            Err(error) => Script::error(error),
-        })
-        .without_recording();
-        Ok(Arc::new(provider))
-    }
-
-    #[cfg(not(feature = "scripted"))]
-    fn scripted_provider(
-        &self,
-        _agent: &AgentDef,
-        provider: &ProviderDef,
-    ) -> Result<Arc<dyn LlmProvider>, TopologyError> {
-        Err(TopologyError::invalid(vec![
-            self.source.problem(
-                &provider.span,
-                ProblemKind::Provider {
-                    provider: provider.name.clone(),
-                    message: "this build has no scripted provider: enable the cargo feature \
-                          `scripted` of baton-topology"
-                        .into(),
-                },
-            ),
-        ]))
     }
 
     /// The tenants with their tokens from the process's environment.
-    fn tenants(&self) -> Result<Vec<TenantToken>, TopologyError> {
+    fn tenants(&self) -> Result<Vec<Credential>, TopologyError> {
         self.server
             .tenants(&self.source, &|variable| std::env::var(variable))
             .map_err(TopologyError::invalid)
@@ -448,70 +267,4 @@ impl Topology {
 /// the position itself).
 fn syntax_message(error: &toml::de::Error) -> String {
     error.message().trim().replace('\n', "; ")
-}
-
-/// What a topology holds: its agents and how they connect, its providers and its store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Summary {
-    /// The file, as given.
-    pub file: String,
-    /// The agent runs start with.
-    pub entry: AgentName,
-    /// The store.
-    pub store: StoreSpec,
-    /// The agents, in file order.
-    pub agents: Vec<AgentSummary>,
-    /// The providers the file defines: name and kind.
-    pub providers: Vec<(String, String)>,
-}
-
-/// One agent of a [`Summary`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct AgentSummary {
-    /// The agent.
-    pub name: AgentName,
-    /// The provider that serves it.
-    pub provider: String,
-    /// Its tools.
-    pub tools: Vec<String>,
-    /// The agents it may hand off to.
-    pub handoffs: Vec<AgentName>,
-}
-
-impl fmt::Display for Summary {
-    /// ```text
-    /// support.toml: 3 agents, entry triage, store sqlite:baton.db
-    ///   triage   (scripted) → billing
-    ///   billing  (scripted) tools: lookup_order → refunds
-    /// ```
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = if self.agents.len() == 1 { "" } else { "s" };
-        write!(
-            f,
-            "{}: {} agent{plural}, entry {}, store {}",
-            self.file,
-            self.agents.len(),
-            self.entry,
-            self.store
-        )?;
-        let width = self
-            .agents
-            .iter()
-            .map(|a| a.name.as_str().len())
-            .max()
-            .unwrap_or(0);
-        for agent in &self.agents {
-            write!(f, "\n  {:width$} ({})", agent.name.as_str(), agent.provider)?;
-            if !agent.tools.is_empty() {
-                write!(f, " tools: {}", agent.tools.join(", "))?;
-            }
-            if !agent.handoffs.is_empty() {
-                let targets: Vec<&str> = agent.handoffs.iter().map(AgentName::as_str).collect();
-                write!(f, " → {}", targets.join(", "))?;
-            }
-        }
-        Ok(())
-    }
 }

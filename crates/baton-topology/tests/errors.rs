@@ -333,7 +333,7 @@ fn check_reports_missing_environment_variables() {
         ProblemKind::MissingEnv { ref variable, .. } if variable == "BATON_TEST_SURELY_UNSET"
     ));
     assert_eq!(
-        topology.server_settings().unwrap_err().to_string(),
+        topology.server_config().unwrap_err().to_string(),
         "t.toml:21:13: tenant \"acme\" reads its token from BATON_TEST_SURELY_UNSET_TOO, which is \
          not set"
     );
@@ -358,7 +358,7 @@ fn a_valid_file_checks_and_summarizes() {
          billing (openai) tools: fetch, calculator\n  \
          triage  (openai) → billing"
     );
-    let server = topology.server_settings().unwrap();
+    let server = topology.server_config().unwrap();
     assert_eq!(server.bind.to_string(), "127.0.0.1:9000");
     assert_eq!(
         server.shutdown_grace,
@@ -512,7 +512,7 @@ fn the_servers_limits_are_read() {
     );
     let server = Topology::parse("t.toml", text)
         .unwrap()
-        .server_settings()
+        .server_config()
         .unwrap();
     assert_eq!(
         server.header_read_timeout,
@@ -527,7 +527,7 @@ fn the_servers_limits_are_read() {
         format!("{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n"),
     )
     .unwrap()
-    .server_settings()
+    .server_config()
     .unwrap();
     assert_eq!(
         defaults.header_read_timeout,

@@ -10,7 +10,7 @@ pub(crate) fn check(args: &CheckArgs) -> Result<Exit, CliError> {
     let topology = Topology::load(&args.file)?;
     let summary = topology.check()?;
     // What `baton serve` would refuse of the [server] section, refused now.
-    super::serve::server_config(&topology, None)?;
+    topology.server_config()?;
     let mut printer = Printer::new();
     printer.line(&summary.to_string())?;
     printer.line("ok")?;

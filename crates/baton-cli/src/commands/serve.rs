@@ -5,13 +5,13 @@ use crate::cli::ServeArgs;
 use crate::error::CliError;
 use crate::interrupt::Interrupts;
 use crate::render::Printer;
-use baton_server::{ServerConfig, Tenant};
-use baton_topology::Topology;
-use std::net::SocketAddr;
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
     let topology = load(&args.topology)?;
-    let config = server_config(&topology, args.bind)?;
+    let mut config = topology.server_config()?;
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|error| {
@@ -45,33 +45,4 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<Exit, CliError> {
         grace.as_secs_f32()
     ))?;
     Ok(Exit::Success)
-}
-
-/// The server's configuration: the topology's `[server]` settings, tokens read from the
-/// environment, `bind` instead of the file's if given.
-///
-/// `baton-topology` refuses, at the key's place in the file, everything `validate` refuses;
-/// `validate` still runs, so a check added to the server alone cannot be skipped.
-pub(crate) fn server_config(
-    topology: &Topology,
-    bind: Option<SocketAddr>,
-) -> Result<ServerConfig, CliError> {
-    let settings = topology.server_settings()?;
-    let tenants: Vec<Tenant> = settings
-        .tenants
-        .into_iter()
-        .map(|tenant| Tenant::new(tenant.name, tenant.token))
-        .collect();
-    let mut config = ServerConfig::new(tenants);
-    config.bind = bind.unwrap_or(settings.bind);
-    config.max_body_bytes = settings.max_body_bytes;
-    config.shutdown_grace = settings.shutdown_grace;
-    config.header_read_timeout = settings.header_read_timeout;
-    config.idle_timeout = settings.idle_timeout;
-    config.body_read_timeout = settings.body_read_timeout;
-    config.max_connections = settings.max_connections;
-    config
-        .validate()
-        .map_err(|error| CliError::Server(error.to_string()))?;
-    Ok(config)
 }
