@@ -14,6 +14,11 @@ use std::time::Duration;
 /// [`ProviderConfig::connect_timeout`] says otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the HTTP client waits between two reads of a response (any bytes: a chunk, a
+/// keep-alive ping, an event the decoder skips) unless [`ProviderConfig::read_timeout`] says
+/// otherwise: a connection that stalls this long is broken.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How to reach a provider and what to ask it for, built in code; every unset field takes
 /// the provider's default (or, with `from_env_with`, the environment's value first).
 ///
@@ -39,6 +44,7 @@ pub struct ProviderConfig {
     pub(crate) model: Option<String>,
     pub(crate) settings: ModelSettings,
     pub(crate) connect_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// The timeouts of the default layering, as the deprecated [`ProviderConfig::timeouts`]
     /// set them.
     pub(crate) default_timeout: Timeout,
@@ -52,6 +58,7 @@ impl Default for ProviderConfig {
             model: None,
             settings: ModelSettings::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             default_timeout: Timeout::default(),
         }
     }
@@ -94,6 +101,16 @@ impl ProviderConfig {
     /// [`DEFAULT_CONNECT_TIMEOUT`] unless set.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets how long the HTTP client waits between two reads of a response, whatever they
+    /// carry (keep-alive pings and events that produce no chunk count):
+    /// [`DEFAULT_READ_TIMEOUT`] unless set. It tells a broken connection from a model that
+    /// thinks long; how long a call may go without a chunk is the
+    /// [`Timeout`](crate::layer::Timeout) layer's.
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
         self
     }
 
@@ -168,6 +185,7 @@ impl ProviderConfig {
                 settings: self.settings,
             },
             connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
         })
     }
 }
@@ -195,6 +213,7 @@ pub(crate) struct ResolvedConfig {
     pub(crate) base_url: String,
     pub(crate) defaults: ModelDefaults,
     pub(crate) connect_timeout: Duration,
+    pub(crate) read_timeout: Duration,
 }
 
 /// Why a provider could not be built.

@@ -55,11 +55,13 @@ impl HttpClient {
         endpoint: Url,
         headers: HeaderMap,
         connect_timeout: Duration,
+        read_timeout: Duration,
         api_key: Option<ApiKey>,
     ) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
             // Requests are written whole and small; never hold one back waiting for an ACK
             // (reqwest's default too, stated here because streaming depends on it).
             .tcp_nodelay(true)

@@ -102,7 +102,13 @@ impl<P: Protocol> HttpProvider<P> {
         let headers = P::headers(config.api_key.as_ref())?;
         let url = endpoint(&config.base_url, P::PATH)?;
         Ok(Self {
-            http: HttpClient::new(url, headers, config.connect_timeout, config.api_key)?,
+            http: HttpClient::new(
+                url,
+                headers,
+                config.connect_timeout,
+                config.read_timeout,
+                config.api_key,
+            )?,
             defaults: config.defaults,
             protocol: PhantomData,
         })

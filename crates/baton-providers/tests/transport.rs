@@ -104,6 +104,33 @@ async fn a_stalled_stream_times_out_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_connection_times_out_after_the_read_timeout_even_when_chunks_may_wait_long() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
+    let provider: OpenAiProvider = HttpProvider::new(config(server.url("/v1")).read_timeout(SHORT))
+        .unwrap()
+        .layer(Timeout::new().between_chunks(Duration::from_secs(3600)));
+    let mut stream = provider.chat_stream(&request()).await.unwrap();
+    for expected in partial_text() {
+        assert_eq!(stream.next().await.unwrap().unwrap(), expected);
+    }
+
+    let waiting = Instant::now();
+    let error = stream.next().await.unwrap().unwrap_err();
+    let waited = waiting.elapsed();
+
+    assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
+    assert!(error.is_retryable());
+    assert!(
+        waited >= SHORT,
+        "timed out after {waited:?}, before the read timeout"
+    );
+    assert!(
+        waited < Duration::from_secs(60),
+        "the layer's wait, not the read timeout: {waited:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_times_out_before_the_first_byte() {
     let server = MockServer::start([Reply::never_answer()]).await;
 

@@ -15,14 +15,16 @@ use tower_layer::Layer;
 /// | phase | applies to | default |
 /// |---|---|---|
 /// | [`first_chunk`](Self::first_chunk) | a streamed call, from the call to its first chunk | 60 s |
-/// | [`between_chunks`](Self::between_chunks) | a streamed call, from one chunk to the next | 60 s |
+/// | [`between_chunks`](Self::between_chunks) | a streamed call, from one chunk to the next | 300 s |
 /// | [`response`](Self::response) | a non-streaming call, from the call to the whole response | 600 s |
 ///
 /// A model writes the whole answer of a non-streaming call before the first byte of it is
 /// sent, so only `response` bounds that call. The phases count chunks, what the model
 /// produced: a server's keep-alive pings, and events a provider reads but does not pass on,
-/// do not restart them. After a timeout the stream ends, and the inner stream is dropped
-/// (which closes an HTTP provider's connection).
+/// do not restart them (a model may think for minutes before it writes; a connection that
+/// stalls is the HTTP client's [`read_timeout`](crate::ProviderConfig::read_timeout) to
+/// catch). After a timeout the stream ends, and the inner stream is dropped (which closes an
+/// HTTP provider's connection).
 ///
 /// `OpenAiProvider::new` and `AnthropicProvider::new` put `Timeout::default()` around the
 /// HTTP provider; the connect timeout belongs to the HTTP client
@@ -61,7 +63,7 @@ impl Default for Timeout {
     fn default() -> Self {
         Self {
             first_chunk: Duration::from_secs(60),
-            between_chunks: Duration::from_secs(60),
+            between_chunks: Duration::from_secs(300),
             response: Duration::from_secs(600),
         }
     }
