@@ -112,17 +112,23 @@ impl Server {
         answer.json()["id"].as_str().unwrap().to_owned()
     }
 
-    fn still_serves(&self) {
-        let answer = self.request("GET", "/healthz", None, "");
-        assert_eq!(answer.status, 200, "{answer:?}");
-        let thread = self.new_thread(ACME);
+    /// A run of agent `echo` on `thread` for tenant ACME, answered with 200.
+    fn run(&self, thread: &str, input: &str) -> Answer {
         let answer = self.request(
             "POST",
             &format!("/v1/threads/{thread}/runs"),
             Some(ACME),
-            r#"{"agent":"echo","input":"hi"}"#,
+            &format!(r#"{{"agent":"echo","input":"{input}"}}"#),
         );
         assert_eq!(answer.status, 200, "{answer:?}");
+        answer
+    }
+
+    fn still_serves(&self) {
+        let answer = self.request("GET", "/healthz", None, "");
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let thread = self.new_thread(ACME);
+        let answer = self.run(&thread, "hi");
         assert_eq!(answer.json()["output"], "Hello, prober.");
     }
 }
@@ -213,13 +219,7 @@ fn hostile_requests_get_typed_answers_and_leave_the_server_serving() {
 
     // Another tenant's thread and run are not there.
     let thread = server.new_thread(ACME);
-    let answer = server.request(
-        "POST",
-        &format!("/v1/threads/{thread}/runs"),
-        Some(ACME),
-        r#"{"agent":"echo","input":"mine"}"#,
-    );
-    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = server.run(&thread, "mine");
     let run = answer.json()["run_id"].as_str().unwrap().to_owned();
     for (method, path, body) in [
         ("GET", format!("/v1/threads/{thread}/messages"), ""),
