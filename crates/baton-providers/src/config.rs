@@ -3,8 +3,6 @@
 //! the errors building a provider can report.
 
 use crate::api_key::ApiKey;
-#[allow(deprecated)]
-use crate::layer::timeout::{Timeout, Timeouts};
 use crate::model_defaults::ModelDefaults;
 use baton_core::llm::ModelSettings;
 use baton_core::redact::SecretError;
@@ -45,9 +43,6 @@ pub struct ProviderConfig {
     pub(crate) settings: ModelSettings,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
-    /// The timeouts of the default layering, as the deprecated [`ProviderConfig::timeouts`]
-    /// set them.
-    pub(crate) default_timeout: Timeout,
 }
 
 impl Default for ProviderConfig {
@@ -59,7 +54,6 @@ impl Default for ProviderConfig {
             settings: ModelSettings::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
-            default_timeout: Timeout::default(),
         }
     }
 }
@@ -111,20 +105,6 @@ impl ProviderConfig {
     /// [`Timeout`](crate::layer::Timeout) layer's.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.read_timeout = timeout;
-        self
-    }
-
-    /// Sets the connect timeout and the timeouts of the default layering that
-    /// `OpenAiProvider::new` and `AnthropicProvider::new` apply.
-    #[deprecated(
-        since = "0.1.0",
-        note = "set the connect timeout with `connect_timeout`, and the others with the \
-                `layer::Timeout` layer around `HttpProvider::new`"
-    )]
-    #[allow(deprecated)]
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.connect_timeout = timeouts.connect;
-        self.default_timeout = Timeout::from(timeouts);
         self
     }
 

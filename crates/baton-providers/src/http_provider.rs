@@ -156,13 +156,13 @@ impl<P: Protocol> LlmProvider for HttpProvider<P> {
 }
 
 /// The default layering: `OpenAiProvider` and `AnthropicProvider` are an [`HttpProvider`]
-/// inside a [`Timeout`](crate::layer::Timeout) (its defaults, unless the deprecated
-/// [`ProviderConfig::timeouts`] set others).
+/// inside a [`Timeout`](crate::layer::Timeout) with its defaults (for other timeouts, wrap an
+/// [`HttpProvider`] in a `Timeout` of your own).
 impl<P: Protocol> TimeoutProvider<HttpProvider<P>> {
     /// A provider configured by `config`, with the default layering. Without a base URL it
     /// talks to the protocol's own API, which needs an API key.
     pub fn new(config: ProviderConfig) -> Result<Self, ConfigError> {
-        let timeout = config.default_timeout;
+        let timeout = crate::layer::Timeout::default();
         HttpProvider::new(config).map(|provider| timeout.layer(provider))
     }
 

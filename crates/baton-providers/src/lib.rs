@@ -17,10 +17,8 @@
 //!
 //! `OpenAiProvider` and `AnthropicProvider` are the HTTP provider with the default layering,
 //! [`Timeout::default()`](layer::Timeout) around it. The configuration holds what the HTTP
-//! client needs (key, base URL, model, settings, connect timeout); how long a call may take,
-//! how often it may go out and what is recorded of it are layers. (`ProviderConfig::timeouts`
-//! and `Timeouts` are deprecated: their connect timeout is
-//! [`ProviderConfig::connect_timeout`], the others are the `Timeout` layer's.)
+//! client needs (key, base URL, model, settings, connect and read timeouts); how long a call
+//! may take, how often it may go out and what is recorded of it are layers.
 //!
 //! # Example
 //!
@@ -169,9 +167,7 @@ pub mod openai;
 #[cfg(feature = "anthropic")]
 pub use anthropic::AnthropicProvider;
 pub use api_key::ApiKey;
-pub use config::{ConfigError, DEFAULT_CONNECT_TIMEOUT, ProviderConfig};
+pub use config::{ConfigError, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, ProviderConfig};
 pub use http_provider::{HttpProvider, Protocol};
-#[allow(deprecated)]
-pub use layer::timeout::Timeouts;
 #[cfg(feature = "openai")]
 pub use openai::OpenAiProvider;

@@ -123,26 +123,3 @@ fn the_default_layering_is_the_default_timeout() {
         OpenAiProvider::new(ProviderConfig::new().base_url("http://127.0.0.1:1/v1")).unwrap();
     assert_eq!(provider.timeout(), Timeout::default());
 }
-
-#[test]
-#[allow(deprecated)]
-fn deprecated_config_timeouts_still_set_the_default_layering() {
-    use baton_providers::Timeouts;
-    let timeouts = Timeouts::default()
-        .with_first_byte(SECOND)
-        .with_idle(SECOND * 2)
-        .with_response(SECOND * 3);
-    let provider = OpenAiProvider::new(
-        ProviderConfig::new()
-            .base_url("http://127.0.0.1:1/v1")
-            .timeouts(timeouts),
-    )
-    .unwrap();
-    assert_eq!(
-        provider.timeout(),
-        Timeout::new()
-            .first_chunk(SECOND)
-            .between_chunks(SECOND * 2)
-            .response(SECOND * 3)
-    );
-}

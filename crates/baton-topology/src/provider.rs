@@ -62,9 +62,11 @@ impl ProviderDef {
         source: &Source,
         env: KeyEnv<'_>,
     ) -> Result<Arc<dyn LlmProvider>, Problem> {
-        use baton_providers::{ConfigError, ProviderConfig};
+        use baton_providers::layer::ProviderExt;
+        use baton_providers::{ConfigError, HttpProvider, ProviderConfig};
         let owner = format!("provider {:?}", self.name);
-        let mut config = ProviderConfig::new().timeouts(self.timeouts.for_client());
+        let mut config = self.timeouts.configure(ProviderConfig::new());
+        let timeout = self.timeouts.layer();
         if let Some((span, variable)) = &self.api_key_env {
             let Some(key) = env(variable) else {
                 return Err(source.problem(
@@ -87,11 +89,13 @@ impl ProviderDef {
         let built: Result<Arc<dyn LlmProvider>, ConfigError> = match self.kind {
             #[cfg(feature = "openai")]
             ProviderKind::Openai => {
-                baton_providers::OpenAiProvider::new(config).map(|p| Arc::new(p) as _)
+                HttpProvider::<baton_providers::openai::ChatCompletions>::new(config)
+                    .map(|p| Arc::new(p.layer(timeout)) as _)
             }
             #[cfg(feature = "anthropic")]
             ProviderKind::Anthropic => {
-                baton_providers::AnthropicProvider::new(config).map(|p| Arc::new(p) as _)
+                HttpProvider::<baton_providers::anthropic::Messages>::new(config)
+                    .map(|p| Arc::new(p.layer(timeout)) as _)
             }
             // Scripted models are made per agent; kinds this build leaves out are refused
             // before any client is made.
@@ -119,22 +123,33 @@ impl ProviderDef {
 }
 
 impl Timeouts {
-    /// The client's timeouts: its defaults, with those the file sets.
+    /// The HTTP client's timeouts: `connect`, and `idle` (between two reads of a response,
+    /// whatever they carry), with the client's defaults for those the file leaves out.
     #[cfg(any(feature = "openai", feature = "anthropic"))]
-    fn for_client(self) -> baton_providers::Timeouts {
-        let mut timeouts = baton_providers::Timeouts::default();
+    fn configure(
+        self,
+        mut config: baton_providers::ProviderConfig,
+    ) -> baton_providers::ProviderConfig {
         if let Some(t) = self.connect {
-            timeouts = timeouts.with_connect(t);
-        }
-        if let Some(t) = self.first_byte {
-            timeouts = timeouts.with_first_byte(t);
+            config = config.connect_timeout(t);
         }
         if let Some(t) = self.idle {
-            timeouts = timeouts.with_idle(t);
+            config = config.read_timeout(t);
+        }
+        config
+    }
+
+    /// The timeout layer around the provider: `first_byte` (to the first chunk) and
+    /// `response` (a whole non-streaming call), with the layer's defaults for the others.
+    #[cfg(any(feature = "openai", feature = "anthropic"))]
+    fn layer(self) -> baton_providers::layer::Timeout {
+        let mut timeout = baton_providers::layer::Timeout::default();
+        if let Some(t) = self.first_byte {
+            timeout = timeout.first_chunk(t);
         }
         if let Some(t) = self.response {
-            timeouts = timeouts.with_response(t);
+            timeout = timeout.response(t);
         }
-        timeouts
+        timeout
     }
 }

@@ -32,11 +32,9 @@ fn a_provider_kind_is_refused_at_its_kind_when_an_agent_uses_it() {
 
 #[test]
 fn a_tool_kind_is_refused_where_the_file_names_it() {
-    let text = format!(
-        "store = \"memory\"\n[providers.offline]\nkind = \"scripted\"\n\
+    let text = "store = \"memory\"\n[providers.offline]\nkind = \"scripted\"\n\
          [tools.fetch]\nkind = \"http_get\"\nallow_hosts = [\"127.0.0.1\"]\n\
-         [[agents]]\nname = \"a\"\ntools = [\"fetch\", \"calculator\"]\nscript = [{{ text = \"hi\" }}]\n"
-    );
+         [[agents]]\nname = \"a\"\ntools = [\"fetch\", \"calculator\"]\nscript = [{ text = \"hi\" }]\n";
     let parsed = Topology::parse("t.toml", text)
         .map(|_| ())
         .map_err(|e| e.to_string());
