@@ -1,7 +1,7 @@
 //! How a run looks in a terminal: who is speaking, the text as it streams, tool calls,
 //! handoffs, and the usage at the end.
 
-use baton_core::agent::HANDOFF_TOOL_PREFIX;
+use baton_core::agent::is_handoff_tool;
 use baton_core::ids::AgentName;
 use baton_core::llm::Usage;
 use baton_core::run::RunEvent;
@@ -68,7 +68,7 @@ impl Printer {
             }
             RunEvent::ToolCallStarted {
                 name, arguments, ..
-            } if !name.starts_with(HANDOFF_TOOL_PREFIX) => {
+            } if !is_handoff_tool(name) => {
                 if !self.speaker_shown {
                     self.end_line()?;
                     let label = self.label();
@@ -83,7 +83,7 @@ impl Printer {
                 output,
                 is_error,
                 ..
-            } if *is_error || !name.starts_with(HANDOFF_TOOL_PREFIX) => {
+            } if *is_error || !is_handoff_tool(name) => {
                 let mark = if *is_error { "✗" } else { "←" };
                 let output = one_line(output, RESULT_CHARS);
                 self.note(&format!("  {mark} {name}: {output}"))?;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use std::sync::{Arc, OnceLock};
 
 /// Tool-name prefix of handoff tools: the model hands off by calling `transfer_to_<agent>`.
-pub const HANDOFF_TOOL_PREFIX: &str = "transfer_to_";
+pub(crate) const HANDOFF_TOOL_PREFIX: &str = "transfer_to_";
 
 /// The name of the tool a model calls to hand off to `target`: `transfer_to_<target>`.
 ///

@@ -1,7 +1,7 @@
 //! What a model has seen, as far as scripts care: which turns hold, and texts rendered from it.
 
 use super::{Placeholder, When};
-use baton_core::agent::HANDOFF_TOOL_PREFIX;
+use baton_core::agent::handoff_tool_name;
 use baton_core::llm::Message;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub(super) struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     pub(super) fn new(agent: &str, messages: &'a [Arc<Message>]) -> Self {
-        let handoff_tool = format!("{HANDOFF_TOOL_PREFIX}{agent}");
+        let handoff_tool = handoff_tool_name(agent);
         let start = messages
             .iter()
             .rposition(|message| match &**message {

@@ -1,6 +1,6 @@
 //! A scripted turn as validated: when it applies and what the model answers.
 
-use baton_core::agent::HANDOFF_TOOL_PREFIX;
+use baton_core::agent::handoff_tool_name;
 
 /// One scripted turn: when it applies and what the model answers.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,7 +21,7 @@ impl ScriptedCall {
     /// The call of the handoff tool to `target`.
     pub(crate) fn handoff(target: &str, reason: &str) -> Self {
         Self {
-            tool: format!("{HANDOFF_TOOL_PREFIX}{target}"),
+            tool: handoff_tool_name(target),
             arguments: serde_json::json!({ "reason": reason }),
         }
     }
