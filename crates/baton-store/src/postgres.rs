@@ -23,8 +23,6 @@ static POSTGRES: Dialect = Dialect {
     // one snapshot for all of them, and a failure (run again) if a row they change was changed
     // by another transaction since.
     begin_snapshot_write: "BEGIN ISOLATION LEVEL REPEATABLE READ",
-    // A lone statement takes the locks it needs itself.
-    lone_statement_alone: true,
     // Processes on many hosts share the database, and their clocks differ; they must agree on
     // when a lease expires, so the server's clock is the one they read. It costs a round trip
     // before each taking and renewal of a lease (and each listing of unfinished runs), which

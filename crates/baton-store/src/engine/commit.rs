@@ -1,8 +1,9 @@
 //! Appends and step commits, each one [`Write`] whose statements decide for themselves.
 //!
 //! A compare-and-append has to branch: extend the thread and write the messages and episodes,
-//! or write nothing. Branching in Rust would cost a round trip per decision, so the write's
-//! statements carry the decision instead:
+//! or write nothing. The first statement decides, in the database, under the lock it takes;
+//! the write's other statements carry the decision in their own conditions, and the write
+//! runs them only when the first one extended the thread, or else the report:
 //!
 //! 1. **Extend** ([`threads::extend`]) grows the thread's length if it holds the expected number
 //!    of messages, the step is not committed yet and the writer's lease, if any, is current

@@ -70,9 +70,6 @@ pub(crate) struct Dialect {
     /// The statement that opens a write transaction whose statements all see one snapshot
     /// ([`Isolation::OneSnapshot`]).
     pub(crate) begin_snapshot_write: &'static str,
-    /// Whether a write of one statement runs alone, in the transaction the database gives
-    /// every statement, rather than between `begin_write` and `COMMIT`.
-    pub(crate) lone_statement_alone: bool,
     /// The clock that leases expire by.
     pub(crate) clock: leases::Clock,
     /// What a commit's check of its lease appends to keep the lease's row from being replaced

@@ -10,9 +10,9 @@
 //! The statements of a write carry their own conditions: the first decides, and returns a row
 //! when it decides to write; the others write only if it did. A write whose first statement
 //! returns no row runs its report instead of the rest (see [`super::commit`]): why it wrote
-//! nothing. On PostgreSQL, a write of one statement runs alone, in the transaction the server
-//! gives every statement; on SQLite it too runs between `BEGIN IMMEDIATE` and `COMMIT`, so that
-//! its read and its write are under one lock.
+//! nothing. A write of one statement runs alone, in the transaction the database gives every
+//! statement: one call, and on SQLite still under the write lock from its start, since a
+//! statement that writes takes the lock before it reads.
 //!
 //! A write that fails or is cancelled midway is rolled back: sqlx's transaction rolls back when
 //! it is dropped uncommitted, before its connection runs anything else.
@@ -170,7 +170,9 @@ pub(crate) async fn run(
     write: &Write,
 ) -> Result<Vec<AnyRow>, Failure> {
     let (first, rest) = match (write.statements.as_slice(), &write.report) {
-        ([statement], None) if dialect.lone_statement_alone => {
+        // On SQLite too under the write lock from its start: a statement that writes opens a
+        // write transaction before it reads.
+        ([statement], None) => {
             return Ok(statement.query().fetch_all(&mut *conn).await?);
         }
         ([first, rest @ ..], _) => (first, rest),

@@ -28,9 +28,6 @@ static SQLITE: Dialect = Dialect {
     begin_write: "BEGIN IMMEDIATE",
     // A transaction that holds the write lock sees every other write whole, before it or after.
     begin_snapshot_write: "BEGIN IMMEDIATE",
-    // A lone statement that reads before it writes (an episode's insert) must take the write
-    // lock first too.
-    lone_statement_alone: false,
     // The database is a file on this host: the processes that share it share its clock.
     clock: Clock::Process,
     // The write lock already keeps every other writer out until the commit ends.
