@@ -69,8 +69,9 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] if the URL is malformed, the server cannot be reached, does not
-    /// answer within 30 s or refuses the login, or a migration fails.
+    /// [`StoreError::Unavailable`] if the server cannot be reached or does not answer within
+    /// 30 s (worth another attempt later), [`StoreError::Backend`] if the URL is malformed, the
+    /// server refuses the login, or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, &PostgresOptions::default()).await
     }
@@ -79,9 +80,7 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// As [`connect`](Self::connect): [`StoreError::Unavailable`] if the server cannot be
-    /// reached or does not answer within the connect timeout, [`StoreError::Backend`] if the
-    /// URL is malformed, the login is refused, or a migration fails.
+    /// As [`connect`](Self::connect), with the connect timeout of `options`.
     pub async fn connect_with(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let parsing = |e: &sqlx::Error| sql_error("parsing the PostgreSQL URL", e);
@@ -120,7 +119,7 @@ impl PostgresStore {
     /// the connections writes hold). It migrates the database on a connection of `writes`.
     ///
     /// The pools are sqlx's `Any` pools, on a PostgreSQL database; the store leaves their
-    /// options as they are.
+    /// options as they are, and closes them when it is closed.
     ///
     /// ```no_run
     /// use baton_store::PostgresStore;

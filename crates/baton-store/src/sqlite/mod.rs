@@ -115,7 +115,8 @@ impl SqliteStore {
     /// retried), if the path names something other than a regular file (a directory, a device
     /// such as `/dev/null`, a FIFO), if the file cannot be opened or created (missing directory,
     /// permissions), if SQLite refuses its content ("file is not a database", "database disk
-    /// image is malformed"), or if a migration fails.
+    /// image is malformed"), or if a migration fails; [`StoreError::Unavailable`] if the
+    /// database stays locked by another connection past the busy timeout.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, &SqliteOptions::default()).await
     }
@@ -311,6 +312,50 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_and_reads_go_on_while_a_long_read_holds_its_snapshot() {
+        use baton_core::ids::ThreadId;
+        use baton_core::llm::Message;
+        use baton_core::memory::{Page, ThreadStore};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(
+            dir.path().join("store.db"),
+            &SqliteOptions::new().read_connections(2),
+        )
+        .await
+        .unwrap();
+        let thread = ThreadId::new();
+        let hi = [Arc::new(Message::user("hi"))];
+        assert_eq!(store.append(thread, Some(0), &hi).await, Ok(1));
+
+        // A read in progress on one of the read connections: its transaction holds a snapshot.
+        let mut long_read = store.engine.connections().reads().acquire().await.unwrap();
+        let mut snapshot = long_read.begin().await.unwrap();
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&mut *snapshot)
+            .await
+            .unwrap();
+
+        let write =
+            tokio::time::timeout(Duration::from_secs(5), store.append(thread, Some(1), &hi));
+        assert_eq!(write.await.expect("the write waits for no read"), Ok(2));
+        let read = tokio::time::timeout(Duration::from_secs(5), store.list(thread, Page::ALL));
+        assert_eq!(
+            read.await.expect("nor does another read").map(|m| m.len()),
+            Ok(2)
+        );
+
+        let still: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages")
+            .fetch_one(&mut *snapshot)
+            .await
+            .unwrap();
+        assert_eq!(still, before, "the long read sees its snapshot");
+        snapshot.rollback().await.unwrap();
+        drop(long_read);
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn files_are_in_wal_mode_with_normal_sync() {
         let dir = tempfile::tempdir().unwrap();
@@ -488,7 +533,8 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_write_whose_caller_stops_waiting_finishes_and_frees_the_connection() {
+    async fn a_write_whose_caller_stops_waiting_commits_whole_or_not_at_all_and_frees_the_connection()
+     {
         use baton_core::ids::ThreadId;
         use baton_core::llm::Message;
         use baton_core::memory::{Page, ThreadStore};
