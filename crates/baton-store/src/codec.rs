@@ -28,6 +28,7 @@ pub(crate) fn decode_message(
 }
 
 /// An episode as the columns of its row.
+#[derive(Debug, Clone)]
 pub(crate) struct EpisodeRow {
     /// The episode's `type` tag (`"step_completed"`, …), kept apart for queries and humans.
     pub(crate) kind: String,
@@ -65,6 +66,20 @@ impl EpisodeRow {
             body,
             at_ms: to_sql_int(now_ms()),
         })
+    }
+}
+
+impl EpisodeRow {
+    /// The row as the JSON array a carried write holds: `[at_ms, kind, completes_step,
+    /// terminal, body]` (see the SQLite migration `0005_one_statement_writes`).
+    pub(crate) fn as_json(&self) -> serde_json::Value {
+        serde_json::json!([
+            self.at_ms,
+            self.kind,
+            self.completes_step,
+            i64::from(self.terminal),
+            self.body
+        ])
     }
 }
 

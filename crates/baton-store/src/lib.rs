@@ -31,16 +31,26 @@
 //!
 //! Both backends run one code path: the queries are written once, in the SQL that SQLite and
 //! PostgreSQL share, and run through sqlx's `Any` driver. What differs is kept out of the Rust
-//! code — column types, table layouts and the trigger that tracks runs live in each backend's
-//! migrations — except how a write transaction begins, and two things about leases: the clock
-//! they expire by (this process's on SQLite, the server's on PostgreSQL, which processes on many
-//! hosts share) and how a commit under a lease keeps it from being replaced until the commit
-//! ends (on PostgreSQL, by locking the lease's row). Every write is an ordinary sqlx
-//! transaction — `BEGIN` (`BEGIN IMMEDIATE` on SQLite), a few statements, `COMMIT` — whose
-//! statements carry their own conditions (extend the thread if it holds the expected length
-//! and the step is not committed; insert the messages and episodes if it was extended), and
-//! which reads why it wrote nothing only when it did not.
+//! code — column types, table layouts and the triggers live in each backend's migrations —
+//! except how a write reaches the database, and two things about leases: the clock they expire
+//! by (this process's on SQLite, the server's on PostgreSQL, which processes on many hosts
+//! share) and how a commit under a lease keeps it from being replaced until the commit ends (on
+//! PostgreSQL, by locking the lease's row). The statement that extends a thread decides a write:
+//! it grows the thread only if it holds the expected length, the step is not committed and the
+//! lease is current, and it returns a row only when it does; a write that wrote nothing reads
+//! why afterwards.
 //!
+//! - **PostgreSQL**: every write is an ordinary sqlx transaction — `BEGIN`, the extending
+//!   statement, the statements that insert the messages and episodes (each conditioned on the
+//!   extension), `COMMIT`.
+//! - **SQLite**: every write is one statement. The extending statement carries the write's
+//!   messages and episodes as JSON in two columns of the thread's row, and the triggers of
+//!   migration `0005_one_statement_writes` insert them (and clear the columns) within that
+//!   statement; taking and releasing a lease are one statement each the same way. A statement
+//!   and the triggers it fires are atomic in SQLite: they commit together or not at all, under
+//!   the database's write lock from the statement's start. This relies on nothing but SQL:
+//!   one prepared statement per call, which every driver supports.
+
 //! Reads never borrow a write's connection: they draw from a pool of their own, beside the
 //! writes (SQLite in WAL mode lets readers run alongside its writer), so a long read does not
 //! hold up a commit. [`SqliteOptions`] and [`PostgresOptions`] size the pools and say how long
@@ -55,31 +65,27 @@
 //! (with its default `synchronous_commit=on`, a returned commit survives a power loss).
 //!
 //! What a step costs is mostly the database's own work — on SQLite, the pages a commit writes
-//! to the log (about six for a tool step) and the file locks of its transaction — and the calls
-//! that reach it: each call to a SQLite connection's thread is a round trip between threads.
-//! So on a file every write runs on one connection the store keeps for its writes, whose page
-//! cache and prepared statements (sqlx caches them per connection) survive from one commit to
-//! the next: a commit is `BEGIN IMMEDIATE`, three cached statements and `COMMIT`, and a write
-//! of one statement (an episode, a lease's renewal) is one call. `benches/costs.rs` prints
+//! to the log (about six for a tool step) — and the calls that reach it: each call to a SQLite
+//! connection's thread is a round trip between threads, which on a busy host costs more than
+//! the statement (25–40 µs against a few). So on SQLite every write is one call, on one
+//! connection the store keeps for its writes, whose page cache and prepared statements (sqlx
+//! caches them per connection) survive from one commit to the next. `benches/costs.rs` prints
 //! where the time goes. Measured on a shared two-core machine whose load moves every figure
-//! (ranges over repeated runs):
+//! (ranges over repeated runs), for three designs of the write: one multi-statement script
+//! (`BEGIN IMMEDIATE; …; COMMIT` as one prepared query, which sqlx supports on SQLite alone and
+//! means to drop, launchbadge/sqlx#3108), ordinary transactions of separate statements, and
+//! one statement with triggers (this one):
 //!
-//! | SQLite in a file | one script per write (before) | transactions |
-//! |---|---|---|
-//! | `commit_step` (a tool step), µs | 148–164 | 167–405 |
-//! | `append`, µs | 88–133 | 140–323 |
-//! | `record`, µs | 94–121 | 91–214 |
-//! | `list`, µs | 41–60 | 49–90 |
-//! | the run loop's store operations alone, steps/s | 4,700–5,250 | 2,000–4,600 |
-//! | `baton-bench store` (the loop through the supervisor), steps/s | 2,800–3,975 | 1,230–3,270 |
+//! | SQLite in a file | one script | transactions | one statement |
+//! |---|---|---|---|
+//! | `commit_step` (a tool step), µs | 148–164 | 167–405 | 145 |
+//! | `append`, µs | 88–133 | 140–323 | 101 |
+//! | `record`, µs | 94–121 | 91–214 | 95 |
+//! | the run loop's store operations alone, steps/s | 4,700–5,250 | 2,000–4,600 | 5,260 |
+//! | `baton-bench store` (the loop through the supervisor), steps/s | 3,180–3,730 | 1,430–1,700 | 3,670–3,950 |
 //!
-//! The one script per write ran `BEGIN IMMEDIATE; …; COMMIT` as one multi-statement prepared
-//! query, which sqlx supports on SQLite alone and means to drop (launchbadge/sqlx#3108); a
-//! transaction of separate statements costs a round trip to the connection's thread per
-//! statement (25–40 µs each on that machine, against the statements' own few), so a step's
-//! commit, five calls instead of one, costs about twice as much. PostgreSQL, which always ran
-//! writes one statement at a time, is unchanged: `baton-bench store` runs on it at 450–860
-//! steps/s before and 760–860 after.
+//! On PostgreSQL a write is a round trip per statement either way: `baton-bench store` runs at
+//! 700–900 steps/s with every design.
 //!
 //! | feature | what it adds |
 //! |---|---|

@@ -31,6 +31,7 @@
 
 use super::leases::Fence;
 use super::retry::Failure;
+use super::threads::Carried;
 use super::write::{Statement, Write};
 use super::{episodes, threads};
 use crate::codec::{EpisodeRow, from_sql_int};
@@ -53,6 +54,7 @@ pub(crate) struct StepRecord {
 /// holds, with `None`) and, for a step, records the step's episodes unless it is committed;
 /// under a `fence`, only if its lease is current.
 pub(crate) fn write(
+    writes: Writes,
     thread: &str,
     expected: Option<u64>,
     bodies: Vec<String>,
@@ -61,30 +63,77 @@ pub(crate) fn write(
 ) -> Write {
     let token = Uuid::now_v7().to_string();
     let key = step.as_ref().map(|s| (s.run.as_str(), s.step));
-    let mut write = Write::default();
-    write.push(threads::extend(
-        thread,
-        bodies.len(),
-        expected,
-        &token,
-        key,
-        fence,
-    ));
     let outcome = outcome(thread, &token, key, fence);
-    for statement in threads::insert_messages(thread, &token, bodies) {
-        write.push(statement);
-    }
-    if let Some(step) = step {
-        let guard = episodes::Guard::Extended {
-            thread,
-            token: &token,
-        };
-        for statement in episodes::insert(&step.run, Some(guard), step.episodes) {
-            write.push(statement);
+    let mut write = Write::default();
+    match writes {
+        Writes::Carried => {
+            let count = bodies.len();
+            let carried = Carried {
+                messages: (count > 0).then(|| {
+                    serde_json::Value::Array(
+                        bodies.into_iter().map(serde_json::Value::String).collect(),
+                    )
+                    .to_string()
+                }),
+                episodes: step
+                    .as_ref()
+                    .filter(|step| !step.episodes.is_empty())
+                    .map(|step| {
+                        serde_json::Value::Array(
+                            step.episodes.iter().map(EpisodeRow::as_json).collect(),
+                        )
+                        .to_string()
+                    }),
+            };
+            write.push(threads::extend(
+                thread,
+                count,
+                expected,
+                &token,
+                key,
+                fence,
+                Some(carried),
+            ));
+        }
+        Writes::Statements => {
+            write.push(threads::extend(
+                thread,
+                bodies.len(),
+                expected,
+                &token,
+                key,
+                fence,
+                None,
+            ));
+            for statement in threads::insert_messages(thread, &token, bodies) {
+                write.push(statement);
+            }
+            if let Some(step) = step {
+                let guard = episodes::Guard::Extended {
+                    thread,
+                    token: &token,
+                };
+                for statement in episodes::insert(&step.run, Some(guard), step.episodes) {
+                    write.push(statement);
+                }
+            }
         }
     }
     write.report_refusals_with(outcome);
     write
+}
+
+/// How a backend writes a step's messages and episodes after the statement that extends the
+/// thread.
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writes {
+    /// The extending statement carries them and the database's triggers insert them: the whole
+    /// write is one statement (SQLite, where every statement is a round trip to the
+    /// connection's thread).
+    Carried,
+    /// Statements of their own after the extending one, in its transaction (PostgreSQL).
+    Statements,
 }
 
 /// The report of a write that wrote nothing, in the shape of the row [`threads::extend`]
@@ -177,7 +226,14 @@ mod tests {
 
     #[test]
     fn an_append_extends_inserts_and_reports() {
-        let write = write("t", Some(0), vec!["{}".into(), "{}".into()], None, None);
+        let write = write(
+            Writes::Statements,
+            "t",
+            Some(0),
+            vec!["{}".into(), "{}".into()],
+            None,
+            None,
+        );
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 3, "{sql:#?}");
         assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
@@ -192,11 +248,40 @@ mod tests {
             step: 1,
             episodes: Vec::new(),
         };
-        let write = write("t", None, Vec::new(), Some(step), None);
+        let write = write(Writes::Statements, "t", None, Vec::new(), Some(step), None);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         // No messages and no episodes: nothing to insert, but the step's check still runs.
         assert_eq!(sql.len(), 2, "{sql:#?}");
         assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);
+    }
+
+    #[test]
+    fn a_carried_commit_is_one_statement_holding_the_rows_and_a_report() {
+        let step = StepRecord {
+            run: "r".into(),
+            step: 1,
+            episodes: Vec::new(),
+        };
+        let write = write(
+            Writes::Carried,
+            "t",
+            Some(0),
+            vec!["{\"role\":\"user\"}".into()],
+            Some(step),
+            None,
+        );
+        let statements: Vec<&Statement> = write.statements().collect();
+        assert_eq!(statements.len(), 2, "{statements:#?}");
+        assert!(
+            statements[0].sql().contains("pending_messages"),
+            "{}",
+            statements[0].sql()
+        );
+        assert!(
+            statements[1].sql().starts_with("SELECT"),
+            "{}",
+            statements[1].sql()
+        );
     }
 
     #[test]
@@ -206,7 +291,14 @@ mod tests {
             token: "lease",
             lock: " FOR KEY SHARE",
         };
-        let write = write("t", Some(0), vec!["{}".into()], None, Some(fence));
+        let write = write(
+            Writes::Statements,
+            "t",
+            Some(0),
+            vec!["{}".into()],
+            None,
+            Some(fence),
+        );
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert!(
             sql[0].contains(

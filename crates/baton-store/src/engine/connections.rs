@@ -22,6 +22,7 @@ use tokio::sync::Mutex;
 
 /// Where the writes of a store get their connection.
 #[derive(Debug)]
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 pub(crate) enum WriteConnections {
     /// A connection from this pool per write.
     Pooled(AnyPool),
@@ -37,6 +38,7 @@ pub(crate) enum WriteConnections {
 
 impl WriteConnections {
     /// Writes that keep one connection from `pool`.
+    #[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn kept(pool: AnyPool) -> Self {
         Self::Kept {
             pool,
@@ -72,6 +74,7 @@ impl Connections {
     }
 
     /// Reads and writes on one `pool`.
+    #[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn shared(pool: AnyPool) -> Self {
         Self {
             writes: WriteConnections::Pooled(pool.clone()),

@@ -43,6 +43,7 @@
 //! a little longer than it is, and a renewal may last a little less than asked; never the
 //! reverse, so a lease is never taken early.
 
+use super::commit::Writes;
 use super::retry::Failure;
 use super::write::{Isolation, Statement, Write};
 use super::{SqlEngine, episodes};
@@ -55,6 +56,7 @@ use sqlx::any::AnyRow;
 use std::time::Duration;
 
 /// The clock that leases expire by, in milliseconds since the Unix epoch.
+#[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) enum Clock {
     /// This process's wall clock ([`now_ms`]).
@@ -85,6 +87,7 @@ fn expiry(now: u64, ttl: Duration) -> u64 {
 /// The write that takes the lease of `run` on `thread` for `owner` with `token`, until
 /// `expires_at_ms`, unless a lease live at `now` holds the run or the thread.
 fn acquire(
+    writes: Writes,
     run: &str,
     thread: &str,
     owner: &str,
@@ -93,6 +96,38 @@ fn acquire(
     expires_at_ms: u64,
 ) -> Write {
     let (now, expires_at_ms) = (to_sql_int(now), to_sql_int(expires_at_ms));
+    let report = Statement::new(
+        "SELECT (SELECT token FROM run_leases WHERE run_id = $1), \
+         (SELECT owner FROM run_leases WHERE run_id = $1 AND expires_at_ms > $3), \
+         (SELECT run_id FROM run_leases \
+          WHERE thread_id = $2 AND run_id <> $1 AND expires_at_ms > $3)",
+    )
+    .bind(run)
+    .bind(thread)
+    .bind(now);
+    if writes == Writes::Carried {
+        // One statement: the database's trigger deletes the expired leases in the way, and
+        // the insert runs only if no live lease holds the run or the thread. Its row is the
+        // report's, as of a taking.
+        let mut write = Write::default();
+        write.push(
+            Statement::new(
+                "INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms, taken_at_ms) \
+                 SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE NOT EXISTS (SELECT 1 FROM run_leases \
+                                   WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
+                 RETURNING token, NULL, NULL",
+            )
+            .bind(run)
+            .bind(thread)
+            .bind(owner)
+            .bind(token)
+            .bind(expires_at_ms)
+            .bind(now),
+        );
+        write.report_refusals_with(report);
+        return write;
+    }
     let mut write = Write::with(Isolation::OneSnapshot);
     write.push(
         Statement::new(
@@ -117,17 +152,7 @@ fn acquire(
         .bind(token)
         .bind(expires_at_ms),
     );
-    write.push(
-        Statement::new(
-            "SELECT (SELECT token FROM run_leases WHERE run_id = $1), \
-             (SELECT owner FROM run_leases WHERE run_id = $1 AND expires_at_ms > $3), \
-             (SELECT run_id FROM run_leases \
-              WHERE thread_id = $2 AND run_id <> $1 AND expires_at_ms > $3)",
-        )
-        .bind(run)
-        .bind(thread)
-        .bind(now),
-    );
+    write.push(report);
     write
 }
 
@@ -172,8 +197,31 @@ fn renew(run: &str, token: &str, expires_at_ms: u64) -> Statement {
 
 /// The write that ends the lease of `run` with `token` if it is current, recording `terminal`
 /// first; its first row holds 1 if it did, 0 if the lease was not current.
-fn release(run: &str, token: &str, terminal: Option<EpisodeRow>) -> Write {
+fn release(writes: Writes, run: &str, token: &str, terminal: Option<EpisodeRow>) -> Write {
+    let report = Statement::new("SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2")
+        .bind(run)
+        .bind(token);
     let mut write = Write::default();
+    if writes == Writes::Carried {
+        // One statement: the row is deleted, or marked with the terminal episode, which the
+        // database's trigger records before it deletes the row.
+        write.push(match terminal {
+            None => Statement::new(
+                "DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING 1",
+            )
+            .bind(run)
+            .bind(token),
+            Some(terminal) => Statement::new(
+                "UPDATE run_leases SET pending_terminal = $3 \
+                 WHERE run_id = $1 AND token = $2 RETURNING 1",
+            )
+            .bind(run)
+            .bind(token)
+            .bind(terminal.as_json().to_string()),
+        });
+        write.report_refusals_with(report);
+        return write;
+    }
     // Changes nothing, but locks the row (PostgreSQL) for the statements that follow.
     write.push(
         Statement::new(
@@ -194,11 +242,7 @@ fn release(run: &str, token: &str, terminal: Option<EpisodeRow>) -> Write {
             .bind(run)
             .bind(token),
     );
-    write.report_refusals_with(
-        Statement::new("SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2")
-            .bind(run)
-            .bind(token),
-    );
+    write.report_refusals_with(report);
     write
 }
 
@@ -233,6 +277,7 @@ impl SqlEngine {
         let token_text = token.to_string();
         let expires_at_ms = expiry(now, ttl);
         let write = acquire(
+            self.dialect.writes,
             &run.to_string(),
             &thread.to_string(),
             owner,
@@ -288,7 +333,12 @@ impl SqlEngine {
         terminal: Option<&Episode>,
     ) -> Result<(), StoreError> {
         let terminal = terminal.map(EpisodeRow::new).transpose()?;
-        let write = release(&lease.run.to_string(), &lease.token.to_string(), terminal);
+        let write = release(
+            self.dialect.writes,
+            &lease.run.to_string(),
+            &lease.token.to_string(),
+            terminal,
+        );
         let released = self
             .retrying("releasing a lease", || async {
                 let rows = self.run(&write).await?;
@@ -331,7 +381,7 @@ mod tests {
 
     #[test]
     fn an_acquire_clears_the_way_inserts_and_reports() {
-        let write = acquire("r", "t", "owner", "token", 10, 20);
+        let write = acquire(Writes::Statements, "r", "t", "owner", "token", 10, 20);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 3, "{sql:#?}");
         assert!(sql[0].starts_with("DELETE FROM run_leases"), "{}", sql[0]);
@@ -346,7 +396,7 @@ mod tests {
             usage: baton_core::llm::Usage::new(1, 1),
         })
         .expect("encode");
-        let write = release("r", "token", Some(terminal));
+        let write = release(Writes::Statements, "r", "token", Some(terminal.clone()));
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 4, "{sql:#?}");
         assert!(sql[0].starts_with("UPDATE run_leases"), "{}", sql[0]);
@@ -357,5 +407,12 @@ mod tests {
         );
         assert!(sql[2].starts_with("DELETE FROM run_leases"), "{}", sql[2]);
         assert!(sql[3].starts_with("SELECT COUNT(*)"), "{}", sql[3]);
+
+        // Carried: the row marked with the episode, in one statement, then the report.
+        let write = release(Writes::Carried, "r", "token", Some(terminal));
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        assert!(sql[0].contains("SET pending_terminal"), "{}", sql[0]);
+        assert!(sql[1].starts_with("SELECT COUNT(*)"), "{}", sql[1]);
     }
 }

@@ -1,4 +1,4 @@
-//! The one code path both backends run: every query and transaction of the stores.
+//! The one code path both backends run: every query and write of the stores.
 //!
 //! # One code path, on `sqlx::Any`
 //!
@@ -13,22 +13,25 @@
 //!
 //! What differs lives outside the Rust queries:
 //! - in the migrations (`migrations/{sqlite,postgres}`): column types, table layouts (SQLite's
-//!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, and the trigger that
-//!   keeps the `runs` table (SQL triggers are not portable);
-//! - in [`Dialect`]: how a write transaction begins — SQLite takes the database's write lock at
-//!   `BEGIN IMMEDIATE`, so two connections never both read and then fail to upgrade; PostgreSQL
-//!   locks the thread's row with the first statement of every write — which clock leases expire
-//!   by, and how a commit under a lease keeps the lease from being replaced until it ends
-//!   ([`leases`]).
+//!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, the trigger that keeps
+//!   the `runs` table, and SQLite's triggers that insert what a write's one statement carries
+//!   (SQL triggers are not portable);
+//! - in [`Dialect`]: how a write reaches the database ([`commit::Writes`]) and how a write
+//!   transaction begins — SQLite takes the database's write lock at `BEGIN IMMEDIATE`, so two
+//!   connections never both read and then fail to upgrade; PostgreSQL locks the thread's row
+//!   with the first statement of every write — which clock leases expire by, and how a commit
+//!   under a lease keeps the lease from being replaced until it ends ([`leases`]).
 //!
-//! # Writes are transactions
+//! # Writes: one statement on SQLite, transactions on PostgreSQL
 //!
 //! A step's commit is a compare-and-append, an idempotency check, message and episode inserts,
-//! and, when it wrote nothing, a report of why: a handful of statements in one transaction
-//! ([`commit`]), run as an ordinary sqlx transaction ([`write`]). On a file, the store keeps one
-//! connection for all its writes, and reads draw from a pool of their own
-//! ([`connections`]). A failure worth another attempt — a lost race, a busy database — is
-//! retried by the one policy in [`retry`].
+//! and, when it wrote nothing, a report of why ([`commit`]). On PostgreSQL it is a handful of
+//! statements in an ordinary sqlx transaction ([`write`]); on SQLite, where each statement is a
+//! round trip to the connection's thread, it is the extending statement alone, carrying the
+//! messages and episodes for the migration's triggers to insert ([`commit::Writes::Carried`]);
+//! taking and releasing a lease likewise. On a file, the store keeps one connection for all its
+//! writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
+//! attempt — a lost race, a busy database — is retried by the one policy in [`retry`].
 //!
 //! # Consistency
 //!
@@ -75,6 +78,8 @@ pub(crate) struct Dialect {
     /// What a commit's check of its lease appends to keep the lease's row from being replaced
     /// until the commit ends (see [`leases`]).
     pub(crate) fence_lock: &'static str,
+    /// How a write's messages and episodes reach their tables (see [`commit::Writes`]).
+    pub(crate) writes: commit::Writes,
 }
 
 impl Dialect {
@@ -150,7 +155,14 @@ impl SqlEngine {
         messages: &[Arc<Message>],
     ) -> Result<u64, StoreError> {
         let bodies = threads::encode_all(messages)?;
-        let write = commit::write(&thread.to_string(), expected_len, bodies, None, None);
+        let write = commit::write(
+            self.dialect.writes,
+            &thread.to_string(),
+            expected_len,
+            bodies,
+            None,
+            None,
+        );
         self.retrying("appending to a thread", || async {
             match Outcome::of(&self.run(&write).await?)? {
                 Outcome::Extended { len } | Outcome::AlreadyCommitted { len } => Ok(len),
@@ -236,6 +248,7 @@ impl SqlEngine {
             lock: self.dialect.fence_lock,
         });
         let write = commit::write(
+            self.dialect.writes,
             &commit.thread.to_string(),
             commit.expected_len,
             bodies,

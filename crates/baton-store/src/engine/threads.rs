@@ -42,22 +42,36 @@ pub(crate) fn extend(
     token: &str,
     step: Option<(&str, i64)>,
     fence: Option<Fence<'_>>,
+    carried: Option<Carried>,
 ) -> Statement {
+    // The carried writes are $7 and $8 when there are any; the fence's values come after.
+    let (carried_columns, carried_values, carried_updates, first_fence) = if carried.is_some() {
+        (
+            ", pending_messages, pending_episodes",
+            ", $7, $8",
+            ", pending_messages = excluded.pending_messages, \
+             pending_episodes = excluded.pending_episodes",
+            9,
+        )
+    } else {
+        ("", "", "", 7)
+    };
     let fenced = fence.map_or(String::new(), |fence| {
         format!(
-            " AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = $7 AND token = $8{})",
+            " AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = ${first_fence} AND token = ${}{})",
+            first_fence + 1,
             fence.lock
         )
     });
     let statement = Statement::new(format!(
-        "INSERT INTO threads (id, len, extended_by, last_run, last_step) \
-         SELECT $1, $2, $4, $5, $6 \
+        "INSERT INTO threads (id, len, extended_by, last_run, last_step{carried_columns}) \
+         SELECT $1, $2, $4, $5, $6{carried_values} \
          WHERE ($3 IS NULL OR $3 = 0 OR EXISTS (SELECT 1 FROM threads WHERE id = $1)){fenced} \
          ON CONFLICT (id) DO UPDATE SET \
              len = threads.len + excluded.len, \
              extended_by = excluded.extended_by, \
              last_run = COALESCE(excluded.last_run, threads.last_run), \
-             last_step = COALESCE(excluded.last_step, threads.last_step) \
+             last_step = COALESCE(excluded.last_step, threads.last_step){carried_updates} \
          WHERE ($3 IS NULL OR threads.len = $3) \
          AND NOT COALESCE(threads.last_run = $5 AND threads.last_step >= $6, FALSE) \
          AND (threads.last_run = $5 \
@@ -70,10 +84,25 @@ pub(crate) fn extend(
     .bind(token)
     .bind(step.map(|(run, _)| run))
     .bind(step.map(|(_, step)| step));
+    let statement = match carried {
+        Some(carried) => statement.bind(carried.messages).bind(carried.episodes),
+        None => statement,
+    };
     match fence {
         Some(fence) => statement.bind(fence.run).bind(fence.token),
         None => statement,
     }
+}
+
+/// A write's messages and episodes, carried by the statement that extends the thread, for the
+/// database's triggers to insert (SQLite: see its migration `0005_one_statement_writes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Carried {
+    /// The messages' JSON texts as a JSON array of strings, or `None` for no messages.
+    pub(crate) messages: Option<String>,
+    /// The episodes as a JSON array of `[at_ms, kind, completes_step, terminal, body]`, or
+    /// `None` for no episodes.
+    pub(crate) episodes: Option<String>,
 }
 
 /// The JSON bodies of `messages`, encoded before any transaction starts.

@@ -11,8 +11,10 @@
 //! when it decides to write; the others write only if it did. A write whose first statement
 //! returns no row runs its report instead of the rest (see [`super::commit`]): why it wrote
 //! nothing. A write of one statement runs alone, in the transaction the database gives every
-//! statement: one call, and on SQLite still under the write lock from its start, since a
-//! statement that writes takes the lock before it reads.
+//! statement (and the triggers it fires): one call, and on SQLite still under the write lock
+//! from its start, since a statement that writes takes the lock before it reads. Every write
+//! on SQLite is one statement ([`super::commit::Writes::Carried`]); its report, when it wrote
+//! nothing, is a read after it.
 //!
 //! A write that fails or is cancelled midway is rolled back: sqlx's transaction rolls back when
 //! it is dropped uncommitted, before its connection runs anything else.
@@ -44,6 +46,12 @@ impl From<String> for Value {
 impl From<&str> for Value {
     fn from(text: &str) -> Self {
         Self::Text(Some(text.to_owned()))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(text: Option<String>) -> Self {
+        Self::Text(text)
     }
 }
 
@@ -174,6 +182,16 @@ pub(crate) async fn run(
         // write transaction before it reads.
         ([statement], None) => {
             return Ok(statement.query().fetch_all(&mut *conn).await?);
+        }
+        // The statement decides and writes alone; when it writes nothing, the report reads why,
+        // after it. What it reads may have moved on since (another writer committed), which the
+        // report's reader tells from a refusal (see the engine's `refusal`).
+        ([statement], Some(report)) => {
+            let rows = statement.query().fetch_all(&mut *conn).await?;
+            if !rows.is_empty() {
+                return Ok(rows);
+            }
+            return Ok(report.query().fetch_all(&mut *conn).await?);
         }
         ([first, rest @ ..], _) => (first, rest),
         ([], _) => return Ok(Vec::new()),

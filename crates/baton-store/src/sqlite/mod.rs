@@ -32,6 +32,8 @@ static SQLITE: Dialect = Dialect {
     clock: Clock::Process,
     // The write lock already keeps every other writer out until the commit ends.
     fence_lock: "",
+    // Every statement is a round trip to the connection's thread: a write is one statement.
+    writes: crate::engine::commit::Writes::Carried,
 };
 
 /// What each connection runs before its first use, in one call, for a busy timeout of
