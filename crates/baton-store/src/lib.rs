@@ -50,7 +50,7 @@
 //!   and the triggers it fires are atomic in SQLite: they commit together or not at all, under
 //!   the database's write lock from the statement's start. This relies on nothing but SQL:
 //!   one prepared statement per call, which every driver supports.
-
+//!
 //! Reads never borrow a write's connection: they draw from a pool of their own, beside the
 //! writes (SQLite in WAL mode lets readers run alongside its writer), so a long read does not
 //! hold up a commit. [`SqliteOptions`] and [`PostgresOptions`] size the pools and say how long
