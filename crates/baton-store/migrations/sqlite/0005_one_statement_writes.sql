@@ -14,7 +14,7 @@
 ALTER TABLE threads ADD COLUMN pending_messages TEXT;
 ALTER TABLE threads ADD COLUMN pending_episodes TEXT;
 
-CREATE TRIGGER threads_created_with_writes AFTER INSERT ON threads
+CREATE TRIGGER threads_extended_with_writes AFTER UPDATE OF len ON threads
 WHEN NEW.pending_messages IS NOT NULL OR NEW.pending_episodes IS NOT NULL
 BEGIN
     INSERT INTO messages (thread_id, seq, body)
@@ -31,21 +31,12 @@ BEGIN
     UPDATE threads SET pending_messages = NULL, pending_episodes = NULL WHERE id = NEW.id;
 END;
 
-CREATE TRIGGER threads_extended_with_writes AFTER UPDATE OF len ON threads
+-- A thread created by a write: its creation counts as its first extension, so that one trigger
+-- inserts what any write carries.
+CREATE TRIGGER threads_created_with_writes AFTER INSERT ON threads
 WHEN NEW.pending_messages IS NOT NULL OR NEW.pending_episodes IS NOT NULL
 BEGIN
-    INSERT INTO messages (thread_id, seq, body)
-    SELECT NEW.id, NEW.len - json_array_length(NEW.pending_messages) + m.key, m.value
-    FROM json_each(NEW.pending_messages) AS m;
-    INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body)
-    SELECT NEW.last_run, next.seq + e.key, json_extract(e.value, '$[0]'),
-           json_extract(e.value, '$[1]'), json_extract(e.value, '$[2]'),
-           json_extract(e.value, '$[3]'), json_extract(e.value, '$[4]')
-    FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = NEW.last_run)
-         AS next,
-         json_each(NEW.pending_episodes) AS e
-    ORDER BY e.key;
-    UPDATE threads SET pending_messages = NULL, pending_episodes = NULL WHERE id = NEW.id;
+    UPDATE threads SET len = NEW.len WHERE id = NEW.id;
 END;
 
 -- A lease's release is one statement too: without a terminal episode, the lease's row is
