@@ -138,7 +138,7 @@ pub(crate) enum RunsCommand {
 pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) topology: TopologyArgs,
-    /// The address to listen on instead of the file's [server] bind.
+    /// The address to listen on instead of the bind address in the file's server section.
     #[arg(long, value_name = "ADDR")]
     pub(crate) bind: Option<std::net::SocketAddr>,
 }

@@ -71,7 +71,7 @@ impl std::fmt::Debug for Faults {
 }
 
 impl Faults {
-    /// The `limit` of every [`ThreadStore::tail`] read so far, in order.
+    /// The `limit` of every [`ThreadStore::tail`](baton_core::memory::ThreadStore::tail) read so far, in order.
     pub fn tail_limits(&self) -> Vec<u64> {
         self.tail_limits
             .lock()
@@ -79,7 +79,7 @@ impl Faults {
             .clone()
     }
 
-    /// How many [`ThreadStore::list`] reads were made.
+    /// How many [`ThreadStore::list`](baton_core::memory::ThreadStore::list) reads were made.
     pub fn list_reads(&self) -> usize {
         self.listed.load(Ordering::Relaxed)
     }

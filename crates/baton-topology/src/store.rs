@@ -12,9 +12,9 @@ use std::sync::Arc;
 /// | text | store |
 /// |---|---|
 /// | `memory` | [`InMemoryStore`]: gone when the process ends |
-/// | `sqlite:PATH` (the default is `sqlite:baton.db`) | [`SqliteStore`], a file (relative paths are relative to the working directory) |
-/// | `sqlite::memory:` | [`SqliteStore`] in memory |
-/// | `postgres://…`, `postgresql://…` | [`PostgresStore`] |
+/// | `sqlite:PATH` (the default is `sqlite:baton.db`) | `SqliteStore`, a file (relative paths are relative to the working directory) |
+/// | `sqlite::memory:` | `SqliteStore` in memory |
+/// | `postgres://…`, `postgresql://…` | `PostgresStore` |
 ///
 /// ```
 /// use baton_topology::StoreSpec;
