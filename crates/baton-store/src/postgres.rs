@@ -34,9 +34,8 @@ static POSTGRES: Dialect = Dialect {
     // key: an acquire that would replace the lease waits for the commit, and a commit that
     // waited for such an acquire finds the lease gone.
     fence_lock: " FOR KEY SHARE",
-    // Statements go one after another on the connection; triggers would be a second copy of
-    // what the engine writes.
-    writes: crate::engine::commit::Writes::Statements,
+    // Every statement is a round trip to the server: a write is one statement.
+    writes: crate::engine::commit::Writes::With,
 };
 
 /// Threads and episodic logs in a PostgreSQL database, shared by every process that connects.

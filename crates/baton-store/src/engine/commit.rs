@@ -1,25 +1,24 @@
-//! Appends and step commits, each one [`Write`] whose statements decide for themselves.
+//! Appends and step commits: each one statement that decides for itself, and a report of why
+//! it wrote nothing.
 //!
 //! A compare-and-append has to branch: extend the thread and write the messages and episodes,
-//! or write nothing. The first statement decides, in the database, under the lock it takes;
-//! the write's other statements carry the decision in their own conditions, and the write
-//! runs them only when the first one extended the thread, or else the report:
+//! or write nothing. One statement does both, in the database, under the lock it takes:
 //!
 //! 1. **Extend** ([`threads::extend`]) grows the thread's length if it holds the expected number
 //!    of messages, the step is not committed yet and the writer's lease, if any, is current
 //!    (creating the thread if needed), and leaves the write's token on the thread's row.
-//! 2. **Messages** ([`threads::insert_messages`]) are inserted only if the thread's row holds the
-//!    token, at positions counted back from the new length.
-//! 3. **Episodes** ([`episodes::insert`]) likewise, numbered after the run's last one.
-//! 4. **Report**, when the first statement wrote nothing: the thread's length, whether the step
-//!    is committed, and whether the lease is current.
+//! 2. **Messages and episodes**, carried by the same statement as JSON arrays, are inserted
+//!    only for a thread it extended: on SQLite by the migration's triggers on the thread's row
+//!    ([`Writes::Carried`]), on PostgreSQL by the other parts of a data-modifying `WITH`
+//!    ([`Writes::With`]). Messages take their positions counted back from the new length;
+//!    episodes are numbered after the run's last one.
+//! 3. **Report**, when the statement wrote nothing: the thread's length, whether the step is
+//!    committed, and whether the lease is current, read after it.
 //!
-//! The first statement returns the thread's new length when it extends it, in the shape of the
-//! report, so the first row a write returns is its [`Outcome`].
-//!
-//! The token is a fresh UUIDv7, so only the write's own first statement can have put it on the
-//! row. An attempt that fails commits nothing, so the next attempt of the same write may reuse
-//! it.
+//! The statement returns the thread's new length when it extends it, in the shape of the
+//! report, so the first row a write returns is its [`Outcome`]. A report read after a refusal
+//! may see another writer's commit made since; the engine tells that from a refusal (a thread
+//! that holds the expected length after all is a race, looked at again).
 //!
 //! # A step commits once
 //!
@@ -31,9 +30,9 @@
 
 use super::leases::Fence;
 use super::retry::Failure;
+use super::threads;
 use super::threads::Carried;
 use super::write::{Statement, Write};
-use super::{episodes, threads};
 use crate::codec::{EpisodeRow, from_sql_int};
 use crate::engine::threads::column;
 use baton_core::error::StoreError;
@@ -64,63 +63,69 @@ pub(crate) fn write(
     let token = Uuid::now_v7().to_string();
     let key = step.as_ref().map(|s| (s.run.as_str(), s.step));
     let outcome = outcome(thread, &token, key, fence);
+    let count = bodies.len();
+    let carried = carried(bodies, step.as_ref());
     let mut write = Write::default();
-    match writes {
+    write.push(match writes {
         Writes::Carried => {
-            let count = bodies.len();
-            let carried = Carried {
-                messages: (count > 0).then(|| {
-                    serde_json::Value::Array(
-                        bodies.into_iter().map(serde_json::Value::String).collect(),
-                    )
-                    .to_string()
-                }),
-                episodes: step
-                    .as_ref()
-                    .filter(|step| !step.episodes.is_empty())
-                    .map(|step| {
-                        serde_json::Value::Array(
-                            step.episodes.iter().map(EpisodeRow::as_json).collect(),
-                        )
-                        .to_string()
-                    }),
-            };
-            write.push(threads::extend(
-                thread,
-                count,
-                expected,
-                &token,
-                key,
-                fence,
-                Some(carried),
-            ));
+            threads::extend(thread, count, expected, &token, key, fence, Some(carried))
         }
-        Writes::Statements => {
-            write.push(threads::extend(
-                thread,
-                bodies.len(),
-                expected,
-                &token,
-                key,
-                fence,
-                None,
-            ));
-            for statement in threads::insert_messages(thread, &token, bodies) {
-                write.push(statement);
-            }
-            if let Some(step) = step {
-                let guard = episodes::Guard::Extended {
-                    thread,
-                    token: &token,
-                };
-                for statement in episodes::insert(&step.run, Some(guard), step.episodes) {
-                    write.push(statement);
-                }
-            }
-        }
-    }
+        Writes::With => with_inserts(
+            threads::extend(thread, count, expected, &token, key, fence, None),
+            carried,
+        ),
+    });
     write.report_refusals_with(outcome);
     write
+}
+
+/// A write's messages and episodes as the JSON arrays one statement carries.
+fn carried(bodies: Vec<String>, step: Option<&StepRecord>) -> Carried {
+    Carried {
+        messages: (!bodies.is_empty()).then(|| {
+            serde_json::Value::Array(bodies.into_iter().map(serde_json::Value::String).collect())
+                .to_string()
+        }),
+        episodes: step.filter(|step| !step.episodes.is_empty()).map(|step| {
+            serde_json::Value::Array(step.episodes.iter().map(EpisodeRow::as_json).collect())
+                .to_string()
+        }),
+    }
+}
+
+/// `extend` (see [`threads::extend`]) as the first part of one statement whose other parts
+/// insert what `carried` holds, only for a thread it extended: PostgreSQL's data-modifying
+/// `WITH`, whose parts run once, to completion, as one statement. It returns what `extend`
+/// returns.
+///
+/// The messages and episodes arrive as JSON text and are read with `json` (not `jsonb`, which
+/// rejects a `\u0000` escape that a message may hold: each body is a string in the array, so
+/// its escapes stay characters).
+fn with_inserts(extend: Statement, carried: Carried) -> Statement {
+    let messages = extend.bound() + 1;
+    let episodes = messages + 1;
+    extend
+        .rewritten(|sql| {
+            format!(
+                "WITH ext AS ({sql}), \
+                 m AS (INSERT INTO messages (thread_id, seq, body) \
+                       SELECT $1, ext.len - $2 + b.n - 1, b.value \
+                       FROM ext, json_array_elements_text(${messages}::json) \
+                            WITH ORDINALITY AS b(value, n)), \
+                 e AS (INSERT INTO episodes \
+                           (run_id, seq, at_ms, kind, completes_step, terminal, body) \
+                       SELECT $5, next.seq + x.n - 1, (x.value->>0)::bigint, x.value->>1, \
+                              (x.value->>2)::bigint, (x.value->>3)::int = 1, x.value->>4 \
+                       FROM ext, \
+                            (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes \
+                             WHERE run_id = $5) AS next, \
+                            json_array_elements(${episodes}::json) WITH ORDINALITY AS x(value, n) \
+                       ORDER BY x.n) \
+                 SELECT * FROM ext"
+            )
+        })
+        .bind(carried.messages)
+        .bind(carried.episodes)
 }
 
 /// How a backend writes a step's messages and episodes after the statement that extends the
@@ -132,8 +137,9 @@ pub(crate) enum Writes {
     /// write is one statement (SQLite, where every statement is a round trip to the
     /// connection's thread).
     Carried,
-    /// Statements of their own after the extending one, in its transaction (PostgreSQL).
-    Statements,
+    /// One statement: the extending one inside a data-modifying `WITH` whose other parts
+    /// insert them (PostgreSQL, where every statement is a round trip to the server).
+    With,
 }
 
 /// The report of a write that wrote nothing, in the shape of the row [`threads::extend`]
@@ -224,64 +230,58 @@ impl Outcome {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_append_extends_inserts_and_reports() {
-        let write = write(
-            Writes::Statements,
-            "t",
-            Some(0),
-            vec!["{}".into(), "{}".into()],
-            None,
-            None,
-        );
-        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
-        assert_eq!(sql.len(), 3, "{sql:#?}");
-        assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
-        assert!(sql[1].starts_with("INSERT INTO messages"), "{}", sql[1]);
-        assert!(sql[2].starts_with("SELECT"), "{}", sql[2]);
-    }
-
-    #[test]
-    fn a_step_commit_adds_its_episodes_before_the_outcome() {
-        let step = StepRecord {
+    fn step() -> StepRecord {
+        StepRecord {
             run: "r".into(),
             step: 1,
             episodes: Vec::new(),
-        };
-        let write = write(Writes::Statements, "t", None, Vec::new(), Some(step), None);
-        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
-        // No messages and no episodes: nothing to insert, but the step's check still runs.
-        assert_eq!(sql.len(), 2, "{sql:#?}");
-        assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);
+        }
     }
 
     #[test]
     fn a_carried_commit_is_one_statement_holding_the_rows_and_a_report() {
-        let step = StepRecord {
-            run: "r".into(),
-            step: 1,
-            episodes: Vec::new(),
-        };
         let write = write(
             Writes::Carried,
             "t",
             Some(0),
             vec!["{\"role\":\"user\"}".into()],
-            Some(step),
+            Some(step()),
             None,
         );
-        let statements: Vec<&Statement> = write.statements().collect();
-        assert_eq!(statements.len(), 2, "{statements:#?}");
-        assert!(
-            statements[0].sql().contains("pending_messages"),
-            "{}",
-            statements[0].sql()
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        assert!(sql[0].starts_with("INSERT INTO threads"), "{}", sql[0]);
+        assert!(sql[0].contains("pending_messages"), "{}", sql[0]);
+        assert!(sql[0].contains("completes_step = $6"), "{}", sql[0]);
+        assert!(sql[1].starts_with("SELECT"), "{}", sql[1]);
+    }
+
+    #[test]
+    fn a_commit_with_inserts_is_one_statement_extending_first_and_a_report() {
+        let write = write(
+            Writes::With,
+            "t",
+            Some(0),
+            vec!["{}".into(), "{}".into()],
+            Some(step()),
+            None,
         );
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 2, "{sql:#?}");
         assert!(
-            statements[1].sql().starts_with("SELECT"),
+            sql[0].starts_with("WITH ext AS (INSERT INTO threads"),
             "{}",
-            statements[1].sql()
+            sql[0]
         );
+        assert!(sql[0].contains("INSERT INTO messages"), "{}", sql[0]);
+        assert!(sql[0].contains("INSERT INTO episodes"), "{}", sql[0]);
+        // Unfenced: the extension binds $1..$6, the rows come after.
+        assert!(
+            sql[0].contains("$7::json") && sql[0].contains("$8::json"),
+            "{}",
+            sql[0]
+        );
+        assert!(sql[1].starts_with("SELECT"), "{}", sql[1]);
     }
 
     #[test]
@@ -292,7 +292,7 @@ mod tests {
             lock: " FOR KEY SHARE",
         };
         let write = write(
-            Writes::Statements,
+            Writes::With,
             "t",
             Some(0),
             vec!["{}".into()],
@@ -305,6 +305,11 @@ mod tests {
                 "AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = $7 AND token = $8 FOR KEY SHARE) \
                  ON CONFLICT"
             ),
+            "{}",
+            sql[0]
+        );
+        assert!(
+            sql[0].contains("$9::json") && sql[0].contains("$10::json"),
             "{}",
             sql[0]
         );

@@ -15,13 +15,6 @@ const ROWS_PER_INSERT: usize = 128;
 
 /// The condition of a write's episodes.
 pub(crate) enum Guard<'a> {
-    /// A step's: the thread's row holds the write's token (see [`super::commit`]).
-    Extended {
-        /// The thread the step extends.
-        thread: &'a str,
-        /// The write's token.
-        token: &'a str,
-    },
     /// A release's: the run's lease is current (see [`super::leases`]).
     Leased {
         /// The run.
@@ -35,9 +28,6 @@ impl Guard<'_> {
     /// The condition on the guard's two parameters, `$2` and `$3`.
     const fn condition(&self) -> &'static str {
         match self {
-            Self::Extended { .. } => {
-                " WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3)"
-            }
             Self::Leased { .. } => {
                 " WHERE EXISTS (SELECT 1 FROM run_leases WHERE run_id = $2 AND token = $3)"
             }
@@ -47,7 +37,6 @@ impl Guard<'_> {
     /// The values of `$2` and `$3`.
     const fn values(&self) -> (&str, &str) {
         match self {
-            Self::Extended { thread, token } => (thread, token),
             Self::Leased { run, token } => (run, token),
         }
     }
@@ -189,15 +178,15 @@ mod tests {
 
     #[test]
     fn guarded_insert_sql_numbers_rows_after_the_guard() {
-        let guard = Guard::Extended {
-            thread: "t",
+        let guard = Guard::Leased {
+            run: "r",
             token: "token",
         };
         let sql = insert_sql(1, Some(&guard));
         assert!(
             sql.ends_with(
                 "(VALUES ($4, $5, $6, $7, $8, $9)) AS v \
-                 WHERE EXISTS (SELECT 1 FROM threads WHERE id = $2 AND extended_by = $3) \
+                 WHERE EXISTS (SELECT 1 FROM run_leases WHERE run_id = $2 AND token = $3) \
                  ORDER BY v.column1"
             ),
             "{sql}"

@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn an_acquire_clears_the_way_inserts_and_reports() {
-        let write = acquire(Writes::Statements, "r", "t", "owner", "token", 10, 20);
+        let write = acquire(Writes::With, "r", "t", "owner", "token", 10, 20);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 3, "{sql:#?}");
         assert!(sql[0].starts_with("DELETE FROM run_leases"), "{}", sql[0]);
@@ -396,7 +396,7 @@ mod tests {
             usage: baton_core::llm::Usage::new(1, 1),
         })
         .expect("encode");
-        let write = release(Writes::Statements, "r", "token", Some(terminal.clone()));
+        let write = release(Writes::With, "r", "token", Some(terminal.clone()));
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
         assert_eq!(sql.len(), 4, "{sql:#?}");
         assert!(sql[0].starts_with("UPDATE run_leases"), "{}", sql[0]);

@@ -22,14 +22,16 @@
 //!   with the first statement of every write — which clock leases expire by, and how a commit
 //!   under a lease keeps the lease from being replaced until it ends ([`leases`]).
 //!
-//! # Writes: one statement on SQLite, transactions on PostgreSQL
+//! # Writes: one statement each
 //!
 //! A step's commit is a compare-and-append, an idempotency check, message and episode inserts,
-//! and, when it wrote nothing, a report of why ([`commit`]). On PostgreSQL it is a handful of
-//! statements in an ordinary sqlx transaction ([`write`]); on SQLite, where each statement is a
-//! round trip to the connection's thread, it is the extending statement alone, carrying the
-//! messages and episodes for the migration's triggers to insert ([`commit::Writes::Carried`]);
-//! taking and releasing a lease likewise. On a file, the store keeps one connection for all its
+//! and, when it wrote nothing, a report of why ([`commit`]). Each statement is a round trip (to
+//! SQLite's connection thread, to PostgreSQL's server), so a commit is one statement: on SQLite
+//! the extending statement carries the messages and episodes for the migration's triggers to
+//! insert ([`commit::Writes::Carried`]), and taking or releasing a lease is one statement the
+//! same way; on PostgreSQL the extending statement heads a data-modifying `WITH` that inserts
+//! them ([`commit::Writes::With`]), and a lease's taking and release are ordinary sqlx
+//! transactions ([`write`]). On a file, the store keeps one connection for all its
 //! writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
 //! attempt — a lost race, a busy database — is retried by the one policy in [`retry`].
 //!

@@ -10,11 +10,7 @@ use baton_core::llm::Message;
 use baton_core::memory::{Page, ThreadTail};
 use sqlx::any::{Any, AnyRow};
 use sqlx::{Executor, Row};
-use std::fmt::Write as _;
 use std::sync::Arc;
-
-/// Rows per `INSERT`: two parameters each, well under SQLite's and PostgreSQL's limits.
-const ROWS_PER_INSERT: usize = 256;
 
 /// Grows `thread` by `count` messages if it holds `expected` of them (or whatever it holds,
 /// with `None`), `step` (run, number) is not committed, and the `fence`'s lease, if any, is
@@ -108,47 +104,6 @@ pub(crate) struct Carried {
 /// The JSON bodies of `messages`, encoded before any transaction starts.
 pub(crate) fn encode_all(messages: &[Arc<Message>]) -> Result<Vec<String>, StoreError> {
     messages.iter().map(|m| encode_message(m)).collect()
-}
-
-/// Inserts `bodies` as the last messages of `thread` if its row holds `token` (see [`extend`]),
-/// a few hundred rows per statement.
-pub(crate) fn insert_messages(thread: &str, token: &str, bodies: Vec<String>) -> Vec<Statement> {
-    let count = to_sql_int(bodies.len() as u64);
-    let mut statements = Vec::with_capacity(bodies.len().div_ceil(ROWS_PER_INSERT));
-    let mut offset: i64 = 0;
-    let mut bodies = bodies.into_iter().peekable();
-    while bodies.peek().is_some() {
-        let chunk: Vec<String> = bodies.by_ref().take(ROWS_PER_INSERT).collect();
-        let mut statement = Statement::new(insert_sql(chunk.len()))
-            .bind(thread)
-            .bind(token)
-            .bind(count);
-        for body in chunk {
-            statement = statement.bind(offset).bind(body);
-            offset += 1;
-        }
-        statements.push(statement);
-    }
-    statements
-}
-
-/// `INSERT INTO messages … FROM threads, (VALUES ($4, $5), ($6, $7), …)` for `rows` rows: each
-/// row's position is the thread's new length, less the write's count, plus the row's offset.
-///
-/// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO messages (thread_id, seq, body) \
-         SELECT t.id, t.len - $3 + v.column1, v.column2 FROM threads AS t, (VALUES ",
-    );
-    for row in 0..rows {
-        let first = 4 + 2 * row;
-        let separator = if row == 0 { "" } else { ", " };
-        // Writing to a String cannot fail.
-        let _ = write!(sql, "{separator}(${first}, ${})", first + 1);
-    }
-    sql.push_str(") AS v WHERE t.id = $1 AND t.extended_by = $2");
-    sql
 }
 
 /// The messages of `thread` in `page`, oldest first.
@@ -255,27 +210,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insert_sql_numbers_rows_after_the_thread_token_and_count() {
-        let sql = insert_sql(2);
-        assert!(
-            sql.ends_with(
-                "(VALUES ($4, $5), ($6, $7)) AS v WHERE t.id = $1 AND t.extended_by = $2"
-            ),
-            "{sql}"
-        );
-    }
-
-    #[test]
-    fn messages_are_inserted_a_few_hundred_per_statement_with_running_offsets() {
-        let bodies = vec![String::from("{}"); ROWS_PER_INSERT + 1];
-        let statements = insert_messages("t", "token", bodies);
-        assert_eq!(statements.len(), 2);
-        let last = Statement::new(insert_sql(1))
-            .bind("t")
-            .bind("token")
-            .bind(to_sql_int(ROWS_PER_INSERT as u64 + 1))
-            .bind(to_sql_int(ROWS_PER_INSERT as u64))
-            .bind("{}");
-        assert_eq!(statements[1], last);
+    fn carried_rows_come_before_the_fence() {
+        let fence = Fence {
+            run: "r",
+            token: "lease",
+            lock: "",
+        };
+        let carried = Carried {
+            messages: Some("[]".into()),
+            episodes: None,
+        };
+        let statement = extend("t", 0, Some(0), "token", None, Some(fence), Some(carried));
+        let sql = statement.sql();
+        assert!(sql.contains("SELECT $1, $2, $4, $5, $6, $7, $8"), "{sql}");
+        assert!(sql.contains("run_id = $9 AND token = $10"), "{sql}");
+        assert_eq!(statement.bound(), 10);
     }
 }

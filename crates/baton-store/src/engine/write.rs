@@ -102,6 +102,20 @@ impl Statement {
         self
     }
 
+    /// How many parameters are bound so far: the next is `$` this plus one.
+    pub(crate) fn bound(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The statement with its text rewritten by `rewrite` (given the text), its values kept.
+    #[must_use]
+    pub(crate) fn rewritten(self, rewrite: impl FnOnce(&str) -> String) -> Self {
+        Self {
+            sql: rewrite(&self.sql).into(),
+            values: self.values,
+        }
+    }
+
     /// The statement's text.
     #[cfg(test)]
     pub(crate) fn sql(&self) -> &str {
