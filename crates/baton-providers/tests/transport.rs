@@ -82,33 +82,9 @@ async fn an_anthropic_body_that_ends_without_a_stop_is_incomplete() {
     assert_eq!(error, Some(LlmError::IncompleteStream));
 }
 
-#[tokio::test]
-async fn a_stalled_stream_times_out_after_the_idle_timeout() {
-    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
-    let mut stream = openai(&server).chat_stream(&request()).await.unwrap();
-    for expected in partial_text() {
-        assert_eq!(stream.next().await.unwrap().unwrap(), expected);
-    }
-
-    let waiting = Instant::now();
-    let error = stream.next().await.unwrap().unwrap_err();
-    let waited = waiting.elapsed();
-
-    assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
-    assert!(error.is_retryable());
-    assert!(
-        waited >= SHORT,
-        "timed out after {waited:?}, before the idle timeout"
-    );
-    assert!(stream.next().await.is_none());
-}
-
-#[tokio::test]
-async fn a_stalled_connection_times_out_after_the_read_timeout_even_when_chunks_may_wait_long() {
-    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
-    let provider: OpenAiProvider = HttpProvider::new(config(server.url("/v1")).read_timeout(SHORT))
-        .unwrap()
-        .layer(Timeout::new().between_chunks(Duration::from_secs(3600)));
+/// Reads the partial text `provider` streams from a server that then stalls, and the error
+/// that ends the stream: a retryable timeout, after how long.
+async fn stall_after_partial_text(provider: &impl LlmProvider) -> Duration {
     let mut stream = provider.chat_stream(&request()).await.unwrap();
     for expected in partial_text() {
         assert_eq!(stream.next().await.unwrap().unwrap(), expected);
@@ -120,6 +96,31 @@ async fn a_stalled_connection_times_out_after_the_read_timeout_even_when_chunks_
 
     assert!(matches!(error, LlmError::Timeout(_)), "{error:?}");
     assert!(error.is_retryable());
+    assert!(stream.next().await.is_none());
+    waited
+}
+
+#[tokio::test]
+async fn a_stalled_stream_times_out_after_the_idle_timeout() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
+
+    let waited = stall_after_partial_text(&openai(&server)).await;
+
+    assert!(
+        waited >= SHORT,
+        "timed out after {waited:?}, before the idle timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_connection_times_out_after_the_read_timeout_even_when_chunks_may_wait_long() {
+    let server = MockServer::start([Reply::sse("openai/partial.sse").then_stall()]).await;
+    let provider: OpenAiProvider = HttpProvider::new(config(server.url("/v1")).read_timeout(SHORT))
+        .unwrap()
+        .layer(Timeout::new().between_chunks(Duration::from_secs(3600)));
+
+    let waited = stall_after_partial_text(&provider).await;
+
     assert!(
         waited >= SHORT,
         "timed out after {waited:?}, before the read timeout"
