@@ -24,6 +24,10 @@ fn file(name: &str, bytes: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
 /// `baton ARGS… FILE` with `env` set and the test variables of this file cleared.
 fn baton(args: &[&str], file: &Path, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_baton"));
+    // The file's directory, a temporary one, is where a default store (`baton.db`) goes.
+    if let Some(dir) = file.parent() {
+        command.current_dir(dir);
+    }
     command
         .args(args)
         .arg(file)
