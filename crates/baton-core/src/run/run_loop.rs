@@ -40,8 +40,7 @@ pub(crate) enum Mode {
 
 /// How an agent's part of a run ended, when it did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AgentOutcome {
+pub(crate) enum AgentOutcome {
     /// The model answered: the run is complete, and its `Completed` episode was committed with
     /// its last step.
     Answered(RunOutput),
@@ -89,7 +88,7 @@ enum ResponseSource {
 /// nothing is written before), [`run`](Self::run) records `Started`, reads the thread's tail,
 /// appends the input and steps, and [`end`](Self::end) records the outcome and frees the
 /// lease. A run that started must be ended.
-pub struct RunLoop {
+pub(crate) struct RunLoop {
     pub(crate) ctx: AgentContext,
     pub(crate) thread: ThreadId,
     pub(crate) opts: RunOptions,
@@ -129,7 +128,7 @@ impl RunLoop {
     /// [`RunError::Store`] with [`StoreError::ThreadBusy`] if another run holds the thread,
     /// [`StoreError::RunLeased`] if the run is driven elsewhere; [`RunError::Cancelled`] if
     /// the run is already cancelled.
-    pub async fn start(
+    pub(crate) async fn start(
         ctx: AgentContext,
         thread: ThreadId,
         opts: RunOptions,
@@ -223,7 +222,7 @@ impl RunLoop {
     /// Continues a run that other agents started: step numbers go on from `steps` and the
     /// run's usage from `usage`. `max_steps` still counts this agent's steps only.
     #[must_use]
-    pub fn continuing(mut self, steps: u32, usage: Usage) -> Self {
+    pub(crate) fn continuing(mut self, steps: u32, usage: Usage) -> Self {
         self.step = steps;
         self.step_offset = steps;
         self.usage = usage;
@@ -232,25 +231,25 @@ impl RunLoop {
 
     /// Steps taken so far in the run, by every agent.
     #[must_use]
-    pub fn steps(&self) -> u32 {
+    pub(crate) fn steps(&self) -> u32 {
         self.step
     }
 
     /// Tokens used so far in the run, by every agent.
     #[must_use]
-    pub fn usage(&self) -> Usage {
+    pub(crate) fn usage(&self) -> Usage {
         self.usage
     }
 
     /// The run's context.
     #[must_use]
-    pub fn context(&self) -> &AgentContext {
+    pub(crate) fn context(&self) -> &AgentContext {
         &self.ctx
     }
 
     /// The context of the current step, as tools and guardrails see it.
     #[must_use]
-    pub fn run_context(&self) -> RunContext<'_> {
+    pub(crate) fn run_context(&self) -> RunContext<'_> {
         RunContext::new(&self.scope, self.step)
     }
 
@@ -260,7 +259,7 @@ impl RunLoop {
     ///
     /// The caller ends the run with [`end`](Self::end), whatever this returns, unless the
     /// agent handed off (the run then goes on elsewhere).
-    pub async fn run(
+    pub(crate) async fn run(
         &mut self,
         input: Vec<Message>,
         sink: Option<&EventSink>,
@@ -569,7 +568,7 @@ impl RunLoop {
     /// is already committed, so the lease is freed and the answer sent; a failure is
     /// classified, redacted, logged, recorded as the run's one `Failed` episode with the
     /// lease's release, and sent. Returns the outcome as recorded.
-    pub async fn end(
+    pub(crate) async fn end(
         self,
         outcome: Result<RunOutput, RunError>,
         sink: Option<&EventSink>,

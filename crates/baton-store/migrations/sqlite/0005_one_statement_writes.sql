@@ -6,6 +6,9 @@
 -- below insert them and clear the columns, in that statement: one call, one implicit
 -- transaction (a statement and the triggers it fires commit or fail together).
 --
+-- A binary built before this migration refuses a database that has it (sqlx reports the
+-- migration it does not know): upgrade every process sharing a file together.
+--
 -- `pending_messages`: the messages' JSON texts, as an array of strings, the last messages of
 -- the thread. `pending_episodes`: the episodes of the step (of run `last_run`), each an array
 -- [at_ms, kind, completes_step, terminal, body], numbered after the run's last episode, in

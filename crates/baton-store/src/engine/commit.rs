@@ -98,6 +98,11 @@ fn carried(bodies: Vec<String>, step: Option<&StepRecord>) -> Carried {
 /// `WITH`, whose parts run once, to completion, as one statement. It returns what `extend`
 /// returns.
 ///
+/// The episodes are numbered from the run's log as the statement's snapshot saw it, taken
+/// before the extension may wait for the thread's row: a writer of the same run that
+/// committed meanwhile (only a run's new driver could, and the lease's fence keeps it out)
+/// would collide on the log's key, and the write would run again.
+///
 /// The messages and episodes arrive as JSON text and are read with `json` (not `jsonb`, which
 /// rejects a `\u0000` escape that a message may hold: each body is a string in the array, so
 /// its escapes stay characters).
@@ -128,7 +133,7 @@ fn with_inserts(extend: Statement, carried: Carried) -> Statement {
         .bind(carried.episodes)
 }
 
-/// How a backend writes a step's messages and episodes after the statement that extends the
+/// How a backend writes a step's messages and episodes within the statement that extends the
 /// thread.
 #[cfg_attr(not(all(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,10 @@
 //!
 //! # Taking a lease
 //!
-//! One write of three statements, all of which run ([`acquire`]):
+//! On SQLite ([`Writes::Carried`]), one statement: an insert that runs only if no live lease
+//! holds the run or the thread, and that says when it takes the lease (`taken_at_ms`), so that
+//! the migration's `BEFORE INSERT` trigger deletes the expired leases in its way first. On
+//! PostgreSQL, one write of three statements, all of which run ([`acquire`]):
 //!
 //! 1. **Clear the way**: delete the expired leases of the run and of the thread, if no live
 //!    lease holds either. A refused acquire deletes nothing, so an expired lease that nobody
@@ -32,9 +35,12 @@
 //! ends (the dialect's `fence_lock`): an acquire that would replace the lease waits for the
 //! commit, and a commit that waited for such an acquire finds the lease gone.
 //!
-//! A release ([`release`]) likewise starts by locking the lease's row, with an update that
-//! changes nothing and returns a row only if the lease is current; the terminal episode is
-//! inserted only if the lease is current, and the row is deleted last.
+//! A release ([`release`]) on PostgreSQL likewise starts by locking the lease's row, with an
+//! update that changes nothing and returns a row only if the lease is current; the terminal
+//! episode is inserted only if the lease is current, and the row is deleted last. On SQLite it
+//! is one statement: a delete of the current lease's row, or, with a terminal episode, an
+//! update of that row carrying the episode, which the migration's trigger records before it
+//! deletes the row.
 //!
 //! # Time
 //!

@@ -16,10 +16,11 @@
 //!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, the trigger that keeps
 //!   the `runs` table, and SQLite's triggers that insert what a write's one statement carries
 //!   (SQL triggers are not portable);
-//! - in [`Dialect`]: how a write reaches the database ([`commit::Writes`]) and how a write
-//!   transaction begins — SQLite takes the database's write lock at `BEGIN IMMEDIATE`, so two
-//!   connections never both read and then fail to upgrade; PostgreSQL locks the thread's row
-//!   with the first statement of every write — which clock leases expire by, and how a commit
+//! - in [`Dialect`]: how a write reaches the database ([`commit::Writes`]) and how a write of
+//!   several statements begins — SQLite takes the database's write lock at `BEGIN IMMEDIATE`
+//!   (a single writing statement takes it at its start), so two connections never both read
+//!   and then fail to upgrade; PostgreSQL locks the thread's row with the first statement of
+//!   every write — which clock leases expire by, and how a commit
 //!   under a lease keeps the lease from being replaced until it ends ([`leases`]).
 //!
 //! # Writes: one statement each
@@ -279,7 +280,9 @@ impl SqlEngine {
 /// Why a compare-and-append wrote nothing: a conflict, or a race to look at again.
 fn refusal(thread: ThreadId, expected: Option<u64>, actual: u64) -> Failure {
     if expected == Some(actual) {
-        // Created by another writer after the extension's snapshot (PostgreSQL): look again.
+        // The thread holds the expected length after all: another writer created or grew it
+        // after the extension's snapshot (PostgreSQL), or between the extension and the report
+        // read after it. Look again.
         return Failure::Race;
     }
     conflict(thread, expected, actual)

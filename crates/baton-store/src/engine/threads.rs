@@ -21,8 +21,8 @@ use std::sync::Arc;
 ///
 /// One upsert does the checks and the update. On PostgreSQL it locks the thread's row until the
 /// transaction ends, and a writer waiting on that lock checks against the row the winner
-/// committed — its length and its last step; on SQLite the transaction already holds the
-/// database's write lock. A new thread is created only by a writer that expects it empty (or
+/// committed — its length and its last step; on SQLite the statement takes the database's
+/// write lock at its start. A new thread is created only by a writer that expects it empty (or
 /// expects nothing), and has no step committed yet.
 ///
 /// A run's steps commit in order, so a step is committed if the thread's last one, of the same

@@ -16,8 +16,11 @@
 //! on SQLite is one statement ([`super::commit::Writes::Carried`]); its report, when it wrote
 //! nothing, is a read after it.
 //!
-//! A write that fails or is cancelled midway is rolled back: sqlx's transaction rolls back when
-//! it is dropped uncommitted, before its connection runs anything else.
+//! A write of several statements that fails or is cancelled midway is rolled back: sqlx's
+//! transaction rolls back when it is dropped uncommitted, before its connection runs anything
+//! else. A write of one statement is the database's to finish once sent: it commits whole or
+//! not at all, and a caller that stopped waiting for it may not hear which (a commit retried
+//! after that is refused as already committed).
 
 use super::Dialect;
 use super::retry::Failure;

@@ -79,8 +79,9 @@ fn configured(
 /// may take the last commits back, never corrupt the file. Several stores, in one process or
 /// many, may open the same file; writes to one thread are serialized by compare-and-append.
 ///
-/// A store keeps one connection for its writes, each an ordinary transaction that starts with
-/// `BEGIN IMMEDIATE`; reads run beside it, on a pool of their own ([`SqliteOptions`] says how
+/// A store keeps one connection for its writes, each one statement (what a commit carries is
+/// inserted by the triggers of the migration `0005_one_statement_writes`, in that statement);
+/// reads run beside it, on a pool of their own ([`SqliteOptions`] says how
 /// large, and how long a connection waits for the database's lock).
 ///
 /// ```
