@@ -19,10 +19,6 @@ static POSTGRES: Dialect = Dialect {
     // READ COMMITTED: each write locks its thread's row first, which serializes the writers of
     // a thread without the retries that SERIALIZABLE would impose on every contended write.
     begin_write: "BEGIN",
-    // For the writes whose statements decide on rows that none of them locks (taking a lease):
-    // one snapshot for all of them, and a failure (run again) if a row they change was changed
-    // by another transaction since.
-    begin_snapshot_write: "BEGIN ISOLATION LEVEL REPEATABLE READ",
     // Processes on many hosts share the database, and their clocks differ; they must agree on
     // when a lease expires, so the server's clock is the one they read. It costs a round trip
     // before each taking and renewal of a lease (and each listing of unfinished runs), which

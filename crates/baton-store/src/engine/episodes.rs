@@ -13,51 +13,18 @@ use std::fmt::Write as _;
 /// Rows per `INSERT`: six parameters each, well under SQLite's and PostgreSQL's limits.
 const ROWS_PER_INSERT: usize = 128;
 
-/// The condition of a write's episodes.
-pub(crate) enum Guard<'a> {
-    /// A release's: the run's lease is current (see [`super::leases`]).
-    Leased {
-        /// The run.
-        run: &'a str,
-        /// The lease's token.
-        token: &'a str,
-    },
-}
-
-impl Guard<'_> {
-    /// The condition on the guard's two parameters, `$2` and `$3`.
-    const fn condition(&self) -> &'static str {
-        match self {
-            Self::Leased { .. } => {
-                " WHERE EXISTS (SELECT 1 FROM run_leases WHERE run_id = $2 AND token = $3)"
-            }
-        }
-    }
-
-    /// The values of `$2` and `$3`.
-    const fn values(&self) -> (&str, &str) {
-        match self {
-            Self::Leased { run, token } => (run, token),
-        }
-    }
-}
-
 /// Appends `rows` to the log of `run`, numbered after its last episode, a hundred-odd rows per
-/// statement; with a `guard`, only if it holds.
+/// statement.
 ///
 /// The next sequence number is read in the statement that inserts, so a concurrent writer of
 /// the same run either waits for this one (SQLite) or collides with it on the primary key
 /// (PostgreSQL), and then tries again.
-pub(crate) fn insert(run: &str, guard: Option<Guard<'_>>, rows: Vec<EpisodeRow>) -> Vec<Statement> {
+pub(crate) fn insert(run: &str, rows: Vec<EpisodeRow>) -> Vec<Statement> {
     let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<EpisodeRow> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let mut statement = Statement::new(insert_sql(chunk.len(), guard.as_ref())).bind(run);
-        if let Some(guard) = &guard {
-            let (first, second) = guard.values();
-            statement = statement.bind(first).bind(second);
-        }
+        let mut statement = Statement::new(insert_sql(chunk.len())).bind(run);
         for (offset, row) in (0_i64..).zip(chunk) {
             statement = statement
                 .bind(offset)
@@ -73,17 +40,17 @@ pub(crate) fn insert(run: &str, guard: Option<Guard<'_>>, rows: Vec<EpisodeRow>)
 }
 
 /// `INSERT INTO episodes … SELECT … FROM (next sequence number), (VALUES …)` for `rows` rows,
-/// after the run (`$1`) and, with a `guard`, its two values (`$2`, `$3`).
+/// after the run (`$1`).
 ///
 /// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
-fn insert_sql(rows: usize, guard: Option<&Guard<'_>>) -> String {
+fn insert_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
          SELECT $1, next.seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
          FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) AS next, \
          (VALUES ",
     );
-    let parameters_before = if guard.is_some() { 3 } else { 1 };
+    let parameters_before = 1;
     for row in 0..rows {
         let first = parameters_before + 1 + 6 * row;
         let separator = if row == 0 { "" } else { ", " };
@@ -99,9 +66,6 @@ fn insert_sql(rows: usize, guard: Option<&Guard<'_>>) -> String {
         );
     }
     sql.push_str(") AS v");
-    if let Some(guard) = guard {
-        sql.push_str(guard.condition());
-    }
     // In order: the trigger that tracks runs lets the latest episode decide.
     sql.push_str(" ORDER BY v.column1");
     sql
@@ -166,27 +130,10 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_parameters_after_the_run() {
-        let sql = insert_sql(2, None);
+        let sql = insert_sql(2);
         assert!(
             sql.ends_with(
                 "(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v \
-                 ORDER BY v.column1"
-            ),
-            "{sql}"
-        );
-    }
-
-    #[test]
-    fn guarded_insert_sql_numbers_rows_after_the_guard() {
-        let guard = Guard::Leased {
-            run: "r",
-            token: "token",
-        };
-        let sql = insert_sql(1, Some(&guard));
-        assert!(
-            sql.ends_with(
-                "(VALUES ($4, $5, $6, $7, $8, $9)) AS v \
-                 WHERE EXISTS (SELECT 1 FROM run_leases WHERE run_id = $2 AND token = $3) \
                  ORDER BY v.column1"
             ),
             "{sql}"

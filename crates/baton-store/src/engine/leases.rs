@@ -8,24 +8,18 @@
 //!
 //! # Taking a lease
 //!
-//! On SQLite ([`Writes::Carried`]), one statement: an insert that runs only if no live lease
-//! holds the run or the thread, and that says when it takes the lease (`taken_at_ms`), so that
-//! the migration's `BEFORE INSERT` trigger deletes the expired leases in its way first. On
-//! PostgreSQL, one write of three statements, all of which run ([`acquire`]):
+//! One statement ([`acquire`]), which clears the way and inserts: the expired leases of the run
+//! and of the thread are deleted, if no live lease holds either (a refused acquire deletes
+//! nothing, so an expired lease that nobody replaced stays current for its holder), and the new
+//! lease is inserted if no live lease holds the run or the thread. On SQLite the insert says
+//! when it takes the lease (`taken_at_ms`) and the migration's `BEFORE INSERT` trigger deletes
+//! the expired leases in its way; on PostgreSQL a data-modifying `WITH` deletes them before the
+//! insert reads on. When nothing was inserted, the report reads the run's current token, the
+//! owner of a live lease on the run, and the run of a live lease on the thread.
 //!
-//! 1. **Clear the way**: delete the expired leases of the run and of the thread, if no live
-//!    lease holds either. A refused acquire deletes nothing, so an expired lease that nobody
-//!    replaced stays current for its holder.
-//! 2. **Insert** the new lease, if no lease of the run or of the thread is left.
-//! 3. **Report** the run's current token (the new one, if the insert happened), the owner of a
-//!    live lease on the run, and the run of a live lease on the thread.
-//!
-//! The statements decide on rows that none of them locks, so they see one snapshot
-//! ([`Isolation::OneSnapshot`]): on SQLite the write lock gives it, on PostgreSQL repeatable
-//! read. Two acquires that both find the way clear both insert, and the unique keys (the run,
-//! the thread) make one of them fail; so does an acquire that deletes a lease another
-//! transaction renewed or deleted since its snapshot. The failed one is run again, and sees the
-//! winner.
+//! Two acquires that both find the way clear both insert, and the unique keys (the run, the
+//! thread) make one of them fail; so does an acquire whose expired lease another transaction
+//! renewed or deleted meanwhile. The failed one is run again, and sees the winner.
 //!
 //! # Fencing
 //!
@@ -35,12 +29,10 @@
 //! ends (the dialect's `fence_lock`): an acquire that would replace the lease waits for the
 //! commit, and a commit that waited for such an acquire finds the lease gone.
 //!
-//! A release ([`release`]) on PostgreSQL likewise starts by locking the lease's row, with an
-//! update that changes nothing and returns a row only if the lease is current; the terminal
-//! episode is inserted only if the lease is current, and the row is deleted last. On SQLite it
-//! is one statement: a delete of the current lease's row, or, with a terminal episode, an
-//! update of that row carrying the episode, which the migration's trigger records before it
-//! deletes the row.
+//! A release ([`release`]) is one statement too: the current lease's row is deleted, and the
+//! terminal episode, if any, recorded only if it was — on PostgreSQL by the insert of a
+//! data-modifying `WITH` that reads what the delete returned, on SQLite by the migration's
+//! trigger on an update of the row that carries the episode, which then deletes the row.
 //!
 //! # Time
 //!
@@ -51,7 +43,7 @@
 
 use super::commit::Writes;
 use super::retry::Failure;
-use super::write::{Isolation, Statement, Write};
+use super::write::{Statement, Write};
 use super::{SqlEngine, episodes};
 use crate::codec::{EpisodeRow, corrupt, from_sql_int, to_sql_int};
 use crate::engine::threads::column;
@@ -134,31 +126,34 @@ fn acquire(
         write.report_refusals_with(report);
         return write;
     }
-    let mut write = Write::with(Isolation::OneSnapshot);
+    // One statement: the expired leases in the way are deleted first (the insert reads what
+    // the delete returned, so it runs after it), and the insert runs only if no live lease
+    // holds the run or the thread. A lease another writer took or renewed meanwhile collides
+    // on a key, and the write runs again.
+    let mut write = Write::default();
     write.push(
         Statement::new(
-            "DELETE FROM run_leases \
-             WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms <= $3 \
-             AND NOT EXISTS (SELECT 1 FROM run_leases \
-                             WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $3)",
-        )
-        .bind(run)
-        .bind(thread)
-        .bind(now),
-    );
-    write.push(
-        Statement::new(
-            "INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms) \
+            "WITH gone AS (\
+                 DELETE FROM run_leases \
+                 WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms <= $6 \
+                 AND NOT EXISTS (SELECT 1 FROM run_leases \
+                                 WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
+                 RETURNING 1) \
+             INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms) \
              SELECT $1, $2, $3, $4, $5 \
-             WHERE NOT EXISTS (SELECT 1 FROM run_leases WHERE run_id = $1 OR thread_id = $2)",
+             WHERE (SELECT COUNT(*) FROM gone) >= 0 \
+             AND NOT EXISTS (SELECT 1 FROM run_leases \
+                             WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
+             RETURNING token, NULL, NULL",
         )
         .bind(run)
         .bind(thread)
         .bind(owner)
         .bind(token)
-        .bind(expires_at_ms),
+        .bind(expires_at_ms)
+        .bind(now),
     );
-    write.push(report);
+    write.report_refusals_with(report);
     write
 }
 
@@ -184,8 +179,8 @@ fn acquired(rows: &[AnyRow], run: RunId, thread: ThreadId, token: &str) -> Resul
             .map_err(|e| corrupt(format_args!("run id of a lease: {e}")))?;
         return Err(Failure::Store(StoreError::ThreadBusy { thread, holder }));
     }
-    // Neither taken nor refused, which one snapshot for all three statements rules out: look
-    // again rather than guess.
+    // Neither taken nor refused: the report, read after the refused insert, found the way clear
+    // (the lease in the way expired or was released meanwhile). Look again rather than guess.
     Err(Failure::Race)
 }
 
@@ -228,25 +223,27 @@ fn release(writes: Writes, run: &str, token: &str, terminal: Option<EpisodeRow>)
         write.report_refusals_with(report);
         return write;
     }
-    // Changes nothing, but locks the row (PostgreSQL) for the statements that follow.
+    // One statement: the current lease's row deleted, and the terminal episode, if any,
+    // recorded only if it was (the insert reads what the delete returned).
     write.push(
         Statement::new(
-            "UPDATE run_leases SET expires_at_ms = expires_at_ms \
-             WHERE run_id = $1 AND token = $2 RETURNING 1",
+            "WITH released AS (\
+                 DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING run_id), \
+             terminal AS (\
+                 INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
+                 SELECT r.run_id, next.seq, (x.value->>0)::bigint, x.value->>1, \
+                        (x.value->>2)::bigint, (x.value->>3)::int = 1, x.value->>4 \
+                 FROM released AS r, \
+                      (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) \
+                      AS next, \
+                      json_array_elements($3::json) AS x(value)) \
+             SELECT 1 FROM released",
         )
         .bind(run)
-        .bind(token),
-    );
-    if let Some(terminal) = terminal {
-        let guard = episodes::Guard::Leased { run, token };
-        for statement in episodes::insert(run, Some(guard), vec![terminal]) {
-            write.push(statement);
-        }
-    }
-    write.push(
-        Statement::new("DELETE FROM run_leases WHERE run_id = $1 AND token = $2")
-            .bind(run)
-            .bind(token),
+        .bind(token)
+        .bind(
+            terminal.map(|terminal| serde_json::Value::Array(vec![terminal.as_json()]).to_string()),
+        ),
     );
     write.report_refusals_with(report);
     write
@@ -386,17 +383,26 @@ mod tests {
     }
 
     #[test]
-    fn an_acquire_clears_the_way_inserts_and_reports() {
+    fn an_acquire_is_one_statement_and_a_report() {
+        for writes in [Writes::With, Writes::Carried] {
+            let write = acquire(writes, "r", "t", "owner", "token", 10, 20);
+            let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+            assert_eq!(sql.len(), 2, "{sql:#?}");
+            assert!(sql[0].contains("INSERT INTO run_leases"), "{}", sql[0]);
+            assert!(sql[1].starts_with("SELECT"), "{}", sql[1]);
+        }
         let write = acquire(Writes::With, "r", "t", "owner", "token", 10, 20);
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
-        assert_eq!(sql.len(), 3, "{sql:#?}");
-        assert!(sql[0].starts_with("DELETE FROM run_leases"), "{}", sql[0]);
-        assert!(sql[1].starts_with("INSERT INTO run_leases"), "{}", sql[1]);
-        assert!(sql[2].starts_with("SELECT"), "{}", sql[2]);
+        // The expired leases in the way go first, in the same statement.
+        assert!(
+            sql[0].starts_with("WITH gone AS (DELETE FROM run_leases"),
+            "{}",
+            sql[0]
+        );
     }
 
     #[test]
-    fn a_release_locks_records_deletes_and_reports() {
+    fn a_release_is_one_statement_and_a_report() {
         let terminal = EpisodeRow::new(&Episode::Completed {
             output: "done".into(),
             usage: baton_core::llm::Usage::new(1, 1),
@@ -404,15 +410,14 @@ mod tests {
         .expect("encode");
         let write = release(Writes::With, "r", "token", Some(terminal.clone()));
         let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
-        assert_eq!(sql.len(), 4, "{sql:#?}");
-        assert!(sql[0].starts_with("UPDATE run_leases"), "{}", sql[0]);
+        assert_eq!(sql.len(), 2, "{sql:#?}");
         assert!(
-            sql[1].starts_with("INSERT INTO episodes") && sql[1].contains("FROM run_leases"),
+            sql[0].starts_with("WITH released AS (DELETE FROM run_leases"),
             "{}",
-            sql[1]
+            sql[0]
         );
-        assert!(sql[2].starts_with("DELETE FROM run_leases"), "{}", sql[2]);
-        assert!(sql[3].starts_with("SELECT COUNT(*)"), "{}", sql[3]);
+        assert!(sql[0].contains("INSERT INTO episodes"), "{}", sql[0]);
+        assert!(sql[1].starts_with("SELECT COUNT(*)"), "{}", sql[1]);
 
         // Carried: the row marked with the episode, in one statement, then the report.
         let write = release(Writes::Carried, "r", "token", Some(terminal));

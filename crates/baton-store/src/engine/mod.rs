@@ -31,8 +31,8 @@
 //! the extending statement carries the messages and episodes for the migration's triggers to
 //! insert ([`commit::Writes::Carried`]), and taking or releasing a lease is one statement the
 //! same way; on PostgreSQL the extending statement heads a data-modifying `WITH` that inserts
-//! them ([`commit::Writes::With`]), and a lease's taking and release are ordinary sqlx
-//! transactions ([`write`]). On a file, the store keeps one connection for all its
+//! them ([`commit::Writes::With`]), and a lease's taking and release are a `WITH` too. A write
+//! of several statements would run as an ordinary sqlx transaction ([`write`]). On a file, the store keeps one connection for all its
 //! writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
 //! attempt — a lost race, a busy database — is retried by the one policy in [`retry`].
 //!
@@ -64,7 +64,7 @@ use commit::{Outcome, StepRecord};
 use connections::Connections;
 use retry::{Failure, retrying};
 use std::sync::Arc;
-use write::{Isolation, Write};
+use write::Write;
 
 /// What one backend does differently from the other, beyond its migrations.
 #[derive(Debug)]
@@ -73,9 +73,6 @@ pub(crate) struct Dialect {
     pub(crate) name: &'static str,
     /// The statement that opens a write transaction.
     pub(crate) begin_write: &'static str,
-    /// The statement that opens a write transaction whose statements all see one snapshot
-    /// ([`Isolation::OneSnapshot`]).
-    pub(crate) begin_snapshot_write: &'static str,
     /// The clock that leases expire by.
     pub(crate) clock: leases::Clock,
     /// What a commit's check of its lease appends to keep the lease's row from being replaced
@@ -83,16 +80,6 @@ pub(crate) struct Dialect {
     pub(crate) fence_lock: &'static str,
     /// How a write's messages and episodes reach their tables (see [`commit::Writes`]).
     pub(crate) writes: commit::Writes,
-}
-
-impl Dialect {
-    /// The statement that opens a write transaction of `isolation`.
-    pub(crate) const fn begin(&self, isolation: Isolation) -> &'static str {
-        match isolation {
-            Isolation::PerStatement => self.begin_write,
-            Isolation::OneSnapshot => self.begin_snapshot_write,
-        }
-    }
 }
 
 /// The connections to one of the backends, and the store operations on them.
@@ -211,7 +198,7 @@ impl SqlEngine {
     pub(crate) async fn record(&self, run: RunId, episode: &Episode) -> Result<(), StoreError> {
         let rows = vec![EpisodeRow::new(episode)?];
         let mut write = Write::default();
-        for statement in episodes::insert(&run.to_string(), None, rows) {
+        for statement in episodes::insert(&run.to_string(), rows) {
             write.push(statement);
         }
         self.retrying("recording an episode", || async {

@@ -1,20 +1,20 @@
-//! Writes: the statements of one transaction, and how they run.
+//! Writes: the statements that commit together, and how they run.
 //!
-//! A [`Write`] is a list of [`Statement`]s that commit together, each numbering its parameters
-//! from `$1`. Both backends run it as an ordinary sqlx transaction on one connection: the
-//! dialect's `BEGIN` (`BEGIN IMMEDIATE` on SQLite, which takes the write lock before the first
-//! read), the statements one after another, `COMMIT`. sqlx prepares each statement once per
-//! connection and keeps it in the connection's statement cache, so a write on a connection kept
-//! for writes (SQLite, see [`super::connections`]) parses nothing after its first run.
+//! Every write the store makes is one statement (see [`super::commit`] and [`super::leases`]):
+//! it runs alone, in the transaction the database gives every statement (its triggers and its
+//! `WITH` parts included), in one call; on SQLite still under the write lock from its start,
+//! since a statement that writes takes the lock before it reads. sqlx prepares each statement
+//! once per connection and keeps it in the connection's statement cache, so a write on a
+//! connection kept for writes (SQLite, see [`super::connections`]) parses nothing after its
+//! first run.
 //!
-//! The statements of a write carry their own conditions: the first decides, and returns a row
-//! when it decides to write; the others write only if it did. A write whose first statement
-//! returns no row runs its report instead of the rest (see [`super::commit`]): why it wrote
-//! nothing. A write of one statement runs alone, in the transaction the database gives every
-//! statement (and the triggers it fires): one call, and on SQLite still under the write lock
-//! from its start, since a statement that writes takes the lock before it reads. Every write
-//! on SQLite is one statement ([`super::commit::Writes::Carried`]); its report, when it wrote
-//! nothing, is a read after it.
+//! A write's statement decides, and returns a row when it decides to write; when it returns
+//! none, the write's report, a read, runs after it and tells why it wrote nothing.
+//!
+//! A [`Write`] may hold several statements, each numbering its parameters from `$1`: they run
+//! as an ordinary sqlx transaction on one connection (the dialect's `BEGIN`, `BEGIN
+//! IMMEDIATE` on SQLite; the statements; `COMMIT`), and the report, if the first statement
+//! returned no row, instead of the rest.
 //!
 //! A write of several statements that fails or is cancelled midway is rolled back: sqlx's
 //! transaction rolls back when it is dropped uncommitted, before its connection runs anything
@@ -137,37 +137,15 @@ impl Statement {
     }
 }
 
-/// What the statements of a write see of other transactions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Isolation {
-    /// Each statement sees what committed before it started (PostgreSQL's read committed): the
-    /// writes whose first statement locks what the others depend on.
-    #[default]
-    PerStatement,
-    /// Every statement sees the database as the write's first statement saw it, and a write that
-    /// changes a row another transaction changed since fails (to be run again): the writes whose
-    /// statements decide on rows that their first statement does not lock.
-    OneSnapshot,
-}
-
 /// Statements that commit together, in order.
 #[derive(Debug, Default)]
 pub(crate) struct Write {
     statements: Vec<Statement>,
     /// For a write whose first statement decides: the read that reports why it wrote nothing.
     report: Option<Statement>,
-    isolation: Isolation,
 }
 
 impl Write {
-    /// An empty write whose statements see the database as `isolation` says.
-    pub(crate) fn with(isolation: Isolation) -> Self {
-        Self {
-            isolation,
-            ..Self::default()
-        }
-    }
-
     /// Adds a statement after the others.
     pub(crate) fn push(&mut self, statement: Statement) {
         self.statements.push(statement);
@@ -213,7 +191,7 @@ pub(crate) async fn run(
         ([first, rest @ ..], _) => (first, rest),
         ([], _) => return Ok(Vec::new()),
     };
-    let mut tx = conn.begin_with(dialect.begin(write.isolation)).await?;
+    let mut tx = conn.begin_with(dialect.begin_write).await?;
     let mut rows = first.query().fetch_all(&mut *tx).await?;
     let next: &[Statement] = match &write.report {
         Some(report) if rows.is_empty() => std::slice::from_ref(report),
