@@ -2,14 +2,14 @@
 //! each with its ratio to the bare baseline measured in the same command.
 //!
 //! Workloads: `loop`, `handoff`, `conc`, `stream`, `store` (SQLite, and PostgreSQL when
-//! `BATON_POSTGRES_URL` is set), `all`. Options: `--steps K`, `--runs R`,
+//! `BATON_POSTGRES_URL` is set), `store-conc` (the same, many runs at once), `all`. Options: `--steps K`, `--runs R`,
 //! `--hops H`, `--latency-ms L`, `--chunks N`, `--workers W` (runtime worker threads,
 //! default 2). `conc` measures peak memory in child processes so that the baseline and Baton
 //! do not share a high-water mark.
 
 use baton_bench::{
-    Measurement, conc_baseline, conc_workload, handoff_workload, loop_baseline, loop_workload,
-    loop_workload_on, stream_baseline, stream_workload,
+    Measurement, conc_baseline, conc_workload, concurrent_workload_on, handoff_workload,
+    loop_baseline, loop_workload, loop_workload_on, stream_baseline, stream_workload,
 };
 use std::collections::HashMap;
 use std::process::Command;
@@ -46,7 +46,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(workload) = args.first().cloned() else {
         eprintln!(
-            "usage: baton-bench loop|handoff|conc|stream|all [--steps K] [--runs R] [--hops H] [--latency-ms L] [--chunks N]"
+            "usage: baton-bench loop|handoff|conc|stream|store|store-conc|all [--steps K] [--runs R] [--hops H] [--latency-ms L] [--chunks N]"
         );
         std::process::exit(2);
     };
@@ -74,12 +74,14 @@ fn main() {
         "stream" => on_runtime(&runtime, &options, bench_stream),
         "conc" => bench_conc(&options),
         "store" => on_runtime(&runtime, &options, bench_store),
+        "store-conc" => on_runtime(&runtime, &options, bench_store_conc),
         "conc-child" => on_runtime(&runtime, &options, conc_child),
         "all" => {
             on_runtime(&runtime, &options, bench_loop);
             on_runtime(&runtime, &options, bench_handoff);
             on_runtime(&runtime, &options, bench_stream);
             on_runtime(&runtime, &options, bench_store);
+            on_runtime(&runtime, &options, bench_store_conc);
             bench_conc(&options);
         }
         other => {
@@ -152,6 +154,37 @@ async fn bench_store(options: std::sync::Arc<Options>) {
         let on_postgres = loop_workload_on(Some(std::sync::Arc::new(postgres)), steps, runs).await;
         println!(
             "store    postgres steps={steps} runs={runs}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
+            on_postgres.steps_per_second(),
+            memory.steps_per_second(),
+            memory.steps_per_second() / on_postgres.steps_per_second(),
+        );
+    }
+}
+
+/// Many runs at once, every step committed: the load a group commit would serve.
+async fn bench_store_conc(options: std::sync::Arc<Options>) {
+    let steps = options.get("steps", 5) as usize;
+    let runs = options.get("runs", 1_000);
+    let memory = concurrent_workload_on(None, steps, runs).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
+    let sqlite = open_sqlite(dir.path().join("bench.db"))
+        .await
+        .unwrap_or_else(|error| panic!("sqlite store: {error}"));
+    let on_sqlite = concurrent_workload_on(Some(std::sync::Arc::new(sqlite)), steps, runs).await;
+    println!(
+        "store-conc sqlite steps={steps} runs={runs} at once: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
+        on_sqlite.steps_per_second(),
+        memory.steps_per_second(),
+        memory.steps_per_second() / on_sqlite.steps_per_second(),
+    );
+    if let Ok(url) = std::env::var("BATON_POSTGRES_URL") {
+        let postgres = connect_postgres(url)
+            .await
+            .unwrap_or_else(|error| panic!("postgres store: {error}"));
+        let on_postgres =
+            concurrent_workload_on(Some(std::sync::Arc::new(postgres)), steps, runs).await;
+        println!(
+            "store-conc postgres steps={steps} runs={runs} at once: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
             on_postgres.steps_per_second(),
             memory.steps_per_second(),
             memory.steps_per_second() / on_postgres.steps_per_second(),

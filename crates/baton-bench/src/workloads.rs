@@ -120,6 +120,48 @@ pub async fn loop_workload_on(
     sequential_runs(&supervisor, "worker", runs, tool_steps as u64 + 1).await
 }
 
+/// `runs` runs at once, each on its own thread, each `tool_steps` tool steps and an answer,
+/// every step committed to `store` (the in-memory store with `None`): what a service's durable
+/// runs cost when many commit at the same time.
+pub async fn concurrent_workload_on(
+    store: Option<Arc<dyn Store>>,
+    tool_steps: usize,
+    runs: u64,
+) -> Measurement {
+    let mut builder = Supervisor::builder()
+        .provider(Arc::new(stepping_model(tool_steps, Duration::ZERO)))
+        .agent(echo_agent("worker"))
+        .max_concurrent_runs(usize::try_from(runs).unwrap_or(usize::MAX))
+        .max_queued_runs(0);
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    let supervisor = spawn_supervisor(builder).await;
+    let started = Instant::now();
+    let mut consumers = Vec::with_capacity(usize::try_from(runs).unwrap_or(0));
+    for _ in 0..runs {
+        let stream = supervisor
+            .run("worker", ThreadId::new(), "do the work")
+            .await
+            .unwrap_or_else(|error| panic!("run starts: {error}"));
+        consumers.push(tokio::spawn(drain(stream)));
+    }
+    let mut chunks = 0;
+    for consumer in consumers {
+        chunks += consumer
+            .await
+            .unwrap_or_else(|error| panic!("consumer: {error}"));
+    }
+    let elapsed = started.elapsed();
+    supervisor.shutdown(Duration::from_secs(5)).await;
+    Measurement {
+        elapsed,
+        runs,
+        model_calls: runs * (tool_steps as u64 + 1),
+        chunks,
+    }
+}
+
 /// `runs` runs of `agent` in sequence, each on a new thread, each `calls_per_run` model calls;
 /// shuts the supervisor down after.
 async fn sequential_runs(
