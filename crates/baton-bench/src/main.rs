@@ -135,59 +135,54 @@ fn connect_postgres(url: String) -> StoreFuture<baton_store::PostgresStore> {
 async fn bench_store(options: std::sync::Arc<Options>) {
     let steps = options.get("steps", 5) as usize;
     let runs = options.get("runs", 2_000) / 4;
-    let memory = loop_workload(steps, runs).await;
-    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
-    let sqlite = open_sqlite(dir.path().join("bench.db"))
-        .await
-        .unwrap_or_else(|error| panic!("sqlite store: {error}"));
-    let on_sqlite = loop_workload_on(Some(std::sync::Arc::new(sqlite)), steps, runs).await;
-    println!(
-        "store    sqlite steps={steps} runs={runs}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
-        on_sqlite.steps_per_second(),
-        memory.steps_per_second(),
-        memory.steps_per_second() / on_sqlite.steps_per_second(),
-    );
-    if let Ok(url) = std::env::var("BATON_POSTGRES_URL") {
-        let postgres = connect_postgres(url)
-            .await
-            .unwrap_or_else(|error| panic!("postgres store: {error}"));
-        let on_postgres = loop_workload_on(Some(std::sync::Arc::new(postgres)), steps, runs).await;
-        println!(
-            "store    postgres steps={steps} runs={runs}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
-            on_postgres.steps_per_second(),
-            memory.steps_per_second(),
-            memory.steps_per_second() / on_postgres.steps_per_second(),
-        );
-    }
+    on_durable_stores("store   ", "", steps, runs, loop_workload_on).await;
 }
 
 /// Many runs at once, every step committed: the load a group commit would serve.
 async fn bench_store_conc(options: std::sync::Arc<Options>) {
     let steps = options.get("steps", 5) as usize;
     let runs = options.get("runs", 1_000);
-    let memory = concurrent_workload_on(None, steps, runs).await;
+    on_durable_stores(
+        "store-conc",
+        " at once",
+        steps,
+        runs,
+        concurrent_workload_on,
+    )
+    .await;
+}
+
+/// Runs `workload` in memory, then on SQLite in a file and, when `BATON_POSTGRES_URL` is set,
+/// on PostgreSQL, printing each durable figure against the in-memory one.
+async fn on_durable_stores<F, Fut>(name: &str, shape: &str, steps: usize, runs: u64, workload: F)
+where
+    F: Fn(Option<std::sync::Arc<dyn baton_core::memory::Store>>, usize, u64) -> Fut,
+    Fut: std::future::Future<Output = Measurement>,
+{
+    let memory = workload(None, steps, runs).await;
+    let report = |backend: &str, durable: &Measurement| {
+        println!(
+            "{name} {backend} steps={steps} runs={runs}{shape}: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
+            durable.steps_per_second(),
+            memory.steps_per_second(),
+            memory.steps_per_second() / durable.steps_per_second(),
+        );
+    };
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
     let sqlite = open_sqlite(dir.path().join("bench.db"))
         .await
         .unwrap_or_else(|error| panic!("sqlite store: {error}"));
-    let on_sqlite = concurrent_workload_on(Some(std::sync::Arc::new(sqlite)), steps, runs).await;
-    println!(
-        "store-conc sqlite steps={steps} runs={runs} at once: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
-        on_sqlite.steps_per_second(),
-        memory.steps_per_second(),
-        memory.steps_per_second() / on_sqlite.steps_per_second(),
+    report(
+        "sqlite",
+        &workload(Some(std::sync::Arc::new(sqlite)), steps, runs).await,
     );
     if let Ok(url) = std::env::var("BATON_POSTGRES_URL") {
         let postgres = connect_postgres(url)
             .await
             .unwrap_or_else(|error| panic!("postgres store: {error}"));
-        let on_postgres =
-            concurrent_workload_on(Some(std::sync::Arc::new(postgres)), steps, runs).await;
-        println!(
-            "store-conc postgres steps={steps} runs={runs} at once: {:.0} steps/s durable, in-memory {:.0} steps/s, ratio {:.1}x",
-            on_postgres.steps_per_second(),
-            memory.steps_per_second(),
-            memory.steps_per_second() / on_postgres.steps_per_second(),
+        report(
+            "postgres",
+            &workload(Some(std::sync::Arc::new(postgres)), steps, runs).await,
         );
     }
 }

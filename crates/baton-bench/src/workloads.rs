@@ -128,20 +128,35 @@ pub async fn concurrent_workload_on(
     tool_steps: usize,
     runs: u64,
 ) -> Measurement {
-    let mut builder = Supervisor::builder()
-        .provider(Arc::new(stepping_model(tool_steps, Duration::ZERO)))
-        .agent(echo_agent("worker"))
-        .max_concurrent_runs(usize::try_from(runs).unwrap_or(usize::MAX))
-        .max_queued_runs(0);
+    let mut builder = concurrent_supervisor(stepping_model(tool_steps, Duration::ZERO), runs);
     if let Some(store) = store {
         builder = builder.store(store);
     }
     let supervisor = spawn_supervisor(builder).await;
+    concurrent_runs(&supervisor, runs, tool_steps as u64 + 1).await
+}
+
+/// A supervisor of one `worker` agent on `model` that admits `runs` runs at once, none queued.
+fn concurrent_supervisor(
+    model: ScriptedProvider,
+    runs: u64,
+) -> baton_core::actor::SupervisorBuilder {
+    Supervisor::builder()
+        .provider(Arc::new(model))
+        .agent(echo_agent("worker"))
+        .max_concurrent_runs(usize::try_from(runs).unwrap_or(usize::MAX))
+        .max_queued_runs(0)
+}
+
+/// `runs` runs of `worker` at once, each on a new thread, each `calls_per_run` model calls,
+/// with one consumer task per run (as a service has one handler per request); shuts the
+/// supervisor down after.
+async fn concurrent_runs(supervisor: &Supervisor, runs: u64, calls_per_run: u64) -> Measurement {
     let started = Instant::now();
     let mut consumers = Vec::with_capacity(usize::try_from(runs).unwrap_or(0));
     for _ in 0..runs {
         let stream = supervisor
-            .run("worker", ThreadId::new(), "do the work")
+            .run("worker", ThreadId::new(), "do the steps")
             .await
             .unwrap_or_else(|error| panic!("run starts: {error}"));
         consumers.push(tokio::spawn(drain(stream)));
@@ -157,7 +172,7 @@ pub async fn concurrent_workload_on(
     Measurement {
         elapsed,
         runs,
-        model_calls: runs * (tool_steps as u64 + 1),
+        model_calls: runs * calls_per_run,
         chunks,
     }
 }
@@ -295,38 +310,9 @@ pub async fn handoff_workload(hops: usize, runs: u64) -> Measurement {
 /// `runs` concurrent runs on distinct threads, each two tool steps and an answer (three model
 /// calls) of `latency` each.
 pub async fn conc_workload(runs: u64, latency: Duration) -> Measurement {
-    let supervisor = spawn_supervisor(
-        Supervisor::builder()
-            .provider(Arc::new(stepping_model(2, latency)))
-            .agent(echo_agent("worker"))
-            .max_concurrent_runs(usize::try_from(runs).unwrap_or(usize::MAX))
-            .max_queued_runs(0),
-    )
-    .await;
-    let started = Instant::now();
-    let mut streams = Vec::with_capacity(usize::try_from(runs).unwrap_or(0));
-    for _ in 0..runs {
-        let stream = supervisor
-            .run("worker", ThreadId::new(), "do the steps")
-            .await
-            .unwrap_or_else(|error| panic!("run starts: {error}"));
-        // One consumer task per run, as a service has one handler per request.
-        streams.push(tokio::spawn(drain(stream)));
-    }
-    let mut chunks = 0;
-    for consumer in streams {
-        chunks += consumer
-            .await
-            .unwrap_or_else(|error| panic!("consumer: {error}"));
-    }
-    let elapsed = started.elapsed();
-    supervisor.shutdown(Duration::from_secs(5)).await;
-    Measurement {
-        elapsed,
-        runs,
-        model_calls: runs * 3,
-        chunks,
-    }
+    let supervisor =
+        spawn_supervisor(concurrent_supervisor(stepping_model(2, latency), runs)).await;
+    concurrent_runs(&supervisor, runs, 3).await
 }
 
 /// The same concurrent work as [`conc_workload`], one bare task per run.
