@@ -106,6 +106,11 @@ fn carried(bodies: Vec<String>, step: Option<&StepRecord>) -> Carried {
 /// The messages and episodes arrive as JSON text and are read with `json` (not `jsonb`, which
 /// rejects a `\u0000` escape that a message may hold: each body is a string in the array, so
 /// its escapes stay characters).
+/// An episode's columns after its run and number (`at_ms, kind, completes_step, terminal,
+/// body`), read on PostgreSQL from `x.value`, one array as [`EpisodeRow::as_json`] writes it.
+pub(super) const EPISODE_FROM_JSON: &str = "(x.value->>0)::bigint, x.value->>1, \
+     (x.value->>2)::bigint, (x.value->>3)::int = 1, x.value->>4";
+
 fn with_inserts(extend: Statement, carried: Carried) -> Statement {
     let messages = extend.bound() + 1;
     let episodes = messages + 1;
@@ -119,8 +124,7 @@ fn with_inserts(extend: Statement, carried: Carried) -> Statement {
                             WITH ORDINALITY AS b(value, n)), \
                  e AS (INSERT INTO episodes \
                            (run_id, seq, at_ms, kind, completes_step, terminal, body) \
-                       SELECT $5, next.seq + x.n - 1, (x.value->>0)::bigint, x.value->>1, \
-                              (x.value->>2)::bigint, (x.value->>3)::int = 1, x.value->>4 \
+                       SELECT $5, next.seq + x.n - 1, {EPISODE_FROM_JSON} \
                        FROM ext, \
                             (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes \
                              WHERE run_id = $5) AS next, \

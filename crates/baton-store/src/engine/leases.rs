@@ -41,7 +41,7 @@
 //! a little longer than it is, and a renewal may last a little less than asked; never the
 //! reverse, so a lease is never taken early.
 
-use super::commit::Writes;
+use super::commit::{EPISODE_FROM_JSON, Writes};
 use super::retry::Failure;
 use super::write::{Statement, Write};
 use super::{SqlEngine, episodes};
@@ -103,36 +103,21 @@ fn acquire(
     .bind(run)
     .bind(thread)
     .bind(now);
-    if writes == Writes::Carried {
-        // One statement: the database's trigger deletes the expired leases in the way, and
-        // the insert runs only if no live lease holds the run or the thread. Its row is the
-        // report's, as of a taking.
-        let mut write = Write::default();
-        write.push(
-            Statement::new(
-                "INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms, taken_at_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6 \
-                 WHERE NOT EXISTS (SELECT 1 FROM run_leases \
-                                   WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
-                 RETURNING token, NULL, NULL",
-            )
-            .bind(run)
-            .bind(thread)
-            .bind(owner)
-            .bind(token)
-            .bind(expires_at_ms)
-            .bind(now),
-        );
-        write.report_refusals_with(report);
-        return write;
-    }
-    // One statement: the expired leases in the way are deleted first (the insert reads what
-    // the delete returned, so it runs after it), and the insert runs only if no live lease
-    // holds the run or the thread. A lease another writer took or renewed meanwhile collides
-    // on a key, and the write runs again.
-    let mut write = Write::default();
-    write.push(
-        Statement::new(
+    // One statement, the insert running only if no live lease holds the run or the thread,
+    // and the expired leases in its way deleted first: by the migration's trigger on SQLite
+    // (the insert says when it takes the lease), by a `WITH` whose result the insert reads on
+    // PostgreSQL (so the delete runs before it). A lease another writer took or renewed
+    // meanwhile collides on a key, and the write runs again. Its row is the report's, as of a
+    // taking.
+    let sql = match writes {
+        Writes::Carried => {
+            "INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms, taken_at_ms) \
+             SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE NOT EXISTS (SELECT 1 FROM run_leases \
+                               WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
+             RETURNING token, NULL, NULL"
+        }
+        Writes::With => {
             "WITH gone AS (\
                  DELETE FROM run_leases \
                  WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms <= $6 \
@@ -144,14 +129,18 @@ fn acquire(
              WHERE (SELECT COUNT(*) FROM gone) >= 0 \
              AND NOT EXISTS (SELECT 1 FROM run_leases \
                              WHERE (run_id = $1 OR thread_id = $2) AND expires_at_ms > $6) \
-             RETURNING token, NULL, NULL",
-        )
-        .bind(run)
-        .bind(thread)
-        .bind(owner)
-        .bind(token)
-        .bind(expires_at_ms)
-        .bind(now),
+             RETURNING token, NULL, NULL"
+        }
+    };
+    let mut write = Write::default();
+    write.push(
+        Statement::new(sql)
+            .bind(run)
+            .bind(thread)
+            .bind(owner)
+            .bind(token)
+            .bind(expires_at_ms)
+            .bind(now),
     );
     write.report_refusals_with(report);
     write
@@ -202,49 +191,43 @@ fn release(writes: Writes, run: &str, token: &str, terminal: Option<EpisodeRow>)
     let report = Statement::new("SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2")
         .bind(run)
         .bind(token);
-    let mut write = Write::default();
-    if writes == Writes::Carried {
-        // One statement: the row is deleted, or marked with the terminal episode, which the
-        // database's trigger records before it deletes the row.
-        write.push(match terminal {
-            None => Statement::new(
-                "DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING 1",
-            )
-            .bind(run)
-            .bind(token),
-            Some(terminal) => Statement::new(
-                "UPDATE run_leases SET pending_terminal = $3 \
-                 WHERE run_id = $1 AND token = $2 RETURNING 1",
-            )
-            .bind(run)
-            .bind(token)
-            .bind(terminal.as_json().to_string()),
-        });
-        write.report_refusals_with(report);
-        return write;
-    }
-    // One statement: the current lease's row deleted, and the terminal episode, if any,
-    // recorded only if it was (the insert reads what the delete returned).
-    write.push(
-        Statement::new(
+    // One statement. On SQLite the row is deleted, or marked with the terminal episode, which
+    // the migration's trigger records before it deletes the row. On PostgreSQL the current
+    // lease's row is deleted, and the terminal episode, if any, recorded only if it was (the
+    // insert reads what the delete returned).
+    let statement = match (writes, terminal) {
+        (Writes::Carried, None) => {
+            Statement::new("DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING 1")
+                .bind(run)
+                .bind(token)
+        }
+        (Writes::Carried, Some(terminal)) => Statement::new(
+            "UPDATE run_leases SET pending_terminal = $3 \
+             WHERE run_id = $1 AND token = $2 RETURNING 1",
+        )
+        .bind(run)
+        .bind(token)
+        .bind(terminal.as_json().to_string()),
+        (Writes::With, terminal) => Statement::new(format!(
             "WITH released AS (\
                  DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING run_id), \
              terminal AS (\
                  INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
-                 SELECT r.run_id, next.seq, (x.value->>0)::bigint, x.value->>1, \
-                        (x.value->>2)::bigint, (x.value->>3)::int = 1, x.value->>4 \
+                 SELECT r.run_id, next.seq, {EPISODE_FROM_JSON} \
                  FROM released AS r, \
                       (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) \
                       AS next, \
                       json_array_elements($3::json) AS x(value)) \
              SELECT 1 FROM released",
-        )
+        ))
         .bind(run)
         .bind(token)
         .bind(
             terminal.map(|terminal| serde_json::Value::Array(vec![terminal.as_json()]).to_string()),
         ),
-    );
+    };
+    let mut write = Write::default();
+    write.push(statement);
     write.report_refusals_with(report);
     write
 }
