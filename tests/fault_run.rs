@@ -661,6 +661,24 @@ struct Trace {
     unleased: Vec<String>,
 }
 
+impl Trace {
+    /// The trace of `run`; with no run, `unleased` says what was done by none, and there is no
+    /// trace to add to.
+    fn of(
+        &mut self,
+        run: Option<RunId>,
+        unleased: impl FnOnce() -> String,
+    ) -> Option<&mut RunTrace> {
+        match run {
+            Some(run) => Some(self.runs.entry(run).or_default()),
+            None => {
+                self.unleased.push(unleased());
+                None
+            }
+        }
+    }
+}
+
 struct Probe {
     clock: Clock,
     trace: Mutex<Trace>,
@@ -696,16 +714,8 @@ impl Probe {
             _ => return,
         };
         let mut trace = self.trace();
-        match run {
-            Some(run) => trace
-                .runs
-                .entry(run)
-                .or_default()
-                .faults
-                .push((call, panicked)),
-            None => trace
-                .unleased
-                .push(format!("{call:?} struck by a fault, by no run")),
+        if let Some(run) = trace.of(run, || format!("{call:?} struck by a fault, by no run")) {
+            run.faults.push((call, panicked));
         }
     }
 }
@@ -722,16 +732,10 @@ impl StoreObserver for Probe {
                 thread, messages, ..
             } if returned => {
                 let mut trace = self.trace();
-                match run {
-                    Some(run) => trace
-                        .runs
-                        .entry(run)
-                        .or_default()
-                        .appended
-                        .push(messages.to_vec()),
-                    None => trace
-                        .unleased
-                        .push(format!("an append to thread {thread} by no run")),
+                if let Some(run) =
+                    trace.of(run, || format!("an append to thread {thread} by no run"))
+                {
+                    run.appended.push(messages.to_vec());
                 }
             }
             StoreOp::CommitStep(commit)
