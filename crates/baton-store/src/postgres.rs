@@ -16,9 +16,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 static POSTGRES: Dialect = Dialect {
     name: "postgres",
-    // READ COMMITTED: each write locks its thread's row first, which serializes the writers of
-    // a thread without the retries that SERIALIZABLE would impose on every contended write.
-    begin_write: "BEGIN",
     // Processes on many hosts share the database, and their clocks differ; they must agree on
     // when a lease expires, so the server's clock is the one they read. It costs a round trip
     // before each taking and renewal of a lease (and each listing of unfinished runs), which

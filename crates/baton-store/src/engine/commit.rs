@@ -65,8 +65,7 @@ pub(crate) fn write(
     let outcome = outcome(thread, &token, key, fence);
     let count = bodies.len();
     let carried = carried(bodies, step.as_ref());
-    let mut write = Write::default();
-    write.push(match writes {
+    Write::new(match writes {
         Writes::Carried => {
             threads::extend(thread, count, expected, &token, key, fence, Some(carried))
         }
@@ -74,9 +73,8 @@ pub(crate) fn write(
             threads::extend(thread, count, expected, &token, key, fence, None),
             carried,
         ),
-    });
-    write.report_refusals_with(outcome);
-    write
+    })
+    .reporting_refusals_with(outcome)
 }
 
 /// A write's messages and episodes as the JSON arrays one statement carries.

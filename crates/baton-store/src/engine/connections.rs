@@ -12,7 +12,6 @@
 //! the pool's round trips (the check of a connection on its return) off every write. SQLite
 //! serializes writers anyway, so the store loses no parallelism.
 
-use super::Dialect;
 use super::retry::Failure;
 use super::write::{self, Write};
 use sqlx::AnyPool;
@@ -105,16 +104,12 @@ impl Connections {
 
     /// Runs `write` on a connection for writes: the kept one (waiting for the write that uses
     /// it), or one from the write pool; the rows its statements returned.
-    pub(crate) async fn write(
-        &self,
-        dialect: &Dialect,
-        write: &Write,
-    ) -> Result<Vec<AnyRow>, Failure> {
+    pub(crate) async fn write(&self, write: &Write) -> Result<Vec<AnyRow>, Failure> {
         match &self.writes {
             WriteConnections::Pooled(pool) => {
                 // A connection that a failure left unusable fails the pool's check on its return.
                 let mut conn = pool.acquire().await?;
-                write::run(&mut conn, dialect, write).await
+                write::run(&mut conn, write).await
             }
             WriteConnections::Kept { pool, slot } => {
                 let mut slot = slot.lock().await;
@@ -122,7 +117,7 @@ impl Connections {
                     Some(conn) => conn,
                     None => slot.insert(pool.acquire().await?),
                 };
-                let result = write::run(conn, dialect, write).await;
+                let result = write::run(conn, write).await;
                 if let Err(Failure::Sql(error)) = &result
                     && !matches!(error, sqlx::Error::Database(_))
                     && let Some(mut unusable) = slot.take()

@@ -8,67 +8,24 @@ use baton_core::ids::RunId;
 use baton_core::memory::{EpisodeRecord, LeaseHolder, UnfinishedRun};
 use sqlx::Executor;
 use sqlx::any::Any;
-use std::fmt::Write as _;
 
-/// Rows per `INSERT`: six parameters each, well under SQLite's and PostgreSQL's limits.
-const ROWS_PER_INSERT: usize = 128;
-
-/// Appends `rows` to the log of `run`, numbered after its last episode, a hundred-odd rows per
-/// statement.
+/// Appends `row` to the log of `run`, numbered after its last episode.
 ///
 /// The next sequence number is read in the statement that inserts, so a concurrent writer of
 /// the same run either waits for this one (SQLite) or collides with it on the primary key
 /// (PostgreSQL), and then tries again.
-pub(crate) fn insert(run: &str, rows: Vec<EpisodeRow>) -> Vec<Statement> {
-    let mut statements = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_INSERT));
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<EpisodeRow> = rows.by_ref().take(ROWS_PER_INSERT).collect();
-        let mut statement = Statement::new(insert_sql(chunk.len())).bind(run);
-        for (offset, row) in (0_i64..).zip(chunk) {
-            statement = statement
-                .bind(offset)
-                .bind(row.at_ms)
-                .bind(row.kind)
-                .bind(row.completes_step)
-                .bind(row.terminal)
-                .bind(row.body);
-        }
-        statements.push(statement);
-    }
-    statements
-}
-
-/// `INSERT INTO episodes … SELECT … FROM (next sequence number), (VALUES …)` for `rows` rows,
-/// after the run (`$1`).
-///
-/// `VALUES` columns are named `column1`, `column2`, … by both SQLite and PostgreSQL.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from(
+pub(crate) fn insert(run: &str, row: EpisodeRow) -> Statement {
+    Statement::new(
         "INSERT INTO episodes (run_id, seq, at_ms, kind, completes_step, terminal, body) \
-         SELECT $1, next.seq + v.column1, v.column2, v.column3, v.column4, v.column5, v.column6 \
-         FROM (SELECT COALESCE(MAX(seq) + 1, 0) AS seq FROM episodes WHERE run_id = $1) AS next, \
-         (VALUES ",
-    );
-    let parameters_before = 1;
-    for row in 0..rows {
-        let first = parameters_before + 1 + 6 * row;
-        let separator = if row == 0 { "" } else { ", " };
-        // Writing to a String cannot fail.
-        let _ = write!(
-            sql,
-            "{separator}(${first}, ${}, ${}, ${}, ${}, ${})",
-            first + 1,
-            first + 2,
-            first + 3,
-            first + 4,
-            first + 5
-        );
-    }
-    sql.push_str(") AS v");
-    // In order: the trigger that tracks runs lets the latest episode decide.
-    sql.push_str(" ORDER BY v.column1");
-    sql
+         SELECT $1, COALESCE(MAX(seq) + 1, 0), $2, $3, $4, $5, $6 \
+         FROM episodes WHERE run_id = $1",
+    )
+    .bind(run)
+    .bind(row.at_ms)
+    .bind(row.kind)
+    .bind(row.completes_step)
+    .bind(row.terminal)
+    .bind(row.body)
 }
 
 /// The log of `run`, oldest first.
@@ -129,14 +86,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn insert_sql_numbers_parameters_after_the_run() {
-        let sql = insert_sql(2);
+    fn an_episode_is_numbered_after_the_runs_last_in_its_insert() {
+        let row = EpisodeRow::new(&baton_core::memory::Episode::Started {
+            agent: baton_core::ids::AgentName::new("a").expect("a valid name"),
+            thread: baton_core::ids::ThreadId::new(),
+        })
+        .expect("encode");
+        let statement = insert("r", row);
         assert!(
-            sql.ends_with(
-                "(VALUES ($2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13)) AS v \
-                 ORDER BY v.column1"
-            ),
-            "{sql}"
+            statement
+                .sql()
+                .contains("COALESCE(MAX(seq) + 1, 0), $2, $3, $4, $5, $6"),
+            "{}",
+            statement.sql()
         );
+        assert_eq!(statement.bound(), 6);
     }
 }

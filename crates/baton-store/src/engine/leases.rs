@@ -132,8 +132,7 @@ fn acquire(
              RETURNING token, NULL, NULL"
         }
     };
-    let mut write = Write::default();
-    write.push(
+    Write::new(
         Statement::new(sql)
             .bind(run)
             .bind(thread)
@@ -141,9 +140,8 @@ fn acquire(
             .bind(token)
             .bind(expires_at_ms)
             .bind(now),
-    );
-    write.report_refusals_with(report);
-    write
+    )
+    .reporting_refusals_with(report)
 }
 
 /// What an acquire's report says.
@@ -226,10 +224,7 @@ fn release(writes: Writes, run: &str, token: &str, terminal: Option<EpisodeRow>)
             terminal.map(|terminal| serde_json::Value::Array(vec![terminal.as_json()]).to_string()),
         ),
     };
-    let mut write = Write::default();
-    write.push(statement);
-    write.report_refusals_with(report);
-    write
+    Write::new(statement).reporting_refusals_with(report)
 }
 
 impl SqlEngine {
@@ -292,8 +287,7 @@ impl SqlEngine {
     ) -> Result<Lease, StoreError> {
         let now = self.lease_clock().await?;
         let expires_at_ms = expiry(now, ttl);
-        let mut write = Write::default();
-        write.push(renew(
+        let write = Write::new(renew(
             &lease.run.to_string(),
             &lease.token.to_string(),
             expires_at_ms,

@@ -16,12 +16,9 @@
 //!   `WITHOUT ROWID`), bytewise collation of identifiers on PostgreSQL, the trigger that keeps
 //!   the `runs` table, and SQLite's triggers that insert what a write's one statement carries
 //!   (SQL triggers are not portable);
-//! - in [`Dialect`]: how a write reaches the database ([`commit::Writes`]) and how a write of
-//!   several statements begins — SQLite takes the database's write lock at `BEGIN IMMEDIATE`
-//!   (a single writing statement takes it at its start), so two connections never both read
-//!   and then fail to upgrade; PostgreSQL locks the thread's row with the first statement of
-//!   every write — which clock leases expire by, and how a commit
-//!   under a lease keeps the lease from being replaced until it ends ([`leases`]).
+//! - in [`Dialect`]: how a write reaches the database ([`commit::Writes`]), which clock leases
+//!   expire by, and how a commit under a lease keeps the lease from being replaced until it
+//!   ends ([`leases`]).
 //!
 //! # Writes: one statement each
 //!
@@ -31,9 +28,9 @@
 //! the extending statement carries the messages and episodes for the migration's triggers to
 //! insert ([`commit::Writes::Carried`]), and taking or releasing a lease is one statement the
 //! same way; on PostgreSQL the extending statement heads a data-modifying `WITH` that inserts
-//! them ([`commit::Writes::With`]), and a lease's taking and release are a `WITH` too. A write
-//! of several statements would run as an ordinary sqlx transaction ([`write`]). On a file, the store keeps one connection for all its
-//! writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
+//! them ([`commit::Writes::With`]), and a lease's taking and release are a `WITH` too ([`write`]
+//! runs a write: its statement, and its report when it wrote nothing). On a file, the store
+//! keeps one connection for all its writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
 //! attempt — a lost race, a busy database — is retried by the one policy in [`retry`].
 //!
 //! # Consistency
@@ -71,8 +68,6 @@ use write::Write;
 pub(crate) struct Dialect {
     /// The backend's name, for logs and errors.
     pub(crate) name: &'static str,
-    /// The statement that opens a write transaction.
-    pub(crate) begin_write: &'static str,
     /// The clock that leases expire by.
     pub(crate) clock: leases::Clock,
     /// What a commit's check of its lease appends to keep the lease's row from being replaced
@@ -134,7 +129,7 @@ impl SqlEngine {
 
     /// Runs `write` once, as one transaction; what its statements returned.
     async fn run(&self, write: &Write) -> Result<Vec<sqlx::any::AnyRow>, Failure> {
-        self.connections.write(self.dialect, write).await
+        self.connections.write(write).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, thread_id = %thread, count = messages.len()))]
@@ -196,11 +191,10 @@ impl SqlEngine {
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %run))]
     pub(crate) async fn record(&self, run: RunId, episode: &Episode) -> Result<(), StoreError> {
-        let rows = vec![EpisodeRow::new(episode)?];
-        let mut write = Write::default();
-        for statement in episodes::insert(&run.to_string(), rows) {
-            write.push(statement);
-        }
+        let write = Write::new(episodes::insert(
+            &run.to_string(),
+            EpisodeRow::new(episode)?,
+        ));
         self.retrying("recording an episode", || async {
             self.run(&write).await.map(drop)
         })

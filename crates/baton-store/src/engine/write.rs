@@ -1,4 +1,4 @@
-//! Writes: the statements that commit together, and how they run.
+//! Writes: one statement each, and how they run.
 //!
 //! Every write the store makes is one statement (see [`super::commit`] and [`super::leases`]):
 //! it runs alone, in the transaction the database gives every statement (its triggers and its
@@ -11,22 +11,14 @@
 //! A write's statement decides, and returns a row when it decides to write; when it returns
 //! none, the write's report, a read, runs after it and tells why it wrote nothing.
 //!
-//! A [`Write`] may hold several statements, each numbering its parameters from `$1`: they run
-//! as an ordinary sqlx transaction on one connection (the dialect's `BEGIN`, `BEGIN
-//! IMMEDIATE` on SQLite; the statements; `COMMIT`), and the report, if the first statement
-//! returned no row, instead of the rest.
-//!
-//! A write of several statements that fails or is cancelled midway is rolled back: sqlx's
-//! transaction rolls back when it is dropped uncommitted, before its connection runs anything
-//! else. A write of one statement is the database's to finish once sent: it commits whole or
-//! not at all, and a caller that stopped waiting for it may not hear which (a commit retried
-//! after that is refused as already committed).
+//! A write is the database's to finish once sent: it commits whole or not at all, and a caller
+//! that stopped waiting for it may not hear which (a commit retried after that is refused as
+//! already committed).
 
-use super::Dialect;
 use super::retry::Failure;
+use sqlx::AnyConnection;
 use sqlx::any::{Any, AnyArguments, AnyRow};
 use sqlx::query::Query;
-use sqlx::{AnyConnection, Connection as _};
 use std::borrow::Cow;
 
 /// A value for one parameter of a statement.
@@ -137,69 +129,46 @@ impl Statement {
     }
 }
 
-/// Statements that commit together, in order.
-#[derive(Debug, Default)]
+/// A write: one statement that decides, and the read that reports why it wrote nothing.
+#[derive(Debug)]
 pub(crate) struct Write {
-    statements: Vec<Statement>,
-    /// For a write whose first statement decides: the read that reports why it wrote nothing.
+    statement: Statement,
+    /// The read that reports why the statement wrote nothing, when it returns no row.
     report: Option<Statement>,
 }
 
 impl Write {
-    /// Adds a statement after the others.
-    pub(crate) fn push(&mut self, statement: Statement) {
-        self.statements.push(statement);
+    /// A write of `statement`.
+    pub(crate) const fn new(statement: Statement) -> Self {
+        Self {
+            statement,
+            report: None,
+        }
     }
 
-    /// Makes the first statement the one that decides: it returns a row when it decides to
-    /// write, and when it returns none, `report` runs instead of the rest and tells why. The
-    /// other statements still check the first one's mark, so that each says on its own what it
-    /// writes; `report` must only read.
-    pub(crate) fn report_refusals_with(&mut self, report: Statement) {
+    /// Makes `statement` the one that decides: it returns a row when it writes, and when it
+    /// returns none, `report` runs after it and tells why; `report` must only read.
+    #[must_use]
+    pub(crate) fn reporting_refusals_with(mut self, report: Statement) -> Self {
         self.report = Some(report);
+        self
     }
 
-    /// The statements, in order, the report last.
+    /// The statement, then the report.
     #[cfg(test)]
     pub(crate) fn statements(&self) -> impl Iterator<Item = &Statement> {
-        self.statements.iter().chain(&self.report)
+        std::iter::once(&self.statement).chain(&self.report)
     }
 }
 
-/// Runs `write` as one transaction on `conn`; the rows its statements returned, in order.
-pub(crate) async fn run(
-    conn: &mut AnyConnection,
-    dialect: &Dialect,
-    write: &Write,
-) -> Result<Vec<AnyRow>, Failure> {
-    let (first, rest) = match (write.statements.as_slice(), &write.report) {
-        // On SQLite too under the write lock from its start: a statement that writes opens a
-        // write transaction before it reads.
-        ([statement], None) => {
-            return Ok(statement.query().fetch_all(&mut *conn).await?);
-        }
-        // The statement decides and writes alone; when it writes nothing, the report reads why,
-        // after it. What it reads may have moved on since (another writer committed), which the
-        // report's reader tells from a refusal (see the engine's `refusal`).
-        ([statement], Some(report)) => {
-            let rows = statement.query().fetch_all(&mut *conn).await?;
-            if !rows.is_empty() {
-                return Ok(rows);
-            }
-            return Ok(report.query().fetch_all(&mut *conn).await?);
-        }
-        ([first, rest @ ..], _) => (first, rest),
-        ([], _) => return Ok(Vec::new()),
-    };
-    let mut tx = conn.begin_with(dialect.begin_write).await?;
-    let mut rows = first.query().fetch_all(&mut *tx).await?;
-    let next: &[Statement] = match &write.report {
-        Some(report) if rows.is_empty() => std::slice::from_ref(report),
-        _ => rest,
-    };
-    for statement in next {
-        rows.extend(statement.query().fetch_all(&mut *tx).await?);
+/// Runs `write` on `conn`: its statement alone, in the transaction the database gives every
+/// statement, then, if it returned no row, its report. What the report reads may have moved on
+/// since (another writer committed), which its reader tells from a refusal (see the engine's
+/// `refusal`). The rows returned.
+pub(crate) async fn run(conn: &mut AnyConnection, write: &Write) -> Result<Vec<AnyRow>, Failure> {
+    let rows = write.statement.query().fetch_all(&mut *conn).await?;
+    match &write.report {
+        Some(report) if rows.is_empty() => Ok(report.query().fetch_all(&mut *conn).await?),
+        _ => Ok(rows),
     }
-    tx.commit().await?;
-    Ok(rows)
 }

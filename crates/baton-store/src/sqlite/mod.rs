@@ -23,9 +23,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 static SQLITE: Dialect = Dialect {
     name: "sqlite",
-    // Takes the write lock up front: a deferred transaction that reads and then writes can be
-    // refused the upgrade (SQLITE_BUSY) without waiting when another connection writes.
-    begin_write: "BEGIN IMMEDIATE",
     // The database is a file on this host: the processes that share it share its clock.
     clock: Clock::Process,
     // The write lock already keeps every other writer out until the commit ends.
