@@ -29,6 +29,9 @@ impl Tool for OrderLookup {
     fn description(&self) -> &str {
         "Looks up an order."
     }
+    fn read_only(&self) -> bool {
+        true
+    }
     async fn call(&self, args: OrderArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         if args.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;

@@ -81,7 +81,7 @@ pub mod tool;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::actor::{Supervisor, SupervisorError};
+    pub use crate::actor::{Decided, Supervisor, SupervisorError};
     pub use crate::agent::{Agent, AgentContext};
     pub use crate::context::{RunContext, ToolContext};
     pub use crate::error::{ConfigError, LlmError, RunError, StoreError, ToolError};
@@ -90,10 +90,10 @@ pub mod prelude {
         ChatChunk, ChatRequest, ChatResponse, FinishReason, LlmProvider, Message, ModelSettings,
         ToolCall, Usage,
     };
-    pub use crate::memory::{Episode, EpisodicStore, InMemoryStore, Store, ThreadStore};
+    pub use crate::memory::{Decision, Episode, EpisodicStore, InMemoryStore, Store, ThreadStore};
     pub use crate::run::{
-        Guardrail, RetryPolicy, RunEvent, RunOptions, RunOutput, RunStream, Verdict, run_steps,
-        run_steps_streaming,
+        Guardrail, PendingApproval, RetryPolicy, RunEvent, RunOptions, RunOutput, RunStream,
+        Verdict, run_steps, run_steps_streaming,
     };
-    pub use crate::tool::{Tool, ToolRegistry};
+    pub use crate::tool::{Approval, OnInterrupt, Tool, ToolRegistry};
 }

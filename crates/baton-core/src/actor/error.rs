@@ -31,6 +31,31 @@ pub enum SupervisorError {
         /// Why not.
         reason: String,
     },
+    /// The run is not paused for approval (it runs, finished, or was taken up meanwhile).
+    #[error("run {run} is not waiting for approval: {reason}")]
+    NotPaused {
+        /// The run.
+        run: RunId,
+        /// Why not.
+        reason: String,
+    },
+    /// The paused run has no undecided call with this id.
+    #[error("run {run} has no call {call:?} waiting for approval")]
+    UnknownCall {
+        /// The run.
+        run: RunId,
+        /// The call asked for.
+        call: String,
+    },
+    /// The call's approval expired before the decision came: it is rejected as expired when
+    /// the run goes on.
+    #[error("the approval of call {call:?} of run {run} expired")]
+    ApprovalExpired {
+        /// The run.
+        run: RunId,
+        /// The call.
+        call: String,
+    },
     /// The supervisor is shutting down and takes no new runs.
     #[error("the supervisor is shutting down")]
     ShuttingDown,

@@ -38,6 +38,7 @@
 //! See [`SupervisorBuilder`] for an example.
 
 mod agent_actor;
+mod approvals;
 mod builder;
 mod error;
 mod registry;
@@ -50,6 +51,7 @@ mod supervisor;
 mod supervisor_actor;
 mod thread_turns;
 
+pub use approvals::Decided;
 pub use builder::SupervisorBuilder;
 pub use error::SupervisorError;
 pub use settings::{BusyThread, RunSettings};

@@ -40,6 +40,8 @@ pub(crate) struct RunRequest {
     pub(crate) extensions: Arc<http::Extensions>,
     /// Whether the run is resumed from its log (it must still be unfinished once leased).
     pub(crate) resumed: bool,
+    /// The parked lease of a paused run that is taken up (after its last decision).
+    pub(crate) parked: Option<crate::memory::Lease>,
     /// The agent that handed the run over, and what the run carries, if it arrives by a
     /// handoff.
     pub(crate) handoff: Option<(AgentName, Carried)>,

@@ -11,6 +11,8 @@ use crate::agent::AgentContext;
 use crate::error::{PanicSite, RunError};
 use crate::ids::AgentName;
 use crate::llm::Message;
+use crate::memory::EpisodeRecord;
+use crate::run::ledger::Ledger;
 use crate::run::{AgentOutcome, EventSink, RunEvent, RunLoop, contained_try};
 use ractor::ActorRef;
 use std::sync::Arc;
@@ -80,7 +82,15 @@ impl RunSegment {
                     return Box::pin(request.refuse(store.as_ref(), error)).await;
                 }
             },
-            None => match Box::pin(RunLoop::start(ctx.clone(), request.thread, options)).await {
+            None => match Box::pin(async {
+                match request.parked.take() {
+                    // A paused run, taken up with its parked lease.
+                    Some(parked) => RunLoop::take_up(ctx.clone(), &parked, options).await,
+                    None => RunLoop::start(ctx.clone(), request.thread, options).await,
+                }
+            })
+            .await
+            {
                 Ok(mut run) => {
                     // The supervisor's keeper renews the lease, for every agent of the run.
                     run.kept_by(&self.shared.keeper, request.cancel.clone());
@@ -106,7 +116,10 @@ impl RunSegment {
         let input = std::mem::take(&mut request.input);
         let outcome = if request.resumed {
             match still_unfinished(&run).await {
-                Ok(()) => Box::pin(self.run_contained(&mut run, input, &request.sink)).await,
+                Ok(log) => {
+                    run.resume_from(Ledger::read(&log));
+                    Box::pin(self.run_contained(&mut run, input, &request.sink)).await
+                }
                 Err(error) => {
                     // Finished meanwhile by its other driver: give the lease back untouched.
                     drop(thread_guard);
@@ -121,6 +134,10 @@ impl RunSegment {
                 let _ =
                     Box::pin(run.end_then(Ok(output), Some(&request.sink), || drop(thread_guard)))
                         .await;
+            }
+            Ok(AgentOutcome::Paused(pending)) => {
+                let _ = Box::pin(run.park(pending, Some(&request.sink), || drop(thread_guard)))
+                    .await;
             }
             Ok(AgentOutcome::HandedOff { to, reason }) => {
                 request.progress = Progress {
@@ -224,7 +241,8 @@ impl RunSegment {
 
 /// A resumed run whose lease was taken: its log must still have no end (another driver may
 /// have finished it between reading the log and taking the lease).
-async fn still_unfinished(run: &RunLoop) -> Result<(), RunError> {
+/// Returns the log, which the run goes on from.
+async fn still_unfinished(run: &RunLoop) -> Result<Vec<EpisodeRecord>, RunError> {
     let ctx = run.context();
     let log = ctx.store.episodes(ctx.run_id).await?;
     if log.iter().any(|record| record.episode.is_terminal()) {
@@ -233,7 +251,7 @@ async fn still_unfinished(run: &RunLoop) -> Result<(), RunError> {
             ctx.run_id
         )));
     }
-    Ok(())
+    Ok(log)
 }
 
 /// Awaits `future` unless `cancel` fires first.

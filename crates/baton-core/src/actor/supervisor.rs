@@ -108,6 +108,7 @@ impl Supervisor {
             input,
             progress: Progress::default(),
             resumed: false,
+            parked: None,
         };
         self.dispatch(agent, start, settings)
     }
@@ -152,18 +153,34 @@ impl Supervisor {
         }
         let point =
             resume_point(&log).map_err(|reason| SupervisorError::NotResumable { run, reason })?;
+        let now = crate::memory::now_ms();
+        let waiting: Vec<String> = crate::run::pending_approvals(run, &log)
+            .into_iter()
+            .filter(|p| p.expires_at_ms.is_none_or(|at| at > now))
+            .map(|p| p.call_id)
+            .collect();
+        if !waiting.is_empty() {
+            return Err(SupervisorError::NotResumable {
+                run,
+                reason: format!(
+                    "it is paused, waiting for approval of {} (decide them to go on)",
+                    waiting.join(", ")
+                ),
+            });
+        }
         let start = RunStart {
             run_id: run,
             thread: point.thread,
             input: Vec::new(),
             progress: point.progress,
             resumed: true,
+            parked: None,
         };
         self.dispatch(point.agent.as_str(), start, settings)
     }
 
     /// Admits a run and gives it to its agent's actor.
-    fn dispatch(
+    pub(super) fn dispatch(
         &self,
         agent: &str,
         start: RunStart,
@@ -192,6 +209,7 @@ impl Supervisor {
             input,
             progress,
             resumed,
+            parked,
         } = start;
         let cancel = CancellationToken::new();
         let ticket = self
@@ -222,6 +240,7 @@ impl Supervisor {
             progress,
             extensions: crate::context::share(settings.extensions),
             resumed,
+            parked,
             handoff: None,
             _ticket: ticket,
             admission,
@@ -369,6 +388,11 @@ impl Supervisor {
         }
     }
 
+    /// Whether `run` is in flight in this process.
+    pub(super) fn in_flight(&self, run: RunId) -> bool {
+        self.shared.runs.contains_key(&run)
+    }
+
     fn live_actor(&self, agent: &str) -> Result<ActorRef<AgentMsg>, SupervisorError> {
         let slot = self
             .shared
@@ -394,10 +418,12 @@ impl Supervisor {
 pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
 
 /// What a run starts from: fresh, or resumed from its log.
-struct RunStart {
-    run_id: RunId,
-    thread: ThreadId,
-    input: Vec<Message>,
-    progress: Progress,
-    resumed: bool,
+pub(super) struct RunStart {
+    pub(super) run_id: RunId,
+    pub(super) thread: ThreadId,
+    pub(super) input: Vec<Message>,
+    pub(super) progress: Progress,
+    pub(super) resumed: bool,
+    /// A paused run's parked lease, to take it up with.
+    pub(super) parked: Option<crate::memory::Lease>,
 }

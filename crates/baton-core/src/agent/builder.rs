@@ -5,7 +5,7 @@ use crate::error::ConfigError;
 use crate::ids::AgentName;
 use crate::llm::{Message, ModelSettings, ToolSpec};
 use crate::run::RunOptions;
-use crate::tool::{DynTool, Tool, ToolRegistry, schema_for};
+use crate::tool::{Approval, DynTool, OnInterrupt, Tool, ToolRegistry, schema_for};
 use std::sync::{Arc, OnceLock};
 
 /// Builds an [`Agent`]; errors are reported by [`build`](AgentBuilder::build).
@@ -48,6 +48,36 @@ impl AgentBuilder {
     /// Adds an object-safe tool.
     pub fn dyn_tool(self, tool: Arc<dyn DynTool>) -> Self {
         self.try_tools(|tools| tools.with_dyn(tool))
+    }
+
+    /// Makes calls of the tool `name` (added before) wait for approval per `approval`.
+    ///
+    /// ```
+    /// # use baton_core::prelude::*;
+    /// # use baton_core::tool::Approval;
+    /// # struct Refund;
+    /// # #[derive(serde::Deserialize, schemars::JsonSchema)] struct Args { amount: f64 }
+    /// # impl Tool for Refund {
+    /// #     type Args = Args;
+    /// #     fn name(&self) -> &str { "refund" }
+    /// #     fn description(&self) -> &str { "Refunds." }
+    /// #     async fn call(&self, _: Args, _: &ToolContext<'_>) -> Result<String, ToolError> { Ok("done".into()) }
+    /// # }
+    /// let agent = Agent::builder("refunds")
+    ///     .tool(Refund)
+    ///     .approval("refund", Approval::Always)
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(matches!(agent.tools().policy("refund").unwrap().approval, Approval::Always));
+    /// ```
+    pub fn approval(self, name: &str, approval: Approval) -> Self {
+        self.try_tools(|tools| tools.with_approval(name, approval))
+    }
+
+    /// Sets what a resumed run does with an interrupted call of the tool `name` (added
+    /// before), instead of what the tool declares.
+    pub fn on_interrupt(self, name: &str, on_interrupt: OnInterrupt) -> Self {
+        self.try_tools(|tools| tools.with_on_interrupt(name, on_interrupt))
     }
 
     /// Replaces the tools with `tools`.

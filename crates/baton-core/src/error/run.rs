@@ -94,6 +94,14 @@ pub enum RunError {
         /// What is wrong.
         reason: String,
     },
+    /// Not a failure: the run paused, its calls in `pending` waiting for a person's
+    /// decision. Only callers that wait for an answer see this; the run's stream ends with
+    /// [`RunEvent::Paused`](crate::run::RunEvent::Paused) and its log records no end.
+    #[error("paused: waiting for approval of {}", pending.join(", "))]
+    Paused {
+        /// The ids of the calls that wait.
+        pending: Vec<String>,
+    },
 }
 
 impl RunError {
@@ -112,6 +120,7 @@ impl RunError {
             Self::Panicked { .. } => FailureKind::Panicked,
             Self::Lost { .. } => FailureKind::Lost,
             Self::Invalid { .. } => FailureKind::Invalid,
+            Self::Paused { .. } => FailureKind::Paused,
         }
     }
 
@@ -180,7 +189,10 @@ impl RunError {
                 redact_string(&mut reason);
                 Self::Invalid { reason }
             }
-            other @ (Self::Cancelled | Self::ConsumerGone | Self::MaxSteps { .. }) => other,
+            other @ (Self::Cancelled
+            | Self::ConsumerGone
+            | Self::MaxSteps { .. }
+            | Self::Paused { .. }) => other,
         }
     }
 }
@@ -289,6 +301,8 @@ pub enum FailureKind {
     Lost,
     /// [`RunError::Invalid`].
     Invalid,
+    /// [`RunError::Paused`]: not a failure, and never a `Failed` episode's kind.
+    Paused,
     /// A kind this version does not know (or a log written before kinds were kept).
     #[serde(other)]
     Other,
@@ -310,6 +324,7 @@ impl FailureKind {
             Self::Panicked => "panicked",
             Self::Lost => "lost",
             Self::Invalid => "invalid",
+            Self::Paused => "paused",
             Self::Other => "other",
         }
     }

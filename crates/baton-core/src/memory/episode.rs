@@ -1,6 +1,8 @@
+use super::LeaseToken;
 use crate::error::{FailureKind, RunError};
 use crate::ids::{AgentName, ThreadId};
-use crate::llm::{FinishReason, Usage};
+use crate::llm::{FinishReason, Message, Usage};
+use crate::tool::OnInterrupt;
 use serde::{Deserialize, Serialize};
 
 /// One entry of a run's episodic log.
@@ -27,6 +29,94 @@ pub enum Episode {
         ok: bool,
         /// How long it ran.
         latency_ms: u32,
+    },
+    /// The model's response of a step, recorded before any of its tool calls runs when one of
+    /// them is tracked by the ledger or waits for approval: a resumed run goes on from these
+    /// calls instead of asking the model again.
+    Responded {
+        /// The step, from 1.
+        step: u32,
+        /// The assistant message, with its tool calls.
+        message: Message,
+        /// Tokens the model call used.
+        usage: Usage,
+        /// Time from sending the request to the end of the response.
+        latency_ms: u32,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+    },
+    /// The ledger's intent: a call of a tool with side effects is about to run.
+    ToolIntended {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The JSON arguments, as the model wrote them.
+        arguments: String,
+    },
+    /// The ledger's result: a call of a tool with side effects returned. A resumed run uses
+    /// this result and never runs the call again.
+    ToolReturned {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The result the model sees.
+        output: String,
+        /// Whether the call succeeded.
+        ok: bool,
+        /// How long it ran.
+        latency_ms: u32,
+    },
+    /// A crash left a call with its intent and no result; `policy` is what the resumed run
+    /// did about it.
+    CallInterrupted {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// What was done: run again, answered as interrupted, or asked for approval.
+        policy: OnInterrupt,
+    },
+    /// A call waits for a person's approval.
+    ApprovalRequested {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The JSON arguments, as the model wrote them.
+        arguments: String,
+        /// When an undecided request is rejected as expired, in milliseconds since the Unix
+        /// epoch; `None` for never.
+        expires_at_ms: Option<u64>,
+    },
+    /// A pending call was decided.
+    ApprovalDecided {
+        /// The step, from 1.
+        step: u32,
+        /// The call's id.
+        call_id: String,
+        /// The decision.
+        decision: Decision,
+    },
+    /// The run paused: the calls in `pending` wait for decisions. The run holds its thread
+    /// with a parked lease (token `lease`), which the run is taken up with once they are
+    /// decided.
+    Paused {
+        /// The step whose calls wait.
+        step: u32,
+        /// The ids of the calls that wait.
+        pending: Vec<String>,
+        /// The token of the parked lease.
+        lease: LeaseToken,
     },
     /// A step finished: the model answered and its tool calls, if any, ran.
     StepCompleted {
@@ -67,6 +157,66 @@ pub enum Episode {
         #[serde(alias = "error")]
         message: String,
     },
+}
+
+/// What a person decided about a call that waited for approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Decision {
+    /// Run the call.
+    Approved {
+        /// Also approve every later call of the same tool in this run.
+        #[serde(default)]
+        for_run: bool,
+    },
+    /// Do not run it: the model gets a tool result with the reason.
+    Rejected {
+        /// Why, for the model.
+        reason: String,
+    },
+    /// Nobody decided before the request's deadline: rejected as expired.
+    Expired,
+}
+
+impl Decision {
+    /// Approve this call.
+    #[must_use]
+    pub const fn approve() -> Self {
+        Self::Approved { for_run: false }
+    }
+
+    /// Approve this call and every later call of its tool in the run.
+    #[must_use]
+    pub const fn approve_for_run() -> Self {
+        Self::Approved { for_run: true }
+    }
+
+    /// Reject this call, telling the model `reason`.
+    #[must_use]
+    pub fn reject(reason: impl Into<String>) -> Self {
+        Self::Rejected {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the call runs.
+    #[must_use]
+    pub const fn is_approved(&self) -> bool {
+        matches!(self, Self::Approved { .. })
+    }
+
+    /// The tool result a call that does not run gives the model; `None` if it runs.
+    #[must_use]
+    pub fn refusal(&self) -> Option<String> {
+        match self {
+            Self::Approved { .. } => None,
+            Self::Rejected { reason } => Some(format!("rejected by a person: {reason}")),
+            Self::Expired => {
+                Some("not run: its approval expired before anyone decided".to_owned())
+            }
+        }
+    }
 }
 
 fn unknown_kind() -> FailureKind {

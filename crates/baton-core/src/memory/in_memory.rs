@@ -349,6 +349,39 @@ impl Store for InMemoryStore {
         }
     }
 
+    async fn record_leased(&self, lease: &Lease, episodes: &[Episode]) -> Result<(), StoreError> {
+        // The lease's entry is held (read) while the log is written, so it cannot be replaced
+        // between its check and the write (lock order: leases, episodes).
+        let held = self.leases.get(&lease.run);
+        if held.is_none_or(|held| held.lease.token != lease.token) {
+            return Err(StoreError::LeaseLost { run: lease.run });
+        }
+        self.record_now(lease.run, episodes.iter().cloned());
+        Ok(())
+    }
+
+    async fn hand_over_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        match self.leases.get_mut(&lease.run) {
+            Some(mut held) if held.lease.token == lease.token => {
+                held.lease = Lease {
+                    run: lease.run,
+                    thread: held.lease.thread,
+                    owner: owner.into(),
+                    token: LeaseToken::new(),
+                    expires_at_ms: expiry_ms(ttl),
+                };
+                held.expires = Instant::now().checked_add(ttl);
+                Ok(held.lease.clone())
+            }
+            _ => Err(StoreError::LeaseLost { run: lease.run }),
+        }
+    }
+
     async fn release_lease(
         &self,
         lease: &Lease,

@@ -9,7 +9,7 @@ mod episode;
 mod in_memory;
 mod lease;
 
-pub use episode::{Episode, EpisodeRecord, started};
+pub use episode::{Decision, Episode, EpisodeRecord, started};
 pub use in_memory::InMemoryStore;
 pub use lease::{Lease, LeaseHolder, LeaseOwner, LeaseToken, UnfinishedRun, now_ms};
 
@@ -166,6 +166,32 @@ pub trait Store: ThreadStore + EpisodicStore {
     /// expired but that nobody replaced is still current, and is renewed.
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError>;
 
+    /// Appends `episodes` to the log of `lease`'s run, in order, in one write, only if `lease`
+    /// is the run's current lease (live or expired, as long as nobody replaced it). The
+    /// tool-call ledger and a pause are recorded this way, so a driver that lost its run can
+    /// record no intent and so start no tool.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if `lease` is not the run's current lease: nothing is written.
+    async fn record_leased(&self, lease: &Lease, episodes: &[Episode]) -> Result<(), StoreError>;
+
+    /// Hands the run over: if `lease` is the run's current lease (live or expired, as long as
+    /// nobody replaced it), replaces it, in one write, with a fresh lease for `owner` for
+    /// `ttl` on the same thread, and returns it. The thread stays held throughout. A paused run
+    /// is parked this way and taken up again by whoever decides its last pending approval: of
+    /// two that try with the same lease, one wins.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if `lease` is not the run's current lease: nothing is written.
+    async fn hand_over_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError>;
+
     /// Ends `lease`: records `terminal` (the run's last episode, if it has one to record) and
     /// frees the run and its thread, in one write.
     ///
@@ -240,6 +266,19 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
         (**self).renew_lease(lease, ttl).await
+    }
+
+    async fn record_leased(&self, lease: &Lease, episodes: &[Episode]) -> Result<(), StoreError> {
+        (**self).record_leased(lease, episodes).await
+    }
+
+    async fn hand_over_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        (**self).hand_over_lease(lease, owner, ttl).await
     }
 
     async fn release_lease(

@@ -1,6 +1,9 @@
+use super::ledger::PendingApproval;
 use crate::error::RunError;
 use crate::ids::{AgentName, RunId, ThreadId};
 use crate::llm::{FinishReason, Usage};
+use crate::memory::Decision;
+use crate::tool::OnInterrupt;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use std::pin::Pin;
@@ -24,7 +27,8 @@ pub const STREAM_BUFFER: usize = 16;
 /// What a run tells its consumer, in order.
 ///
 /// A run's stream starts with [`AgentStarted`](RunEvent::AgentStarted) and ends with exactly one
-/// [`Completed`](RunEvent::Completed) or [`Failed`](RunEvent::Failed).
+/// [`Completed`](RunEvent::Completed), [`Failed`](RunEvent::Failed) or
+/// [`Paused`](RunEvent::Paused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -47,6 +51,47 @@ pub enum RunEvent {
         name: String,
         /// The JSON arguments, as the model wrote them.
         arguments: String,
+    },
+    /// The ledger recorded a call's intent: the call of a tool with side effects is about to
+    /// run, and a crash from here on leaves it to its tool's interruption policy.
+    IntentRecorded {
+        /// The call's id.
+        id: String,
+    },
+    /// The ledger recorded a call's result: it will not run again, whatever crashes.
+    ResultRecorded {
+        /// The call's id.
+        id: String,
+    },
+    /// A crash had interrupted a call (its intent recorded, its result not); `policy` is what
+    /// the resumed run does about it.
+    CallInterrupted {
+        /// The call's id.
+        id: String,
+        /// The tool.
+        name: String,
+        /// Run it again, answer it as interrupted, or ask for approval.
+        policy: OnInterrupt,
+    },
+    /// A call waits for a person's approval; the run pauses once the step's other calls ran.
+    ApprovalRequested {
+        /// The run.
+        run_id: RunId,
+        /// The call's id.
+        id: String,
+        /// The tool.
+        name: String,
+        /// The JSON arguments, as the model wrote them.
+        arguments: String,
+        /// When an undecided request expires, in milliseconds since the Unix epoch.
+        expires_at_ms: Option<u64>,
+    },
+    /// A decision on a call that waited was applied: it runs, or the model is told why not.
+    ApprovalDecided {
+        /// The call's id.
+        id: String,
+        /// The decision.
+        decision: Decision,
     },
     /// A tool call finished.
     ToolCallFinished {
@@ -89,13 +134,25 @@ pub enum RunEvent {
         /// What went wrong, redacted.
         error: RunError,
     },
+    /// The run paused: `pending` calls wait for decisions
+    /// ([`Supervisor::decide`](crate::actor::Supervisor::decide)). It holds its thread, but no
+    /// task or memory in the process; the last decision resumes it on a new stream.
+    Paused {
+        /// The run.
+        run_id: RunId,
+        /// The calls that wait.
+        pending: Vec<PendingApproval>,
+    },
 }
 
 impl RunEvent {
     /// Whether this event ends the stream.
     #[must_use]
     pub const fn is_terminal(&self) -> bool {
-        matches!(self, Self::Completed { .. } | Self::Failed { .. })
+        matches!(
+            self,
+            Self::Completed { .. } | Self::Failed { .. } | Self::Paused { .. }
+        )
     }
 }
 
@@ -259,7 +316,8 @@ impl RunStream {
             .take()
     }
 
-    /// Consumes the stream up to its terminal event and returns the answer.
+    /// Consumes the stream up to its terminal event and returns the answer. A run that paused
+    /// for approval has none yet: [`RunError::Paused`], with the calls that wait.
     pub async fn finish(self) -> Result<(String, Usage), RunError> {
         let (output, usage, _steps) = self.finish_counting_steps().await?;
         Ok((output, usage))
@@ -273,6 +331,11 @@ impl RunStream {
                 RunEvent::StepFinished { .. } => steps += 1,
                 RunEvent::Completed { output, usage } => return Ok((output, usage, steps)),
                 RunEvent::Failed { error } => return Err(error),
+                RunEvent::Paused { pending, .. } => {
+                    return Err(RunError::Paused {
+                        pending: pending.into_iter().map(|p| p.call_id).collect(),
+                    });
+                }
                 _ => {}
             }
         }

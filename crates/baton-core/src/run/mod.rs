@@ -12,7 +12,8 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `run_loop.rs` | `RunLoop`: one agent's part of a run, from its lease to its end |
-//! | `tool_calls.rs` | a step's tool calls: handoffs picked out, tools run concurrently |
+//! | `tool_calls.rs` | a step's tool calls: handoffs picked out, approvals and the ledger applied, tools run concurrently |
+//! | `ledger.rs` | the tool-call ledger as a run's log tells it: the step to go on from, approvals, the pause |
 //! | `end.rs` | the one place a run's end is recorded and told |
 //! | `carried.rs` | a run between two agents, after a handoff |
 //! | `keeper.rs` | renewing runs' leases |
@@ -27,6 +28,7 @@ mod event;
 mod guardrails;
 pub(crate) mod history;
 mod keeper;
+pub(crate) mod ledger;
 mod options;
 mod retry;
 mod run_loop;
@@ -41,6 +43,7 @@ pub(crate) use end::end_unstarted;
 pub(crate) use event::EventSink;
 pub use event::{RunEvent, RunOutput, RunStream, STREAM_BUFFER};
 pub use guardrails::{Guardrail, Verdict};
+pub use ledger::{PendingApproval, pending_approvals};
 pub(crate) use keeper::LeaseKeeper;
 pub use options::{RetryPolicy, RunOptions};
 pub(crate) use run_loop::{AgentOutcome, RunLoop};

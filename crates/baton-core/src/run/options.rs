@@ -32,6 +32,9 @@ pub struct RunOptions {
     /// How long the run's lease lasts unless renewed. The run renews it every third of this
     /// while it works; if the process dies, another may take the run over this long after.
     pub lease_ttl: Duration,
+    /// How long a call waits for approval before it is rejected as expired; `None` (the
+    /// default) waits as long as it takes.
+    pub approval_timeout: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -44,6 +47,7 @@ impl Default for RunOptions {
             retry: RetryPolicy::default(),
             guardrails: Arc::from([]),
             lease_ttl: Duration::from_secs(30),
+            approval_timeout: None,
         }
     }
 }
@@ -88,6 +92,13 @@ impl RunOptions {
     #[must_use]
     pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`approval_timeout`](Self::approval_timeout).
+    #[must_use]
+    pub fn with_approval_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.approval_timeout = timeout;
         self
     }
 

@@ -14,16 +14,17 @@ use super::event::{EventSink, RunEvent, RunOutput};
 use super::guardrails::{check_post_llm, check_pre_llm};
 use super::history::History;
 use super::keeper::{KeptLease, LeaseKeeper, keep_leased};
+use super::ledger::{Ledger, PendingApproval};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::streaming_forward::forward_chunks;
-use super::tool_calls;
+use super::tool_calls::{self, Ledgered, Recorder};
 use crate::agent::AgentContext;
 use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
-use crate::memory::{Episode, Lease, LeaseOwner, StepCommit};
+use crate::memory::{Episode, Lease, LeaseOwner, StepCommit, now_ms};
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +53,9 @@ pub(crate) enum AgentOutcome {
         /// The model's reason.
         reason: String,
     },
+    /// Calls of the step wait for approval: the step's other calls ran and the pause is
+    /// recorded. The run is parked ([`RunLoop::park`]).
+    Paused(Vec<PendingApproval>),
 }
 
 /// What the loop does after a step.
@@ -68,11 +72,14 @@ enum StepDisposition {
         /// The model's reason.
         reason: String,
     },
+    /// Calls wait for approval.
+    Paused(Vec<PendingApproval>),
 }
 
 /// A step whose provider call has been made, ready for its response to be read.
 pub(crate) struct OpenedStep {
-    request: ChatRequest,
+    /// The request, checked by the guardrails; `None` for a response read from the ledger.
+    request: Option<ChatRequest>,
     started: Instant,
     source: ResponseSource,
 }
@@ -80,6 +87,8 @@ pub(crate) struct OpenedStep {
 enum ResponseSource {
     Stream(OpenedStream),
     Complete(ChatResponse),
+    /// The step's response as the ledger recorded it, before a pause or a crash.
+    Recorded(ChatResponse, u32),
 }
 
 /// One agent's part of a run: its context, thread, lease, limits and the history it has seen.
@@ -106,6 +115,9 @@ pub(crate) struct RunLoop {
     /// The run's place in a shared [`LeaseKeeper`], if one renews its lease; else the run
     /// renews it itself.
     kept: Option<KeptLease>,
+    /// What the run's log says of its calls, for a run taken up again (after a pause or a
+    /// crash); `None` for a run that has not been.
+    ledger: Option<Box<Ledger>>,
 }
 
 impl std::fmt::Debug for RunLoop {
@@ -152,8 +164,36 @@ impl RunLoop {
                 .acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
         )
         .await?;
+        Ok(Self::leased(ctx, lease, opts, mode))
+    }
+
+    /// Takes up a paused run with its parked lease (see [`park`](Self::park)): the run becomes
+    /// the thread's writer again in this process, unless someone else took it up first.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::LeaseLost`] if the parked lease is no longer the run's.
+    pub(crate) async fn take_up(
+        ctx: AgentContext,
+        parked: &Lease,
+        opts: RunOptions,
+    ) -> Result<Self, RunError> {
+        if ctx.cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        let owner = LeaseOwner::process().as_str();
+        let lease = contained_try(
+            PanicSite::Store,
+            ctx.store.hand_over_lease(parked, owner, opts.lease_ttl),
+        )
+        .await?;
+        Ok(Self::leased(ctx, lease, opts, Mode::Streaming))
+    }
+
+    fn leased(ctx: AgentContext, lease: Lease, opts: RunOptions, mode: Mode) -> Self {
+        let thread = lease.thread;
         let scope = scope_of(&ctx, thread);
-        Ok(Self {
+        Self {
             ctx,
             thread,
             opts,
@@ -166,7 +206,8 @@ impl RunLoop {
             lease,
             scope,
             kept: None,
-        })
+            ledger: None,
+        }
     }
 
     /// Has `keeper` renew the run's lease (cancelling `cancel` if it is lost), instead of the
@@ -200,6 +241,7 @@ impl RunLoop {
             lease,
             scope,
             kept,
+            ledger: None,
         }
     }
 
@@ -227,6 +269,18 @@ impl RunLoop {
         self.step_offset = steps;
         self.usage = usage;
         self
+    }
+
+    /// Goes on from what the run's log says of its calls: the step it was in the middle of is
+    /// finished from its recorded response, and tools approved for the run stay approved.
+    pub(crate) fn resume_from(&mut self, ledger: Ledger) {
+        let recorded = ledger
+            .step
+            .as_ref()
+            .is_some_and(|recorded| recorded.step == self.step + 1);
+        if recorded || !ledger.approved_tools.is_empty() {
+            self.ledger = Some(Box::new(ledger));
+        }
     }
 
     /// Steps taken so far in the run, by every agent.
@@ -334,6 +388,26 @@ impl RunLoop {
             });
         }
         self.step += 1;
+        if let Some(recorded) = self.ledger.as_mut().and_then(|ledger| {
+            ledger
+                .step
+                .as_ref()
+                .filter(|recorded| recorded.step == self.step)
+                .map(|recorded| {
+                    let response = ChatResponse {
+                        message: recorded.message.clone(),
+                        usage: recorded.usage,
+                        finish_reason: recorded.finish_reason,
+                    };
+                    (response, recorded.latency_ms)
+                })
+        }) {
+            return Ok(OpenedStep {
+                request: None,
+                started: Instant::now(),
+                source: ResponseSource::Recorded(recorded.0, recorded.1),
+            });
+        }
         let mut request = self
             .history
             .build_request(&self.ctx.agent, self.opts.max_history_tokens);
@@ -366,7 +440,7 @@ impl RunLoop {
             ),
         };
         Ok(OpenedStep {
-            request,
+            request: Some(request),
             started,
             source,
         })
@@ -404,6 +478,7 @@ impl RunLoop {
                 StepDisposition::Handoff { agent, reason } => {
                     return Ok(AgentOutcome::HandedOff { to: agent, reason });
                 }
+                StepDisposition::Paused(pending) => return Ok(AgentOutcome::Paused(pending)),
             }
         }
     }
@@ -413,7 +488,12 @@ impl RunLoop {
         opened: OpenedStep,
         sink: Option<&EventSink>,
     ) -> Result<StepDisposition, RunError> {
+        let mut recorded_latency = None;
         let response = match opened.source {
+            ResponseSource::Recorded(response, latency_ms) => {
+                recorded_latency = Some(latency_ms);
+                response
+            }
             ResponseSource::Stream(stream) => {
                 Box::pin(forward_chunks(
                     stream,
@@ -428,10 +508,15 @@ impl RunLoop {
                 response
             }
         };
-        let latency_ms = u32::try_from(opened.started.elapsed().as_millis()).unwrap_or(u32::MAX);
-        if !self.opts.guardrails.is_empty() {
+        let latency_ms = recorded_latency.unwrap_or_else(|| {
+            u32::try_from(opened.started.elapsed().as_millis()).unwrap_or(u32::MAX)
+        });
+        // A recorded response was checked before it was recorded.
+        if let Some(request) = &opened.request
+            && !self.opts.guardrails.is_empty()
+        {
             let run = self.run_context();
-            check_post_llm(&self.opts.guardrails, &opened.request, &response, &run).await?;
+            check_post_llm(&self.opts.guardrails, request, &response, &run).await?;
         }
         // Boxed: dispatch is large and short-lived; a waiting run should not carry its space.
         Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
@@ -472,9 +557,68 @@ impl RunLoop {
         }
 
         let calls = assistant.tool_calls();
-        let (plans, handoff) = tool_calls::plan(&self.ctx.agent, calls);
+        let (mut plans, handoff) = tool_calls::plan(&self.ctx.agent, calls);
+        let ledger = self.ledger.take();
+        let recorded = ledger
+            .as_ref()
+            .and_then(|ledger| ledger.step.as_ref())
+            .filter(|recorded| recorded.step == step);
+        let settled = Ledgered {
+            run_id: self.ctx.run_id,
+            step,
+            tools: self.ctx.agent.tools(),
+            recorded: recorded.map(|recorded| &recorded.calls),
+            approved_tools: ledger.as_ref().map(|ledger| &ledger.approved_tools),
+            approval_timeout: self.opts.approval_timeout,
+            now_ms: now_ms(),
+        }
+        .settle(calls, &mut plans, &self.run_context());
+        let recorder = Recorder {
+            store: self.ctx.store.as_ref(),
+            lease: &self.lease,
+            step,
+            sink,
+        };
+        if !settled.episodes.is_empty() {
+            // The step's response first, once: a resumed run goes on from its calls.
+            let mut episodes = Vec::with_capacity(settled.episodes.len() + 1);
+            if recorded.is_none() {
+                episodes.push(Episode::Responded {
+                    step,
+                    message: (*assistant).clone(),
+                    usage: response.usage,
+                    latency_ms,
+                    finish_reason: response.finish_reason,
+                });
+            }
+            episodes.extend(settled.episodes);
+            recorder.record(&episodes).await?;
+            if let Some(sink) = sink {
+                for episode in &episodes {
+                    if let Episode::ToolIntended { call_id, .. } = episode {
+                        let event = RunEvent::IntentRecorded {
+                            id: call_id.clone(),
+                        };
+                        sink.send(event, &self.ctx.cancel).await?;
+                    }
+                }
+            }
+        }
+        // Tools approved for the run stay approved in its later steps.
+        self.ledger = ledger
+            .filter(|ledger| !ledger.approved_tools.is_empty())
+            .map(|mut ledger| {
+                ledger.step = None;
+                ledger
+            });
         if let Some(sink) = sink {
-            for call in calls {
+            for event in settled.events {
+                sink.send(event, &self.ctx.cancel).await?;
+            }
+            for (call, plan) in calls.iter().zip(&plans) {
+                if matches!(plan, tool_calls::CallPlan::Pending) {
+                    continue;
+                }
                 let event = RunEvent::ToolCallStarted {
                     id: call.id.clone(),
                     name: call.name.clone(),
@@ -490,8 +634,31 @@ impl RunLoop {
             self.opts.tool_timeout,
             self.run_context(),
             sink,
+            recorder,
         )
         .await?;
+        if !settled.pending.is_empty() {
+            let pending: Vec<PendingApproval> = settled
+                .pending
+                .iter()
+                .map(|&(index, expires_at_ms)| PendingApproval {
+                    run_id: self.ctx.run_id,
+                    step,
+                    call_id: calls[index].id.clone(),
+                    tool: calls[index].name.clone(),
+                    arguments: calls[index].arguments.clone(),
+                    expires_at_ms,
+                })
+                .collect();
+            let paused = Episode::Paused {
+                step,
+                pending: pending.iter().map(|p| p.call_id.clone()).collect(),
+                lease: self.lease.token,
+            };
+            recorder.record(std::slice::from_ref(&paused)).await?;
+            return Ok(StepDisposition::Paused(pending));
+        }
+        let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
 
         let mut episodes = Vec::with_capacity(outcomes.len() + 2);
         let mut messages = Vec::with_capacity(outcomes.len() + 1);
@@ -599,6 +766,50 @@ impl RunLoop {
         .await
     }
 
+    /// Parks a paused run: its lease is no longer renewed by anyone and is extended to the
+    /// earliest deadline of its pending approvals (indefinitely if none has one), so the thread
+    /// stays the run's while nothing of the run is left in the process; `released` frees what
+    /// else it held; then the consumer hears [`RunEvent::Paused`]. A deadline that passes
+    /// leaves the run abandoned, and whoever resumes it rejects the expired calls.
+    pub(crate) async fn park(
+        self,
+        pending: Vec<PendingApproval>,
+        sink: Option<&EventSink>,
+        released: impl FnOnce(),
+    ) -> RunError {
+        drop(self.kept);
+        let now = now_ms();
+        let ttl = pending
+            .iter()
+            .filter_map(|p| p.expires_at_ms)
+            .min()
+            .map_or(PARKED, |at| {
+                std::time::Duration::from_millis(at.saturating_sub(now).max(1))
+            });
+        if let Err(error) = contained_try(
+            PanicSite::Store,
+            self.ctx.store.renew_lease(&self.lease, ttl),
+        )
+        .await
+        {
+            // It expires at its usual time: the run is then abandoned, and resuming it pauses
+            // it again.
+            tracing::warn!(run_id = %self.lease.run, %error, "could not park the paused run's lease");
+        }
+        tracing::info!(run_id = %self.lease.run, pending = pending.len(), "run paused for approval");
+        released();
+        let error = RunError::Paused {
+            pending: pending.iter().map(|p| p.call_id.clone()).collect(),
+        };
+        if let Some(sink) = sink {
+            sink.end(RunEvent::Paused {
+                run_id: self.lease.run,
+                pending,
+            });
+        }
+        error
+    }
+
     /// Gives the lease back without recording an end (the run was finished by another
     /// driver), telling the consumer why this one did not drive it.
     pub(crate) async fn let_go(self, sink: Option<&EventSink>, error: RunError) {
@@ -615,6 +826,10 @@ impl RunLoop {
         }
     }
 }
+
+/// How long a paused run's lease lasts when none of its approvals expires: a century, which
+/// every store can count in milliseconds.
+const PARKED: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
 fn scope_of(ctx: &AgentContext, thread: ThreadId) -> Arc<RunScope> {
     Arc::new(RunScope::new(

@@ -58,14 +58,13 @@ pub async fn run_steps_streaming(
     let cancel = ctx.cancel.child_token();
     let ctx = ctx.clone().with_cancel(cancel.clone());
     let run_id = ctx.run_id;
-    let mut run = RunLoop::start_with(ctx, thread, opts, Mode::Streaming)
+    let run = RunLoop::start_with(ctx, thread, opts, Mode::Streaming)
         .instrument(span.clone())
         .await?;
     let (sink, stream) = RunStream::channel(run_id, cancel);
     tokio::spawn(
         async move {
-            let outcome = run_to_answer(&mut run, input, Some(&sink)).await;
-            let _ = run.end(outcome, Some(&sink)).await;
+            let _ = run_to_answer(run, input, Some(&sink)).await;
         }
         .instrument(span),
     );

@@ -29,9 +29,8 @@ pub async fn run_steps(
 ) -> Result<RunOutput, RunError> {
     let span = tracing::info_span!("run", run_id = %ctx.run_id, thread_id = %thread, agent = %ctx.agent_name());
     async {
-        let mut run = RunLoop::start_with(ctx.clone(), thread, opts, Mode::Whole).await?;
-        let outcome = run_to_answer(&mut run, input, None).await;
-        run.end(outcome, None).await
+        let run = RunLoop::start_with(ctx.clone(), thread, opts, Mode::Whole).await?;
+        run_to_answer(run, input, None).await
     }
     .instrument(span)
     .await
@@ -40,14 +39,19 @@ pub async fn run_steps(
 /// Runs a bare loop's steps, containing any panic, and reads the outcome as a bare loop must:
 /// there is no one to route a handoff to.
 pub(crate) async fn run_to_answer(
-    run: &mut RunLoop,
+    mut run: RunLoop,
     input: Vec<Message>,
     sink: Option<&super::EventSink>,
 ) -> Result<RunOutput, RunError> {
-    match contained(PanicSite::Run, run.run(input, sink)).await?? {
-        AgentOutcome::Answered(output) => Ok(output),
-        AgentOutcome::HandedOff { to, .. } => Err(RunError::routing(format!(
+    let outcome = match contained(PanicSite::Run, run.run(input, sink)).await {
+        Ok(Ok(AgentOutcome::Answered(output))) => Ok(output),
+        Ok(Ok(AgentOutcome::HandedOff { to, .. })) => Err(RunError::routing(format!(
             "the model handed off to {to}, and only a supervisor routes handoffs"
         ))),
-    }
+        Ok(Ok(AgentOutcome::Paused(pending))) => {
+            return Err(run.park(pending, sink, || {}).await);
+        }
+        Ok(Err(error)) | Err(error) => Err(error),
+    };
+    run.end(outcome, sink).await
 }

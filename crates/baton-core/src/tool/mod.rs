@@ -36,9 +36,11 @@
 //! ```
 
 mod execute;
+mod policy;
 mod registry;
 
 pub use execute::{ToolOutcome, execute_call};
+pub use policy::{Approval, ApprovalFn, OnInterrupt, ToolPolicy};
 pub(crate) use registry::validate_tool_name;
 pub use registry::{ToolRegistry, is_tool_name};
 
@@ -61,6 +63,19 @@ pub trait Tool: Send + Sync + 'static {
     /// What the tool does and when to use it, for the model.
     fn description(&self) -> &str;
 
+    /// Whether the tool only reads (looks something up, computes): its calls may run twice,
+    /// so the tool-call ledger does not record them. `false` by default: a tool's calls are
+    /// taken to have side effects, so a call whose result was recorded never runs again.
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    /// What a resumed run does with a call of this tool that a crash interrupted (its intent
+    /// recorded, its result not): by default retried if the tool is read-only, else failed.
+    fn on_interrupt(&self) -> OnInterrupt {
+        OnInterrupt::default_for(self.read_only())
+    }
+
     /// Runs the tool for the run and call `ctx` describes. An `Err` becomes a tool result
     /// `"error: …"` that the model sees.
     ///
@@ -80,6 +95,16 @@ pub trait Tool: Send + Sync + 'static {
 pub trait DynTool: Send + Sync + 'static {
     /// The tool as the model sees it.
     fn spec(&self) -> &ToolSpec;
+
+    /// Whether the tool only reads; see [`Tool::read_only`].
+    fn read_only(&self) -> bool {
+        false
+    }
+
+    /// What an interrupted call does on resume; see [`Tool::on_interrupt`].
+    fn on_interrupt(&self) -> OnInterrupt {
+        OnInterrupt::default_for(self.read_only())
+    }
 
     /// Runs the tool on the JSON text the model produced, for the call `ctx` describes.
     fn call_json<'a>(
@@ -109,6 +134,14 @@ impl<T: Tool> TypedTool<T> {
 impl<T: Tool> DynTool for TypedTool<T> {
     fn spec(&self) -> &ToolSpec {
         &self.spec
+    }
+
+    fn read_only(&self) -> bool {
+        self.tool.read_only()
+    }
+
+    fn on_interrupt(&self) -> OnInterrupt {
+        self.tool.on_interrupt()
     }
 
     fn call_json<'a>(

@@ -1,4 +1,4 @@
-use super::{DynTool, Tool, TypedTool};
+use super::{Approval, DynTool, OnInterrupt, Tool, ToolPolicy, TypedTool};
 use crate::error::ConfigError;
 use crate::llm::ToolSpec;
 use std::collections::HashMap;
@@ -9,8 +9,15 @@ use std::sync::Arc;
 /// Cloning shares the tools.
 #[derive(Clone, Default)]
 pub struct ToolRegistry {
-    tools: HashMap<Arc<str>, Arc<dyn DynTool>>,
+    tools: HashMap<Arc<str>, Entry>,
     specs: Vec<ToolSpec>,
+}
+
+/// A tool and how runs treat its calls.
+#[derive(Clone)]
+struct Entry {
+    tool: Arc<dyn DynTool>,
+    policy: ToolPolicy,
 }
 
 impl std::fmt::Debug for ToolRegistry {
@@ -49,7 +56,9 @@ impl ToolRegistry {
                 spec.name
             )));
         }
-        self.tools.insert(Arc::from(spec.name.as_str()), tool);
+        let policy = ToolPolicy::declared(tool.as_ref());
+        self.tools
+            .insert(Arc::from(spec.name.as_str()), Entry { tool, policy });
         self.specs.push(spec);
         Ok(())
     }
@@ -57,7 +66,53 @@ impl ToolRegistry {
     /// The tool named `name`.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
-        self.tools.get(name)
+        self.tools.get(name).map(|entry| &entry.tool)
+    }
+
+    /// How runs treat calls of the tool named `name`.
+    #[must_use]
+    pub fn policy(&self, name: &str) -> Option<&ToolPolicy> {
+        self.tools.get(name).map(|entry| &entry.policy)
+    }
+
+    /// Sets how runs treat the calls of the registered tool `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if no tool of that name is registered.
+    pub fn with_policy(mut self, name: &str, policy: ToolPolicy) -> Result<Self, ConfigError> {
+        self.entry(name)?.policy = policy;
+        Ok(self)
+    }
+
+    /// Sets whether calls of the registered tool `name` wait for approval.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if no tool of that name is registered.
+    pub fn with_approval(mut self, name: &str, approval: Approval) -> Result<Self, ConfigError> {
+        self.entry(name)?.policy.approval = approval;
+        Ok(self)
+    }
+
+    /// Sets what a resumed run does with an interrupted call of the registered tool `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if no tool of that name is registered.
+    pub fn with_on_interrupt(
+        mut self,
+        name: &str,
+        on_interrupt: OnInterrupt,
+    ) -> Result<Self, ConfigError> {
+        self.entry(name)?.policy.on_interrupt = on_interrupt;
+        Ok(self)
+    }
+
+    fn entry(&mut self, name: &str) -> Result<&mut Entry, ConfigError> {
+        self.tools
+            .get_mut(name)
+            .ok_or_else(|| ConfigError(format!("no tool named {name:?} is registered")))
     }
 
     /// Whether a tool named `name` is registered.

@@ -1,0 +1,155 @@
+//! Deciding the calls of a paused run: [`Supervisor::pending_approvals`] and
+//! [`Supervisor::decide`], which takes the run up again once its step's last call is decided.
+
+use super::error::SupervisorError;
+use super::resume::resume_point;
+use super::settings::RunSettings;
+use super::supervisor::{RunStart, Supervisor};
+use crate::error::StoreError;
+use crate::ids::RunId;
+use crate::memory::{Decision, Episode, EpisodeRecord, Lease, now_ms};
+use crate::run::ledger::Ledger;
+use crate::run::{PendingApproval, RunStream, pending_approvals};
+
+/// What a decision came to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Decided {
+    /// Other calls of the step still wait for decisions.
+    Waiting {
+        /// The calls that still wait.
+        pending: Vec<PendingApproval>,
+    },
+    /// That was the step's last undecided call: the run goes on from its calls, on this stream
+    /// (dropping it cancels the run; detach it to let the run go on unheard).
+    Resumed(RunStream),
+}
+
+impl Supervisor {
+    /// The undecided approvals of `run`: empty unless it is paused.
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorError::UnknownRun`] if the store has no such run; the store's error.
+    pub async fn pending_approvals(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<PendingApproval>, SupervisorError> {
+        let log = self.read_log(run).await?;
+        Ok(pending_approvals(run, &log))
+    }
+
+    /// Decides call `call` of the paused run `run`: approve it (for this call, or for every
+    /// call of its tool for the rest of the run) or reject it with a reason for the model. The
+    /// decision is recorded durably first; when it was the last undecided call of the step,
+    /// the run is taken up (in this process, whichever process paused it) and goes on from
+    /// those calls: approved calls run once, rejected ones give the model the reason.
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorError::UnknownRun`], [`SupervisorError::NotPaused`] (running, finished, or
+    /// taken up by another decision meanwhile), [`SupervisorError::UnknownCall`] (no such
+    /// undecided call), [`SupervisorError::ApprovalExpired`] (nothing is recorded; whoever
+    /// resumes the run rejects the call as expired), or why the run could not be taken up.
+    pub async fn decide(
+        &self,
+        run: RunId,
+        call: &str,
+        decision: Decision,
+    ) -> Result<Decided, SupervisorError> {
+        self.decide_with(run, call, decision, RunSettings::default())
+            .await
+    }
+
+    /// [`decide`](Self::decide) with the settings the run goes on with (its extensions, its
+    /// options, whether to wait for its thread in this process).
+    ///
+    /// # Errors
+    ///
+    /// As [`decide`](Self::decide).
+    pub async fn decide_with(
+        &self,
+        run: RunId,
+        call: &str,
+        decision: Decision,
+        settings: RunSettings,
+    ) -> Result<Decided, SupervisorError> {
+        let not_paused = |reason: &str| SupervisorError::NotPaused {
+            run,
+            reason: reason.to_owned(),
+        };
+        if self.in_flight(run) {
+            return Err(not_paused("it is running"));
+        }
+        let log = self.read_log(run).await?;
+        if log.iter().any(|record| record.episode.is_terminal()) {
+            return Err(not_paused("it finished"));
+        }
+        let ledger = Ledger::read(&log);
+        let Some(pause) = &ledger.paused else {
+            return Err(not_paused("it is not paused"));
+        };
+        let pending = pending_approvals(run, &log);
+        let Some(this) = pending.iter().find(|p| p.call_id == call) else {
+            return Err(SupervisorError::UnknownCall {
+                run,
+                call: call.to_owned(),
+            });
+        };
+        if this.expires_at_ms.is_some_and(|at| at <= now_ms()) {
+            return Err(SupervisorError::ApprovalExpired {
+                run,
+                call: call.to_owned(),
+            });
+        }
+        let point = resume_point(&log).map_err(|reason| not_paused(&reason))?;
+        let parked = Lease {
+            run,
+            thread: point.thread,
+            owner: "".into(),
+            token: pause.token,
+            expires_at_ms: 0,
+        };
+        let decided = Episode::ApprovalDecided {
+            step: this.step,
+            call_id: call.to_owned(),
+            decision,
+        };
+        match self.store().record_leased(&parked, &[decided]).await {
+            Ok(()) => {}
+            Err(StoreError::LeaseLost { .. }) => {
+                return Err(not_paused("it was taken up meanwhile"));
+            }
+            Err(error) => return Err(error.into()),
+        }
+        // Read again: decisions of other calls may have been recorded meanwhile, and the
+        // decision that leaves none undecided takes the run up.
+        let log = self.read_log(run).await?;
+        let pending = pending_approvals(run, &log);
+        if !pending.is_empty() {
+            return Ok(Decided::Waiting { pending });
+        }
+        tracing::info!(run_id = %run, "last approval decided; taking the run up");
+        let start = RunStart {
+            run_id: run,
+            thread: point.thread,
+            input: Vec::new(),
+            progress: point.progress,
+            resumed: true,
+            parked: Some(parked),
+        };
+        Ok(Decided::Resumed(self.dispatch(
+            point.agent.as_str(),
+            start,
+            settings,
+        )?))
+    }
+
+    async fn read_log(&self, run: RunId) -> Result<Vec<EpisodeRecord>, SupervisorError> {
+        let log = self.store().episodes(run).await?;
+        if log.is_empty() {
+            return Err(SupervisorError::UnknownRun(run));
+        }
+        Ok(log)
+    }
+}
