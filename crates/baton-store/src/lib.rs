@@ -15,8 +15,11 @@
 //! - **A run is driven once.** [`Store::acquire_lease`] takes a run's lease, which also holds its
 //!   thread; of two processes taking the same run (or two runs on one thread) at once, one gets
 //!   the lease and the other [`StoreError::RunLeased`] (or [`StoreError::ThreadBusy`]). An
-//!   expired lease is replaced, and its holder is fenced off: a commit, renewal or release under
-//!   it gets [`StoreError::LeaseLost`] and writes nothing, checked in the write's transaction.
+//!   expired lease is replaced, and its holder is fenced off: a commit, renewal, record
+//!   ([`Store::record_leased`]), hand-over or release under it gets [`StoreError::LeaseLost`]
+//!   and writes nothing, checked in the write's transaction. A lease handed over
+//!   ([`Store::hand_over_lease`]) is replaced by a fresh one on the same thread, in one write;
+//!   of two hand-overs of one lease, one wins.
 //! - **A thread's end is read at its cost.** [`ThreadStore::tail`] reads the newest messages and
 //!   the thread's length in one query, through the messages' key.
 //!
@@ -162,6 +165,8 @@
 //! [`Store`]: baton_core::memory::Store
 //! [`Store::commit_step`]: baton_core::memory::Store::commit_step
 //! [`Store::acquire_lease`]: baton_core::memory::Store::acquire_lease
+//! [`Store::record_leased`]: baton_core::memory::Store::record_leased
+//! [`Store::hand_over_lease`]: baton_core::memory::Store::hand_over_lease
 //! [`ThreadStore::tail`]: baton_core::memory::ThreadStore::tail
 //! [`StoreError::RunLeased`]: baton_core::error::StoreError::RunLeased
 //! [`StoreError::ThreadBusy`]: baton_core::error::StoreError::ThreadBusy

@@ -94,6 +94,23 @@ macro_rules! forward_to_engine {
                 self.engine.renew_lease(lease, ttl).await
             }
 
+            async fn record_leased(
+                &self,
+                lease: &baton_core::memory::Lease,
+                episodes: &[baton_core::memory::Episode],
+            ) -> Result<(), baton_core::error::StoreError> {
+                self.engine.record_leased(lease, episodes).await
+            }
+
+            async fn hand_over_lease(
+                &self,
+                lease: &baton_core::memory::Lease,
+                owner: &str,
+                ttl: std::time::Duration,
+            ) -> Result<baton_core::memory::Lease, baton_core::error::StoreError> {
+                self.engine.hand_over_lease(lease, owner, ttl).await
+            }
+
             async fn release_lease(
                 &self,
                 lease: &baton_core::memory::Lease,

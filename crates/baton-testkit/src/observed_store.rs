@@ -40,6 +40,10 @@ pub enum StoreCall {
     AcquireLease,
     /// [`Store::renew_lease`].
     RenewLease,
+    /// [`Store::record_leased`].
+    RecordLeased,
+    /// [`Store::hand_over_lease`].
+    HandOverLease,
     /// [`Store::release_lease`].
     ReleaseLease,
 }
@@ -110,6 +114,22 @@ pub enum StoreOp<'a> {
         /// For how long.
         ttl: Duration,
     },
+    /// [`Store::record_leased`].
+    RecordLeased {
+        /// The lease the episodes are recorded under.
+        lease: &'a Lease,
+        /// The episodes recorded, in order.
+        episodes: &'a [Episode],
+    },
+    /// [`Store::hand_over_lease`].
+    HandOverLease {
+        /// The lease handed over.
+        lease: &'a Lease,
+        /// Who takes the run over.
+        owner: &'a str,
+        /// For how long.
+        ttl: Duration,
+    },
     /// [`Store::release_lease`].
     ReleaseLease {
         /// The lease released.
@@ -134,6 +154,8 @@ impl StoreOp<'_> {
             Self::CommitStep(_) => StoreCall::CommitStep,
             Self::AcquireLease { .. } => StoreCall::AcquireLease,
             Self::RenewLease { .. } => StoreCall::RenewLease,
+            Self::RecordLeased { .. } => StoreCall::RecordLeased,
+            Self::HandOverLease { .. } => StoreCall::HandOverLease,
             Self::ReleaseLease { .. } => StoreCall::ReleaseLease,
         }
     }
@@ -329,6 +351,23 @@ impl<O: StoreObserver> Store for ObservedStore<O> {
     async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<Lease, StoreError> {
         let op = StoreOp::RenewLease { lease, ttl };
         self.observe(op, self.inner.renew_lease(lease, ttl)).await
+    }
+
+    async fn record_leased(&self, lease: &Lease, episodes: &[Episode]) -> Result<(), StoreError> {
+        let op = StoreOp::RecordLeased { lease, episodes };
+        self.observe(op, self.inner.record_leased(lease, episodes))
+            .await
+    }
+
+    async fn hand_over_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        let op = StoreOp::HandOverLease { lease, owner, ttl };
+        self.observe(op, self.inner.hand_over_lease(lease, owner, ttl))
+            .await
     }
 
     async fn release_lease(

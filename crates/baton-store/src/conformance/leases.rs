@@ -16,17 +16,17 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 
 /// Longer than any check runs.
-const LIVE: Duration = Duration::from_secs(600);
+pub(super) const LIVE: Duration = Duration::from_secs(600);
 
 /// Expired as soon as taken.
-const EXPIRED: Duration = Duration::ZERO;
+pub(super) const EXPIRED: Duration = Duration::ZERO;
 
 /// How far a lease's expiry may stray from this process's clock: a backend may keep time by
 /// its database server's.
 const CLOCK_SLACK_MS: u64 = 1_000;
 
 /// Asserts that `lease` expires `ttl` after some moment between `before` and `after`.
-fn assert_expires_in(lease: &Lease, ttl: Duration, before: u64, after: u64) {
+pub(super) fn assert_expires_in(lease: &Lease, ttl: Duration, before: u64, after: u64) {
     let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     let earliest = before.saturating_add(ttl).saturating_sub(CLOCK_SLACK_MS);
     let latest = after.saturating_add(ttl).saturating_add(CLOCK_SLACK_MS);
@@ -38,12 +38,12 @@ fn assert_expires_in(lease: &Lease, ttl: Duration, before: u64, after: u64) {
 }
 
 /// The refusal of a write under a lease that is no longer current.
-fn lost(run: RunId) -> StoreError {
+pub(super) fn lost(run: RunId) -> StoreError {
     StoreError::LeaseLost { run }
 }
 
 /// A run's first episode.
-fn started(thread: ThreadId) -> Episode {
+pub(super) fn started(thread: ThreadId) -> Episode {
     Episode::Started {
         agent: agent("triage"),
         thread,
@@ -52,18 +52,24 @@ fn started(thread: ThreadId) -> Episode {
 
 /// The store under check, with the steps the checks repeat: new runs, leases taken that must
 /// be granted, and acquires that must be refused.
-struct Leases<'a>(&'a dyn Store);
+pub(super) struct Leases<'a>(pub(super) &'a dyn Store);
 
 impl Leases<'_> {
     /// A new run on a new thread, whose first episode is recorded.
-    async fn started_run(&self) -> (RunId, ThreadId) {
+    pub(super) async fn started_run(&self) -> (RunId, ThreadId) {
         let (run, thread) = (RunId::new(), ThreadId::new());
         self.0.record(run, started(thread)).await.expect("record");
         (run, thread)
     }
 
     /// The lease of `run` on `thread` for `owner`, for `ttl`, which must be granted.
-    async fn take(&self, run: RunId, thread: ThreadId, owner: &str, ttl: Duration) -> Lease {
+    pub(super) async fn take(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        ttl: Duration,
+    ) -> Lease {
         self.0
             .acquire_lease(run, thread, owner, ttl)
             .await
@@ -71,7 +77,13 @@ impl Leases<'_> {
     }
 
     /// Asserts that `owner` taking `run` on `thread` is refused with `refusal`.
-    async fn assert_refused(&self, run: RunId, thread: ThreadId, owner: &str, refusal: StoreError) {
+    pub(super) async fn assert_refused(
+        &self,
+        run: RunId,
+        thread: ThreadId,
+        owner: &str,
+        refusal: StoreError,
+    ) {
         assert_eq!(
             self.0.acquire_lease(run, thread, owner, LIVE).await,
             Err(refusal),
@@ -81,7 +93,7 @@ impl Leases<'_> {
 }
 
 /// The refusal of a run that `owner` drives.
-fn run_leased(run: RunId, owner: &str) -> StoreError {
+pub(super) fn run_leased(run: RunId, owner: &str) -> StoreError {
     StoreError::RunLeased {
         run,
         owner: owner.into(),
@@ -89,12 +101,12 @@ fn run_leased(run: RunId, owner: &str) -> StoreError {
 }
 
 /// The refusal of a thread that the lease of `holder` holds.
-const fn thread_busy(thread: ThreadId, holder: RunId) -> StoreError {
+pub(super) const fn thread_busy(thread: ThreadId, holder: RunId) -> StoreError {
     StoreError::ThreadBusy { thread, holder }
 }
 
 /// A commit of `step` of `run` on `thread`, under `lease`.
-fn commit<'a>(
+pub(super) fn commit<'a>(
     (run, thread): (RunId, ThreadId),
     step: u32,
     expected_len: Option<u64>,
@@ -529,7 +541,10 @@ async fn race(
 }
 
 /// The lease of the one racer that won and the refusal of the other.
-fn one_winner(results: &[Result<Lease, StoreError>; 2], round: usize) -> (&Lease, &StoreError) {
+pub(super) fn one_winner(
+    results: &[Result<Lease, StoreError>; 2],
+    round: usize,
+) -> (&Lease, &StoreError) {
     match results {
         [Ok(winner), Err(refusal)] | [Err(refusal), Ok(winner)] => (winner, refusal),
         _ => panic!("round {round}: exactly one racer must win: {results:?}"),

@@ -1,9 +1,9 @@
 //! The behaviour every [`Store`] must show, written once and run against every backend.
 //!
 //! Each check is an async function that takes a fresh, empty store and panics (with a message
-//! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`] and
-//! [`racing_acquires_on_two_handles`] take two handles on one database, as two processes would
-//! hold.
+//! that says what broke) when the store misbehaves; [`racing_handles_on_one_thread`],
+//! [`racing_acquires_on_two_handles`] and [`racing_hand_overs_on_two_handles`] take two handles
+//! on one database, as two processes would hold.
 //! [`conformance_tests!`](crate::conformance_tests) turns the checks into one `#[tokio::test]`
 //! each:
 //!
@@ -32,6 +32,8 @@ mod commit;
 mod concurrency;
 mod episodes;
 mod fixtures;
+mod hand_over;
+mod leased_records;
 mod leases;
 mod threads;
 
@@ -47,6 +49,14 @@ pub use concurrency::{
 pub use episodes::{
     concurrent_records_number_episodes_densely, episodes_keep_order_and_number,
     unfinished_runs_are_runs_without_an_end,
+};
+pub use hand_over::{
+    a_handed_over_lease_is_fresh_and_keeps_the_thread, a_stale_lease_is_not_handed_over,
+    an_expired_lease_nobody_replaced_hands_over, racing_hand_overs_on_two_handles,
+};
+pub use leased_records::{
+    records_under_a_lease_follow_the_log_in_order, records_under_a_stale_lease_write_nothing,
+    records_under_an_expired_lease_nobody_replaced_are_written,
 };
 pub use leases::{
     a_commit_under_a_stale_lease_writes_nothing, a_held_thread_is_refused_to_other_runs,
@@ -137,6 +147,13 @@ macro_rules! conformance_tests {
                 unfinished_runs_say_who_drives_them,
                 a_lease_without_end_is_live,
                 racing_acquires_on_two_handles,
+                records_under_a_lease_follow_the_log_in_order,
+                records_under_an_expired_lease_nobody_replaced_are_written,
+                records_under_a_stale_lease_write_nothing,
+                a_handed_over_lease_is_fresh_and_keeps_the_thread,
+                an_expired_lease_nobody_replaced_hands_over,
+                a_stale_lease_is_not_handed_over,
+                racing_hand_overs_on_two_handles,
             ]
             $(, attributes = $attributes)?
         );
@@ -178,6 +195,19 @@ macro_rules! conformance_tests {
         async fn racing_acquires_on_two_handles() {
             if let Some((first, second)) = $pair().await {
                 $crate::conformance::racing_acquires_on_two_handles(
+                    $crate::conformance::Subject::store(&first),
+                    $crate::conformance::Subject::store(&second),
+                )
+                .await;
+            }
+        }
+    };
+    (@one $fresh:path, $pair:path, racing_hand_overs_on_two_handles, [$(#[$attribute:meta])*]) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attribute])*
+        async fn racing_hand_overs_on_two_handles() {
+            if let Some((first, second)) = $pair().await {
+                $crate::conformance::racing_hand_overs_on_two_handles(
                     $crate::conformance::Subject::store(&first),
                     $crate::conformance::Subject::store(&second),
                 )

@@ -1,5 +1,5 @@
-//! Run leases: the writes that take, renew and release a run's lease, and the fence of a
-//! commit under one.
+//! Run leases: the writes that take, renew, hand over and release a run's lease, and the fence
+//! of a write under one.
 //!
 //! A lease is a row of `run_leases` (migration 0004): the run, the thread it holds (unique),
 //! the owner, the token of this taking and when it expires. A row stays the run's current
@@ -28,6 +28,21 @@
 //! lost lease from a conflict. On PostgreSQL the check locks the lease's row until the commit
 //! ends (the dialect's `fence_lock`): an acquire that would replace the lease waits for the
 //! commit, and a commit that waited for such an acquire finds the lease gone.
+//!
+//! A write of episodes under a lease ([`episodes::insert_leased`]) checks the lease the same
+//! way, in the statement that inserts them.
+//!
+//! # Handing over
+//!
+//! A hand-over ([`hand_over`]) is one statement that replaces the current lease's row by one of
+//! a new owner and token on the same thread, so the thread is held throughout. On PostgreSQL
+//! the row is deleted and the new one inserted, in a data-modifying `WITH`: a delete waits for
+//! the fence's `FOR KEY SHARE` lock, where an update that changes no key would not, so a
+//! hand-over waits for the writes in flight under the lease it replaces, and a write that waited
+//! for a hand-over finds its lease gone. On SQLite the row is updated in place, under the
+//! database's write lock. Of two hand-overs with one lease, the second finds the lease gone.
+//! When nothing was replaced, the report reads the run's current token, so an attempt whose
+//! acknowledgement was lost, tried again, sees that it won.
 //!
 //! A release ([`release`]) is one statement too: the current lease's row is deleted, and the
 //! terminal episode, if any, recorded only if it was — on PostgreSQL by the insert of a
@@ -73,6 +88,35 @@ pub(crate) struct Fence<'a> {
     /// What the check appends to lock the lease's row until the write ends (the dialect's
     /// `fence_lock`).
     pub(crate) lock: &'static str,
+}
+
+impl Fence<'_> {
+    /// The condition that the lease is current, its run and its token the parameters `$first`
+    /// and the one after; it locks the lease's row as the dialect says.
+    pub(crate) fn condition(&self, first: usize) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM run_leases WHERE run_id = ${first} AND token = ${}{})",
+            first + 1,
+            self.lock
+        )
+    }
+}
+
+/// Whether the lease of `run` with `token` is current: one row, its count (0 or 1).
+const CURRENT_SQL: &str = "SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2";
+
+/// Whether the lease of `run` with `token` is current, read (it writes nothing).
+pub(crate) async fn is_current<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::any::Any>,
+    run: &str,
+    token: &str,
+) -> Result<bool, Failure> {
+    let current: i64 = sqlx::query_scalar(CURRENT_SQL)
+        .bind(run)
+        .bind(token)
+        .fetch_one(executor)
+        .await?;
+    Ok(current > 0)
 }
 
 /// When a lease taken or renewed at `now` for `ttl` expires; past what SQL holds, the latest
@@ -183,12 +227,54 @@ fn renew(run: &str, token: &str, expires_at_ms: u64) -> Statement {
     .bind(to_sql_int(expires_at_ms))
 }
 
+/// The write that replaces the lease of `run` with `token`, if it is current, by one on the
+/// same thread for `owner` with `new_token`, taken at `now` until `expires_at_ms`; its first row
+/// holds the run's current token afterwards (`new_token` if it replaced the lease).
+fn hand_over(
+    writes: Writes,
+    (run, token): (&str, &str),
+    owner: &str,
+    new_token: &str,
+    now: u64,
+    expires_at_ms: u64,
+) -> Write {
+    let (now, expires_at_ms) = (to_sql_int(now), to_sql_int(expires_at_ms));
+    let report =
+        Statement::new("SELECT (SELECT token FROM run_leases WHERE run_id = $1)").bind(run);
+    // One statement, which returns the new token if it replaced the lease. On PostgreSQL the
+    // row is deleted, so that the hand-over waits for the writes fenced by it (see the module's
+    // docs), and the new row inserted from what the delete returned; on SQLite, updated.
+    let statement = match writes {
+        Writes::Carried => Statement::new(
+            "UPDATE run_leases SET owner = $3, token = $4, expires_at_ms = $5, taken_at_ms = $6 \
+             WHERE run_id = $1 AND token = $2 RETURNING token",
+        )
+        .bind(run)
+        .bind(token)
+        .bind(owner)
+        .bind(new_token)
+        .bind(expires_at_ms)
+        .bind(now),
+        Writes::With => Statement::new(
+            "WITH old AS (\
+                 DELETE FROM run_leases WHERE run_id = $1 AND token = $2 RETURNING thread_id) \
+             INSERT INTO run_leases (run_id, thread_id, owner, token, expires_at_ms) \
+             SELECT $1, old.thread_id, $3, $4, $5 FROM old \
+             RETURNING token",
+        )
+        .bind(run)
+        .bind(token)
+        .bind(owner)
+        .bind(new_token)
+        .bind(expires_at_ms),
+    };
+    Write::new(statement).reporting_refusals_with(report)
+}
+
 /// The write that ends the lease of `run` with `token` if it is current, recording `terminal`
 /// first; its first row holds 1 if it did, 0 if the lease was not current.
 fn release(writes: Writes, run: &str, token: &str, terminal: Option<EpisodeRow>) -> Write {
-    let report = Statement::new("SELECT COUNT(*) FROM run_leases WHERE run_id = $1 AND token = $2")
-        .bind(run)
-        .bind(token);
+    let report = Statement::new(CURRENT_SQL).bind(run).bind(token);
     // One statement. On SQLite the row is deleted, or marked with the terminal episode, which
     // the migration's trigger records before it deletes the row. On PostgreSQL the current
     // lease's row is deleted, and the terminal episode, if any, recorded only if it was (the
@@ -307,6 +393,49 @@ impl SqlEngine {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %lease.run))]
+    pub(crate) async fn hand_over_lease(
+        &self,
+        lease: &Lease,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Lease, StoreError> {
+        let now = self.lease_clock().await?;
+        let token = LeaseToken::new();
+        let token_text = token.to_string();
+        let expires_at_ms = expiry(now, ttl);
+        let write = hand_over(
+            self.dialect.writes,
+            (&lease.run.to_string(), &lease.token.to_string()),
+            owner,
+            &token_text,
+            now,
+            expires_at_ms,
+        );
+        let handed_over = self
+            .retrying("handing a lease over", || async {
+                let rows = self.run(&write).await?;
+                let Some(first) = rows.first() else {
+                    return Err(Failure::Store(StoreError::Backend(
+                        "handing a lease over reported nothing".to_owned(),
+                    )));
+                };
+                let current: Option<String> = column(first, 0, "lease token")?;
+                Ok(current.as_deref() == Some(token_text.as_str()))
+            })
+            .await?;
+        if !handed_over {
+            return Err(StoreError::LeaseLost { run: lease.run });
+        }
+        Ok(Lease {
+            run: lease.run,
+            thread: lease.thread,
+            owner: owner.into(),
+            token,
+            expires_at_ms,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %lease.run))]
     pub(crate) async fn release_lease(
         &self,
         lease: &Lease,
@@ -375,6 +504,48 @@ mod tests {
             sql[0].starts_with("WITH gone AS (DELETE FROM run_leases"),
             "{}",
             sql[0]
+        );
+    }
+
+    #[test]
+    fn a_hand_over_is_one_statement_and_a_report() {
+        let write = hand_over(Writes::With, ("r", "old"), "owner", "new", 10, 20);
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        // A delete, which waits for the writes fenced by the lease, then the insert.
+        assert!(
+            sql[0].starts_with(
+                "WITH old AS (DELETE FROM run_leases WHERE run_id = $1 AND token = $2"
+            ),
+            "{}",
+            sql[0]
+        );
+        assert!(sql[0].contains("INSERT INTO run_leases"), "{}", sql[0]);
+        assert!(sql[1].starts_with("SELECT (SELECT token"), "{}", sql[1]);
+        assert_eq!(write.statements().next().map(Statement::bound), Some(5));
+
+        let write = hand_over(Writes::Carried, ("r", "old"), "owner", "new", 10, 20);
+        let sql: Vec<&str> = write.statements().map(Statement::sql).collect();
+        assert_eq!(sql.len(), 2, "{sql:#?}");
+        assert!(
+            sql[0].starts_with("UPDATE run_leases SET owner"),
+            "{}",
+            sql[0]
+        );
+        assert!(sql[0].contains("taken_at_ms = $6"), "{}", sql[0]);
+        assert_eq!(write.statements().next().map(Statement::bound), Some(6));
+    }
+
+    #[test]
+    fn a_fence_checks_the_lease_with_the_dialects_lock() {
+        let fence = Fence {
+            run: "r",
+            token: "lease",
+            lock: " FOR KEY SHARE",
+        };
+        assert_eq!(
+            fence.condition(3),
+            "EXISTS (SELECT 1 FROM run_leases WHERE run_id = $3 AND token = $4 FOR KEY SHARE)"
         );
     }
 

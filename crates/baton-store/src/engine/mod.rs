@@ -26,12 +26,13 @@
 //! and, when it wrote nothing, a report of why ([`commit`]). Each statement is a round trip (to
 //! SQLite's connection thread, to PostgreSQL's server), so a commit is one statement: on SQLite
 //! the extending statement carries the messages and episodes for the migration's triggers to
-//! insert ([`commit::Writes::Carried`]), and taking or releasing a lease is one statement the
-//! same way; on PostgreSQL the extending statement heads a data-modifying `WITH` that inserts
-//! them ([`commit::Writes::With`]), and a lease's taking and release are a `WITH` too ([`write`]
-//! runs a write: its statement, and its report when it wrote nothing). On a file, the store
-//! keeps one connection for all its writes, and reads draw from a pool of their own ([`connections`]). A failure worth another
-//! attempt — a lost race, a busy database — is retried by the one policy in [`retry`].
+//! insert ([`commit::Writes::Carried`]), and taking, handing over or releasing a lease is one
+//! statement too; on PostgreSQL the extending statement heads a data-modifying `WITH` that
+//! inserts them ([`commit::Writes::With`]), and a lease's taking, hand-over and release are a
+//! `WITH` too ([`write`] runs a write: its statement, and its report when it wrote nothing). On
+//! a file, the store keeps one connection for all its writes, and reads draw from a pool of
+//! their own ([`connections`]). A failure worth another attempt — a lost race, a busy database
+//! — is retried by the one policy in [`retry`].
 //!
 //! # Consistency
 //!
@@ -41,6 +42,8 @@
 //! committed step, so a commit and its retry are serialized by that lock too. Episodes take
 //! their sequence number from the run's log in the statement that inserts them; two writers
 //! racing on one run collide on the primary key, and the loser's transaction is run again.
+//! Episodes recorded under a lease are inserted by one statement that checks the lease as a
+//! commit does ([`episodes::insert_leased`]).
 //! Leases are rows keyed by run and by thread: two acquires racing for either collide on the
 //! key, and the loser is run again ([`leases`]).
 
@@ -56,7 +59,7 @@ use crate::codec::EpisodeRow;
 use baton_core::error::StoreError;
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Message;
-use baton_core::memory::{Episode, EpisodeRecord, Page, StepCommit, ThreadTail};
+use baton_core::memory::{Episode, EpisodeRecord, Lease, Page, StepCommit, ThreadTail};
 use commit::{Outcome, StepRecord};
 use connections::Connections;
 use retry::{Failure, retrying};
@@ -199,6 +202,43 @@ impl SqlEngine {
             self.run(&write).await.map(drop)
         })
         .await
+    }
+
+    /// Records `episodes` in the log of `lease`'s run, in order, in one write, if `lease` is the
+    /// run's current lease; with no episodes, only reads whether it is.
+    #[tracing::instrument(level = "debug", skip_all, fields(backend = self.dialect.name, run_id = %lease.run, count = episodes.len()))]
+    pub(crate) async fn record_leased(
+        &self,
+        lease: &Lease,
+        episodes: &[Episode],
+    ) -> Result<(), StoreError> {
+        let rows = episodes
+            .iter()
+            .map(EpisodeRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (run, token) = (lease.run.to_string(), lease.token.to_string());
+        let recorded = if rows.is_empty() {
+            self.retrying("checking a lease", || {
+                leases::is_current(self.connections.reads(), &run, &token)
+            })
+            .await?
+        } else {
+            let fence = leases::Fence {
+                run: &run,
+                token: &token,
+                lock: self.dialect.fence_lock,
+            };
+            let write = Write::new(episodes::insert_leased(fence, rows));
+            self.retrying("recording episodes under a lease", || async {
+                Ok(!self.run(&write).await?.is_empty())
+            })
+            .await?
+        };
+        if recorded {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost { run: lease.run })
+        }
     }
 
     pub(crate) async fn episodes(&self, run: RunId) -> Result<Vec<EpisodeRecord>, StoreError> {

@@ -53,11 +53,7 @@ pub(crate) fn extend(
         ("", "", "", 7)
     };
     let fenced = fence.map_or(String::new(), |fence| {
-        format!(
-            " AND EXISTS (SELECT 1 FROM run_leases WHERE run_id = ${first_fence} AND token = ${}{})",
-            first_fence + 1,
-            fence.lock
-        )
+        format!(" AND {}", fence.condition(first_fence))
     });
     let statement = Statement::new(format!(
         "INSERT INTO threads (id, len, extended_by, last_run, last_step{carried_columns}) \
