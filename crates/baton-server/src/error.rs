@@ -26,6 +26,21 @@
 //! | store unavailable | 503 | `store_unavailable` |
 //! | run lost (its agent stopped) | 503 | `run_lost` |
 //! | panicked, corrupt store data | 500 | `panicked`, `store_corrupt` |
+//!
+//! A run that pauses for approval has not failed: it answers 200 (see the crate docs). The
+//! approval endpoints refuse a decision by why the supervisor did:
+//!
+//! | refusal | status | code |
+//! |---|---|---|
+//! | no such run (or another tenant's) | 404 | `not_found` |
+//! | the run is not paused (running, finished, or taken up by another decision) | 409 | `not_paused` |
+//! | the call was decided already, other calls of the run still wait | 409 | `already_decided` |
+//! | the paused run has no such call | 404 | `unknown_call` |
+//! | the call's approval expired | 410 | `approval_expired` |
+//!
+//! An expired approval is 410 Gone rather than 409: no retry or change of state on the
+//! caller's side makes the decision possible again, and a client can tell it from a run that
+//! is merely busy.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -264,6 +279,8 @@ impl ApiError {
             RunError::Tool { .. } => (StatusCode::BAD_GATEWAY, "tool_error"),
             RunError::Lost { .. } => (StatusCode::SERVICE_UNAVAILABLE, "run_lost"),
             RunError::Panicked { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "panicked"),
+            // Relayed runs answer a pause as such; this is for a pause met as an error.
+            RunError::Paused { .. } => (StatusCode::CONFLICT, "run_paused"),
             other => {
                 tracing::error!(error = %other, "a run failed in a way this server does not know");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -322,6 +339,16 @@ impl From<SupervisorError> for ApiError {
             }
             SupervisorError::UnknownRun(_) => return Self::run_not_found(),
             SupervisorError::NotResumable { .. } => (StatusCode::CONFLICT, "not_resumable"),
+            SupervisorError::NotPaused { .. } => (StatusCode::CONFLICT, "not_paused"),
+            SupervisorError::UnknownCall { .. } => (StatusCode::NOT_FOUND, "unknown_call"),
+            SupervisorError::ApprovalExpired { run, .. } => {
+                let message = format!(
+                    "{error}; the run goes on once nothing waits any more, with this call \
+                     rejected as expired (POST /v1/runs/{run}/resume takes it up after the \
+                     deadline)"
+                );
+                return Self::new(StatusCode::GONE, "approval_expired", message);
+            }
             SupervisorError::Store(store) => return Self::store(store),
             other => {
                 tracing::error!(error = %other, "the supervisor refused a run");
@@ -367,6 +394,47 @@ mod tests {
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
         let down = ApiError::from(SupervisorError::ShuttingDown);
         assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn refused_decisions_map_to_their_statuses() {
+        let run = RunId::new();
+        let cases = [
+            (
+                SupervisorError::NotPaused {
+                    run,
+                    reason: "it finished".into(),
+                },
+                409,
+                "not_paused",
+            ),
+            (
+                SupervisorError::UnknownCall {
+                    run,
+                    call: "c1".into(),
+                },
+                404,
+                "unknown_call",
+            ),
+            (
+                SupervisorError::ApprovalExpired {
+                    run,
+                    call: "c1".into(),
+                },
+                410,
+                "approval_expired",
+            ),
+            (SupervisorError::UnknownRun(run), 404, "not_found"),
+        ];
+        for (error, status, kind) in cases {
+            let api = ApiError::from(error.clone());
+            assert_eq!((api.status.as_u16(), api.kind), (status, kind), "{error:?}");
+        }
+        let expired = ApiError::from(SupervisorError::ApprovalExpired {
+            run,
+            call: "c1".into(),
+        });
+        assert!(expired.message.contains("/resume"), "{}", expired.message);
     }
 
     #[test]

@@ -113,3 +113,29 @@ where
             .map_err(|error| ApiError::bad_request("invalid_id", error.to_string()))
     }
 }
+
+/// An id and a name in the path (`/v1/runs/{id}/approvals/{call}`): the id parsed as
+/// [`IdPath`] parses it, the name taken as it is.
+#[derive(Debug)]
+pub(crate) struct IdAndNamePath<T>(pub(crate) T, pub(crate) String);
+
+impl<T> FromRequestParts<Arc<AppState>> for IdAndNamePath<T>
+where
+    T: FromStr + Send,
+    T::Err: std::fmt::Display,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let Path((raw, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::bad_request("invalid_path", rejection.body_text()))?;
+        let id = raw
+            .parse()
+            .map_err(|error: T::Err| ApiError::bad_request("invalid_id", error.to_string()))?;
+        Ok(Self(id, name))
+    }
+}

@@ -60,21 +60,24 @@
 //! `/v1` answers 401, whether it exists or not, whatever the method and the body.
 //! Errors are JSON, `{"error": {"type": "...", "message": "..."}}`, with a 4xx status for the
 //! caller's mistakes (400 invalid JSON or fields, or a request that is not HTTP; 401 no or bad
-//! token; 404 unknown thread, run, agent or route; 405 wrong method; 408 a head or body that
-//! did not arrive in time; 409 thread busy; 413 body too large, refused before it is read
-//! when its `Content-Length` says so; 414 target over 8 KiB; 429 agent overloaded; 431 headers
-//! over 16 KiB or 100 lines) and a 5xx status for the server's (502 provider failed, 503
-//! shutting down). This holds for the errors the HTTP layer answers by itself too.
+//! token; 404 unknown thread, run, agent, call or route; 405 wrong method; 408 a head or body
+//! that did not arrive in time; 409 thread busy, run not paused, call decided already; 410
+//! approval expired; 413 body too large, refused before it is read when its `Content-Length`
+//! says so; 414 target over 8 KiB; 429 agent overloaded; 431 headers over 16 KiB or 100
+//! lines) and a 5xx status for the server's (502 provider failed, 503 shutting down). This
+//! holds for the errors the HTTP layer answers by itself too.
 //!
 //! | endpoint | what |
 //! |---|---|
 //! | `POST /v1/threads` | a new thread of the caller: `201 {"id"}` |
 //! | `GET /v1/threads?offset=&limit=` | the caller's threads, oldest first |
 //! | `GET /v1/threads/{id}/messages?offset=&limit=` | a page of a thread's messages |
-//! | `POST /v1/threads/{id}/runs` | `{"agent", "input", "stream"}`: with `stream: true`, SSE of the run's events (`event: <type>`, JSON data, ending with `completed` or `failed`); otherwise `{"run_id", "thread_id", "output", "usage", "steps"}` |
+//! | `POST /v1/threads/{id}/runs` | `{"agent", "input", "stream"}`: with `stream: true`, SSE of the run's events (`event: <type>`, JSON data, ending with `completed`, `failed` or `paused`); otherwise `{"status": "completed", "run_id", "thread_id", "output", "usage", "steps"}` or `{"status": "paused", "run_id", "thread_id", "pending"}` |
 //! | `GET /v1/runs/{id}/episodes` | the run's episodic log |
 //! | `POST /v1/runs/{id}/cancel` | cancels a run in flight: `{"run_id", "cancelled"}` |
-//! | `POST /v1/runs/{id}/resume` | `{stream}`: continues a run interrupted by a crash from its last completed step (404 unknown, 409 finished or in flight) |
+//! | `POST /v1/runs/{id}/resume` | `{stream}`: continues a run interrupted by a crash from its last completed step (404 unknown, 409 finished, in flight or paused) |
+//! | `GET /v1/runs/{id}/approvals` | `{"run_id", "pending"}`: the calls a paused run waits on (empty unless paused) |
+//! | `POST /v1/runs/{id}/approvals/{call}` | `{"decision": "approve"}`, `{"decision": "approve", "for_run": true}` or `{"decision": "reject", "reason"}`, and `stream`: decides a waiting call (see [Approvals](#approvals)) |
 //! | `POST /v1/chat/completions` | OpenAI-compatible; `model` names an agent |
 //! | `GET /v1/models` | the agents, as OpenAI models |
 //! | `GET /healthz` | liveness (no token) |
@@ -85,6 +88,26 @@
 //! streaming client can cancel its run or read its log. A client that disconnects from a
 //! stream (or from a request waiting for its answer) cancels the run: the server drops the
 //! run's stream, and the run records `Failed` of kind `consumer_gone`.
+//!
+//! # Approvals
+//!
+//! A tool an agent gives [`Approval`](baton_core::tool::Approval) pauses its run before the
+//! call runs. The run's stream ends with a `paused` event (the run event, with the `pending`
+//! calls: run id, step, call id, tool, arguments, `expires_at_ms`), and a run answered as
+//! JSON says `"status": "paused"` with the same calls: both are 200, a pause is not a
+//! failure. A paused run holds its thread (a new run on it is refused with 409
+//! `thread_busy`, whose message names the paused run and where to decide it) but nothing in
+//! the process. `POST /v1/runs/{id}/approvals/{call}` records a decision; while other calls
+//! still wait it answers them (`{"status": "paused", "pending"}`, or with `stream` one
+//! `paused` event). The decision that leaves none waiting takes the run up and is answered as
+//! `POST /v1/runs/{id}/resume` is: with `stream`, SSE of the rest of the run, else its end
+//! as JSON. Deciding a run that is not paused (running, finished) or a call decided already
+//! is 409 (`not_paused`, `already_decided`), an unknown call 404 (`unknown_call`), a call
+//! whose approval expired 410 (`approval_expired`). Another tenant's run is 404 on both
+//! routes, as for runs that do not exist.
+//!
+//! On `POST /v1/chat/completions`, a run that pauses ends the completion with an assistant
+//! message that says what waits and where to decide it, `finish_reason: "stop"`.
 //!
 //! # Connections
 //!

@@ -6,12 +6,17 @@
 //! | `baton_runs_started_total` | `agent` | runs started through the server, by entry agent |
 //! | `baton_runs_completed_total` | `agent` | runs that completed, by entry agent |
 //! | `baton_runs_failed_total` | `agent` | runs that failed or were abandoned, by entry agent |
-//! | `baton_run_duration_seconds` | `agent` | start to terminal event, by entry agent |
+//! | `baton_runs_paused_total` | `agent` | runs that paused for approval, by entry agent |
+//! | `baton_run_duration_seconds` | `agent` | start (or taking up) to terminal event, by entry agent |
 //! | `baton_steps_total` | `agent` | model steps, by the agent that ran them |
 //! | `baton_step_duration_seconds` | `agent` | one step (model call and its tools) |
 //! | `baton_input_tokens_total`, `baton_output_tokens_total` | `agent` | tokens per step's agent |
 //! | `baton_handoffs_total` | `from`, `to` | handoffs between agents |
 //! | `baton_active_runs` | `agent` | runs admitted (running or waiting), at scrape time |
+//!
+//! A run that pauses for approval ends its stream; when the last decision takes it up, it
+//! counts as started again (as a resumed run does), so a run that paused once and then
+//! completed counts two starts, one pause and one completion.
 //!
 //! Runs started on the supervisor directly, not through the server, appear only in
 //! `baton_active_runs`.
@@ -40,6 +45,16 @@ struct HandoffLabels {
     to: String,
 }
 
+/// How a relayed run's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunEnd {
+    Completed,
+    /// Failed, cancelled, or abandoned by its client.
+    Failed,
+    /// Paused, its calls waiting for approval.
+    Paused,
+}
+
 type HistogramFamily = Family<AgentLabel, Histogram, fn() -> Histogram>;
 
 /// The server's metrics and their registry.
@@ -49,6 +64,7 @@ pub(crate) struct Metrics {
     runs_started: Family<AgentLabel, Counter>,
     runs_completed: Family<AgentLabel, Counter>,
     runs_failed: Family<AgentLabel, Counter>,
+    runs_paused: Family<AgentLabel, Counter>,
     run_duration: HistogramFamily,
     steps: Family<AgentLabel, Counter>,
     step_duration: HistogramFamily,
@@ -94,6 +110,12 @@ impl Metrics {
             &mut registry,
             "runs_failed",
             "Runs that failed, were cancelled or were abandoned by their client, by entry agent",
+            Family::default(),
+        );
+        let runs_paused = registered(
+            &mut registry,
+            "runs_paused",
+            "Runs that paused, their calls waiting for approval, by entry agent",
             Family::default(),
         );
         let run_duration: HistogramFamily = registered(
@@ -143,6 +165,7 @@ impl Metrics {
             runs_started,
             runs_completed,
             runs_failed,
+            runs_paused,
             run_duration,
             steps,
             step_duration,
@@ -157,12 +180,12 @@ impl Metrics {
         self.runs_started.get_or_create(&label(agent)).inc();
     }
 
-    pub(crate) fn run_finished(&self, agent: &str, completed: bool, took: Duration) {
+    pub(crate) fn run_ended(&self, agent: &str, end: RunEnd, took: Duration) {
         let label = label(agent);
-        let outcome = if completed {
-            &self.runs_completed
-        } else {
-            &self.runs_failed
+        let outcome = match end {
+            RunEnd::Completed => &self.runs_completed,
+            RunEnd::Failed => &self.runs_failed,
+            RunEnd::Paused => &self.runs_paused,
         };
         outcome.get_or_create(&label).inc();
         observe_seconds(&self.run_duration, &label, took);

@@ -1,14 +1,21 @@
 //! Starting a run and relaying its events: the one path every endpoint that runs an agent
-//! takes, so that ownership, metrics and cancellation behave the same for all of them.
+//! takes (starting, resuming, deciding the last approval of a paused run), so that ownership,
+//! metrics and cancellation behave the same for all of them.
+//!
+//! A relayed run's stream ends with `completed`, `failed` or `paused`. A pause is not a
+//! failure: the run holds its thread and waits for decisions, and the relay removes it from
+//! the runs in flight (its ownership is read from its log from then on, like any run's that
+//! is not in flight).
 
 use crate::auth::{Caller, CallerTenant};
 use crate::error::ApiError;
+use crate::metrics::RunEnd;
 use crate::state::AppState;
 use baton_core::actor::{BusyThread, RunSettings};
-use baton_core::error::RunError;
+use baton_core::error::{RunError, StoreError};
 use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::{FinishReason, Message, Usage};
-use baton_core::run::{RunEvent, RunStream};
+use baton_core::run::{PendingApproval, RunEvent, RunStream};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use std::pin::Pin;
@@ -28,7 +35,20 @@ pub(crate) struct RelayedRun {
     current_agent: String,
     started: Instant,
     step_started: Instant,
+    /// An event read ahead (see [`start_run`]), relayed before the stream's next.
+    first: Option<RunEvent>,
     finished: bool,
+}
+
+/// How a run ended, for a client that waited for its end: the body of a run request without
+/// streaming, tagged by `status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub(crate) enum RunAnswer {
+    /// The run completed with an answer.
+    Completed(Finished),
+    /// The run paused: calls wait for decisions.
+    Paused(PausedRun),
 }
 
 /// The answer of a run that completed.
@@ -44,9 +64,26 @@ pub(crate) struct Finished {
     pub(crate) finish_reason: Option<FinishReason>,
 }
 
+/// A run that paused: the calls that wait for a decision.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PausedRun {
+    pub(crate) run_id: RunId,
+    pub(crate) thread_id: ThreadId,
+    pub(crate) pending: Vec<PendingApproval>,
+    /// Tokens of the steps that finished before the pause (the paused step's count once it
+    /// finishes, after the decisions); not part of the JSON answer, whose steps and usage
+    /// wait for the run's end.
+    #[serde(skip)]
+    pub(crate) usage: Usage,
+}
+
 /// Starts a run of `agent` on `thread`, which the caller must own. A busy thread is refused
 /// (409) rather than waited for: an HTTP client waiting on a queue it cannot see is worse off
 /// than one told to retry.
+///
+/// The run's first event is read before this returns, so that a run refused before it began
+/// (its thread held by a run of another process, or by a paused run) is an error response
+/// with its status, not a stream that fails at once.
 pub(crate) async fn start_run(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -61,7 +98,14 @@ pub(crate) async fn start_run(
         .supervisor
         .run_with(agent, thread, input, settings)
         .await?;
-    Ok(relay(state, caller, agent, thread, stream))
+    let mut run = relay(state, caller, agent, thread, stream);
+    match run.next().await {
+        Some(RunEvent::Failed { error }) => Err(run.refusal(&error).await),
+        first => {
+            run.first = first;
+            Ok(run)
+        }
+    }
 }
 
 /// Continues an interrupted run of the caller's (see [`Supervisor::resume`]); `agent` is the
@@ -75,13 +119,21 @@ pub(crate) async fn resume_run(
     agent: &str,
     thread: ThreadId,
 ) -> Result<RelayedRun, ApiError> {
-    let settings = RunSettings::default().with_extension(CallerTenant(Arc::clone(&caller.tenant)));
-    let stream = state.supervisor.resume_with(run, settings).await?;
+    let stream = state
+        .supervisor
+        .resume_with(run, settings_of(caller))
+        .await?;
     Ok(relay(state, caller, agent, thread, stream))
 }
 
-/// Registers a run to the caller and wraps its stream to relay it, with metrics.
-fn relay(
+/// The settings of a run taken up again for the caller (resumed, or decided): its tenant.
+pub(crate) fn settings_of(caller: &Caller) -> RunSettings {
+    RunSettings::default().with_extension(CallerTenant(Arc::clone(&caller.tenant)))
+}
+
+/// Registers a run to the caller and wraps its stream to relay it, with metrics. Every run
+/// the server relays goes through here: started, resumed, or taken up by a decision.
+pub(crate) fn relay(
     state: &Arc<AppState>,
     caller: &Caller,
     agent: &str,
@@ -101,6 +153,7 @@ fn relay(
         current_agent: agent.to_owned(),
         started: now,
         step_started: now,
+        first: None,
         finished: false,
     }
 }
@@ -119,29 +172,41 @@ impl RelayedRun {
         self.state.shutting_down()
     }
 
-    /// Waits for the run's end: its answer, or the failure as an [`ApiError`].
-    pub(crate) async fn finish(mut self) -> Result<Finished, ApiError> {
+    /// Waits for the run's end: its answer (completed or paused), or the failure as an
+    /// [`ApiError`].
+    pub(crate) async fn finish(mut self) -> Result<RunAnswer, ApiError> {
         let run_id = self.run_id();
         let mut steps = 0;
+        let mut step_usage = Usage::default();
         let mut finish_reason = None;
         while let Some(event) = self.next().await {
             match event {
                 RunEvent::StepFinished {
                     finish_reason: reason,
+                    usage,
                     ..
                 } => {
                     steps += 1;
+                    step_usage += usage;
                     finish_reason = Some(reason);
                 }
                 RunEvent::Completed { output, usage } => {
-                    return Ok(Finished {
+                    return Ok(RunAnswer::Completed(Finished {
                         run_id,
                         thread_id: self.thread,
                         output,
                         usage,
                         steps,
                         finish_reason,
-                    });
+                    }));
+                }
+                RunEvent::Paused { pending, .. } => {
+                    return Ok(RunAnswer::Paused(PausedRun {
+                        run_id,
+                        thread_id: self.thread,
+                        pending,
+                        usage: step_usage,
+                    }));
                 }
                 RunEvent::Failed { error } => {
                     return Err(ApiError::run_failed(run_id, &error, self.shutting_down()));
@@ -153,6 +218,35 @@ impl RelayedRun {
             reason: "the run ended without a result".into(),
         };
         Err(ApiError::run_failed(run_id, &lost, self.shutting_down()))
+    }
+
+    /// The error of a run that failed before it began. A thread held by a paused run says so,
+    /// and where its calls are decided: the holder runs on the same thread, so it is the
+    /// caller's own run.
+    async fn refusal(&self, error: &RunError) -> ApiError {
+        let refused = ApiError::run_failed(self.run_id(), error, self.shutting_down());
+        let RunError::Store {
+            error: StoreError::ThreadBusy { thread, holder },
+        } = error
+        else {
+            return refused;
+        };
+        match self.state.supervisor.pending_approvals(*holder).await {
+            Ok(pending) if !pending.is_empty() => {
+                let calls: Vec<&str> = pending.iter().map(|p| p.call_id.as_str()).collect();
+                ApiError {
+                    message: format!(
+                        "thread {thread} is held by run {holder}, which is paused waiting for \
+                         approval of {}; decide them with POST /v1/runs/{holder}/approvals/{{call}} \
+                         (GET /v1/runs/{holder}/approvals lists them) before starting another run \
+                         on this thread",
+                        calls.join(", ")
+                    ),
+                    ..refused
+                }
+            }
+            _ => refused,
+        }
     }
 
     fn observe(&mut self, event: &RunEvent) {
@@ -173,23 +267,32 @@ impl RelayedRun {
             RunEvent::HandedOff { from, to, .. } => {
                 self.state.metrics.handed_off(from.as_str(), to.as_str());
             }
-            RunEvent::Completed { .. } => self.end(true),
+            RunEvent::Completed { .. } => self.end(RunEnd::Completed),
             RunEvent::Failed { error } => {
                 tracing::debug!(run_id = %self.run_id(), %error, "run failed");
-                self.end(false);
+                self.end(RunEnd::Failed);
+            }
+            RunEvent::Paused { pending, .. } => {
+                tracing::info!(
+                    run_id = %self.run_id(),
+                    thread_id = %self.thread,
+                    pending = pending.len(),
+                    "run paused for approval"
+                );
+                self.end(RunEnd::Paused);
             }
             _ => {}
         }
     }
 
-    fn end(&mut self, completed: bool) {
+    fn end(&mut self, end: RunEnd) {
         if self.finished {
             return;
         }
         self.finished = true;
         self.state
             .metrics
-            .run_finished(&self.entry_agent, completed, self.started.elapsed());
+            .run_ended(&self.entry_agent, end, self.started.elapsed());
         self.state.runs.remove(&self.run_id());
     }
 }
@@ -199,6 +302,10 @@ impl Stream for RelayedRun {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RunEvent>> {
         let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            // Observed when it was read ahead.
+            return Poll::Ready(Some(first));
+        }
         let polled = this.stream.poll_next_unpin(cx);
         if let Poll::Ready(Some(event)) = &polled {
             this.observe(event);
@@ -211,7 +318,7 @@ impl Drop for RelayedRun {
     fn drop(&mut self) {
         if !self.finished {
             tracing::debug!(run_id = %self.run_id(), "client went away; the run is cancelled");
-            self.end(false);
+            self.end(RunEnd::Failed);
         }
     }
 }

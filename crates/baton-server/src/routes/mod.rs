@@ -1,5 +1,6 @@
 //! The routes and the layers around them.
 
+mod approvals;
 mod health;
 mod openai;
 mod runs;
@@ -41,6 +42,8 @@ pub(crate) fn build(state: Arc<AppState>) -> Router {
         .route("/v1/runs/{id}/episodes", get(runs::episodes))
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/v1/runs/{id}/resume", post(runs::resume))
+        .route("/v1/runs/{id}/approvals", get(approvals::list))
+        .route("/v1/runs/{id}/approvals/{call}", post(approvals::decide))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models));
     let open = Router::new()

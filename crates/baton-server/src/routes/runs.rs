@@ -1,5 +1,10 @@
 //! Runs: start one on a thread (streamed as SSE or answered as JSON), read its episodic log,
 //! cancel it, resume it after a crash.
+//!
+//! However a run is started or taken up again, it is answered the same way
+//! ([`answer`]): with `stream`, SSE of its events to the terminal one (`completed`, `failed`
+//! or `paused`); without, JSON once it ended, `{"status": "completed", …}` or
+//! `{"status": "paused", "pending": […], …}`.
 
 use super::{RUN_ID_HEADER, THREAD_ID_HEADER};
 use crate::auth::Caller;
@@ -84,12 +89,18 @@ pub(crate) async fn start(
         vec![Message::user(request.input)],
     )
     .await?;
+    answer(run, request.stream).await
+}
+
+/// The answer to a request that started or took up `run`: SSE of its events with `stream`,
+/// else its end as JSON. Either way with the headers naming the run and its thread.
+pub(crate) async fn answer(run: RelayedRun, stream: bool) -> Result<Response, ApiError> {
     let headers = run_headers(run.run_id(), run.thread());
-    if request.stream {
+    if stream {
         Ok((headers, event_stream(run)).into_response())
     } else {
-        let finished = run.finish().await?;
-        Ok((headers, Json(finished)).into_response())
+        let answer = run.finish().await?;
+        Ok((headers, Json(answer)).into_response())
     }
 }
 
@@ -137,18 +148,12 @@ pub(crate) async fn resume(
     };
     let agent = agent.to_string();
     let run = resume_run(&state, &caller, run, &agent, thread).await?;
-    let headers = run_headers(run.run_id(), run.thread());
-    if request.stream {
-        Ok((headers, event_stream(run)).into_response())
-    } else {
-        let finished = run.finish().await?;
-        Ok((headers, Json(finished)).into_response())
-    }
+    answer(run, request.stream).await
 }
 
 /// Fails with "run not found" unless `run` belongs to the caller, so that another tenant's
 /// run looks like one that does not exist. `log` is the run's log if already read.
-async fn ensure_belongs_to(
+pub(crate) async fn ensure_belongs_to(
     state: &AppState,
     caller: &Caller,
     run: RunId,
@@ -210,7 +215,8 @@ fn event_stream(run: RelayedRun) -> Sse<impl Stream<Item = Result<Event, Infalli
     Sse::new(run.map(|event| Ok(sse_event(&event)))).keep_alive(KeepAlive::default())
 }
 
-fn sse_event(event: &RunEvent) -> Event {
+/// One run event as SSE: `event: <type>`, the event as JSON.
+pub(crate) fn sse_event(event: &RunEvent) -> Event {
     match serde_json::to_value(event) {
         Ok(value) => {
             let kind = value

@@ -5,6 +5,21 @@
 //! the last become the thread's history, the last (a user message) the run's input. The
 //! response names the thread in `x-baton-thread-id`, so a client may read it later with
 //! `GET /v1/threads/{id}/messages`.
+//!
+//! # A run that pauses for approval
+//!
+//! When the agent calls a tool that waits for a person's approval, the run pauses and the
+//! completion ends there, cleanly: a `chat.completion` (or, streaming, a last content delta
+//! and a final chunk, then `[DONE]`) whose assistant message says that the run waits, names
+//! the run and each waiting call with its tool, and says where to decide them, with
+//! `finish_reason` `"stop"`. It is not `"tool_calls"`: those calls are not the client's to
+//! run, and an OpenAI SDK that saw them would offer to. `usage` counts the steps that
+//! finished; the paused step's tokens count when it finishes, after the decisions.
+//! The response's `x-baton-run-id` names the run, so a client can list its calls with
+//! `GET /v1/runs/{id}/approvals` and decide them with `POST /v1/runs/{id}/approvals/{call}`;
+//! the last decision takes the run up, and its answer lands on the thread of
+//! `x-baton-thread-id`. The message has no extension fields: the endpoint has none, and
+//! the headers and Baton's own routes carry what a client of Baton needs.
 
 mod conversation;
 mod wire;
@@ -13,15 +28,16 @@ use super::runs::run_headers;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
-use crate::relay::{RelayedRun, start_run};
+use crate::relay::{RelayedRun, RunAnswer, start_run};
 use crate::state::{AppState, unix_seconds};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use baton_core::llm::{FinishReason, Message};
-use baton_core::run::RunEvent;
+use baton_core::ids::RunId;
+use baton_core::llm::{FinishReason, Message, Usage};
+use baton_core::run::{PendingApproval, RunEvent};
 use conversation::Conversation;
 use futures::{Stream, StreamExt, stream};
 use serde::Serialize;
@@ -118,7 +134,18 @@ async fn complete(
         let chunks = chunk_stream(Arc::clone(&state), run, completion, include_usage);
         return Ok((headers, chunks).into_response());
     }
-    let finished = run.finish().await?;
+    let (content, finish_reason, usage) = match run.finish().await? {
+        RunAnswer::Completed(finished) => (
+            finished.output,
+            wire::finish_reason(finished.finish_reason),
+            finished.usage,
+        ),
+        RunAnswer::Paused(paused) => (
+            waiting_for_approval(paused.run_id, &paused.pending),
+            "stop",
+            paused.usage,
+        ),
+    };
     let body = ChatCompletion {
         id: &completion.id,
         object: "chat.completion",
@@ -128,14 +155,28 @@ async fn complete(
             index: 0,
             message: AssistantMessage {
                 role: "assistant",
-                content: &finished.output,
+                content: &content,
             },
-            finish_reason: wire::finish_reason(finished.finish_reason),
+            finish_reason,
             logprobs: None,
         }],
-        usage: finished.usage.into(),
+        usage: usage.into(),
     };
     Ok((headers, Json(body)).into_response())
+}
+
+/// The assistant message of a completion whose run paused: what waits, and where to decide.
+fn waiting_for_approval(run: RunId, pending: &[PendingApproval]) -> String {
+    let calls: Vec<String> = pending
+        .iter()
+        .map(|call| format!("{} ({})", call.call_id, call.tool))
+        .collect();
+    format!(
+        "Run {run} is waiting for approval of tool calls {}. Decide each with \
+         POST /v1/runs/{run}/approvals/{{call_id}} (GET /v1/runs/{run}/approvals lists them); \
+         the run goes on once all are decided.",
+        calls.join(", ")
+    )
 }
 
 /// What every chunk of one completion repeats.
@@ -162,6 +203,17 @@ impl CompletionMeta {
         }
     }
 
+    /// The last events of a stream: the chunk with the finish reason, the usage if asked for,
+    /// `[DONE]`.
+    fn ending(&self, finish_reason: &'static str, usage: Usage, include_usage: bool) -> Vec<Event> {
+        let mut events = vec![self.delta(Delta::default(), Some(finish_reason))];
+        if include_usage {
+            events.push(data_event(&self.chunk(Vec::new(), Some(usage.into()))));
+        }
+        events.push(Event::default().data("[DONE]"));
+        events
+    }
+
     fn delta<'a>(&'a self, delta: Delta<'a>, finish_reason: Option<&'static str>) -> Event {
         data_event(&self.chunk(
             vec![ChunkChoice {
@@ -176,8 +228,9 @@ impl CompletionMeta {
 }
 
 /// The run as `chat.completion.chunk` events: the assistant role, the text deltas, a final
-/// chunk with the finish reason, the usage if asked for, then `[DONE]`. A failure is sent as
-/// an `{"error": …}` event and ends the stream.
+/// chunk with the finish reason, the usage if asked for, then `[DONE]`. A run that pauses
+/// ends the same way, after a delta that says it waits for approval. A failure is sent as an
+/// `{"error": …}` event and ends the stream.
 fn chunk_stream(
     state: Arc<AppState>,
     run: RelayedRun,
@@ -193,29 +246,44 @@ fn chunk_stream(
         None,
     );
     let mut last_finish: Option<FinishReason> = None;
+    let mut step_usage = Usage::default();
+    let mut wrote_text = false;
     let events = run.flat_map(move |event| {
         let events = match event {
-            RunEvent::TextDelta { delta } => vec![completion.delta(
-                Delta {
-                    role: None,
-                    content: Some(&delta),
-                },
-                None,
-            )],
-            RunEvent::StepFinished { finish_reason, .. } => {
+            RunEvent::TextDelta { delta } => {
+                wrote_text = true;
+                vec![completion.delta(
+                    Delta {
+                        role: None,
+                        content: Some(&delta),
+                    },
+                    None,
+                )]
+            }
+            RunEvent::StepFinished {
+                finish_reason,
+                usage,
+                ..
+            } => {
                 last_finish = Some(finish_reason);
+                step_usage += usage;
                 Vec::new()
             }
             RunEvent::Completed { usage, .. } => {
-                let mut events = vec![
-                    completion.delta(Delta::default(), Some(wire::finish_reason(last_finish))),
-                ];
-                if include_usage {
-                    events.push(data_event(
-                        &completion.chunk(Vec::new(), Some(usage.into())),
-                    ));
-                }
-                events.push(Event::default().data("[DONE]"));
+                completion.ending(wire::finish_reason(last_finish), usage, include_usage)
+            }
+            RunEvent::Paused { run_id, pending } => {
+                // Set apart from whatever the model wrote before it called the tools.
+                let gap = if wrote_text { "\n\n" } else { "" };
+                let waiting = format!("{gap}{}", waiting_for_approval(run_id, &pending));
+                let mut events = vec![completion.delta(
+                    Delta {
+                        role: None,
+                        content: Some(&waiting),
+                    },
+                    None,
+                )];
+                events.extend(completion.ending("stop", step_usage, include_usage));
                 events
             }
             RunEvent::Failed { error } => {
