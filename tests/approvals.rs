@@ -96,7 +96,10 @@ async fn an_approved_call_runs_once_and_the_model_sees_its_result() {
     let llm = refund_model();
     let supervisor = supervisor(llm.clone(), refund.clone(), Approval::Always).await;
     let thread = ThreadId::new();
-    let stream = supervisor.run("refunds", thread, "refund A-1").await.unwrap();
+    let stream = supervisor
+        .run("refunds", thread, "refund A-1")
+        .await
+        .unwrap();
     let run = stream.run_id();
     let events = collect(stream).await;
     let pending = paused(&events);
@@ -107,9 +110,17 @@ async fn an_approved_call_runs_once_and_the_model_sees_its_result() {
         e,
         RunEvent::ApprovalRequested { run_id, name, .. } if *run_id == run && name == "refund"
     )));
-    assert_eq!(refund.0.load(Ordering::SeqCst), 0, "nothing ran before approval");
+    assert_eq!(
+        refund.0.load(Ordering::SeqCst),
+        0,
+        "nothing ran before approval"
+    );
     assert_eq!(llm.call_count(), 1);
-    assert_eq!(supervisor.status().active_runs, 0, "a paused run holds no task");
+    assert_eq!(
+        supervisor.status().active_runs,
+        0,
+        "a paused run holds no task"
+    );
 
     // The thread stays the run's: another run on it is refused, and says by which run.
     let other = supervisor.run("refunds", thread, "hello").await.unwrap();
@@ -132,22 +143,37 @@ async fn an_approved_call_runs_once_and_the_model_sees_its_result() {
         panic!("the only call was decided")
     };
     let (output, _) = stream.finish().await.unwrap();
-    assert!(output.starts_with("done: refunded 49.9 on A-1 (execution 1"), "{output}");
+    assert!(
+        output.starts_with("done: refunded 49.9 on A-1 (execution 1"),
+        "{output}"
+    );
     assert_eq!(refund.0.load(Ordering::SeqCst), 1);
     // The model was asked again only after the call, not for the paused step.
     assert_eq!(llm.call_count(), 2);
     assert_eq!(tool_results(&llm.requests()[1]).len(), 1);
     let log = episodes(supervisor.store(), run).await;
-    assert!(matches!(log.last(), Some(Episode::Completed { .. })), "{log:?}");
+    assert!(
+        matches!(log.last(), Some(Episode::Completed { .. })),
+        "{log:?}"
+    );
     assert!(log.iter().any(|e| matches!(e, Episode::Paused { .. })));
-    assert!(log.iter().any(|e| matches!(e, Episode::ApprovalDecided { .. })));
-    assert!(log.iter().any(|e| matches!(e, Episode::ToolReturned { ok: true, .. })));
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, Episode::ApprovalDecided { .. }))
+    );
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, Episode::ToolReturned { ok: true, .. }))
+    );
     // Decided already: nothing waits any more.
     let again = supervisor
         .decide(run, &pending[0].call_id, Decision::approve())
         .await
         .unwrap_err();
-    assert!(matches!(again, SupervisorError::NotPaused { .. }), "{again}");
+    assert!(
+        matches!(again, SupervisorError::NotPaused { .. }),
+        "{again}"
+    );
     // The thread is free again.
     supervisor
         .run_to_completion("refunds", thread, "thanks")
@@ -167,7 +193,11 @@ async fn a_rejected_call_never_runs_and_the_model_sees_why() {
     let run = stream.run_id();
     let pending = paused(&collect(stream).await);
     let Decided::Resumed(stream) = supervisor
-        .decide(run, &pending[0].call_id, Decision::reject("not a duplicate"))
+        .decide(
+            run,
+            &pending[0].call_id,
+            Decision::reject("not a duplicate"),
+        )
         .await
         .unwrap()
     else {
@@ -203,9 +233,11 @@ async fn two_waiting_calls_are_decided_one_by_one_and_other_calls_run_before_the
     let pending = paused(&events);
     assert_eq!(pending.len(), 2);
     // The call that needs no approval ran before the pause.
-    assert!(events.iter().any(
-        |e| matches!(e, RunEvent::ToolCallFinished { name, .. } if name == "order_lookup")
-    ));
+    assert!(
+        events.iter().any(
+            |e| matches!(e, RunEvent::ToolCallFinished { name, .. } if name == "order_lookup")
+        )
+    );
     let first = supervisor
         .decide(run, &pending[1].call_id, Decision::reject("too much"))
         .await
@@ -311,7 +343,10 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
         .decide(run, &pending[0].call_id, Decision::approve())
         .await
         .unwrap_err();
-    assert!(matches!(late, SupervisorError::ApprovalExpired { .. }), "{late}");
+    assert!(
+        matches!(late, SupervisorError::ApprovalExpired { .. }),
+        "{late}"
+    );
     // The parked lease lasts until the deadline; past it, the run is abandoned and resumes.
     tokio::time::advance(Duration::from_millis(5)).await;
     assert!(supervisor.unfinished_runs().await.unwrap()[0].is_abandoned());
@@ -319,7 +354,10 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
     let events = collect(stream).await;
     assert!(events.iter().any(|e| matches!(
         e,
-        RunEvent::ApprovalDecided { decision: Decision::Expired, .. }
+        RunEvent::ApprovalDecided {
+            decision: Decision::Expired,
+            ..
+        }
     )));
     let Some(RunEvent::Completed { output, .. }) = events.last() else {
         panic!("{events:?}")

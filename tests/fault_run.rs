@@ -241,6 +241,8 @@ enum Call {
     CommitStep,
     AcquireLease,
     ReleaseLease,
+    /// The tool-call ledger's writes (intents, results).
+    RecordLeased,
 }
 
 impl Call {
@@ -252,6 +254,7 @@ impl Call {
             Self::CommitStep => StoreCall::CommitStep,
             Self::AcquireLease => StoreCall::AcquireLease,
             Self::ReleaseLease => StoreCall::ReleaseLease,
+            Self::RecordLeased => StoreCall::RecordLeased,
         }
     }
 }
@@ -366,6 +369,7 @@ fn store_fault() -> impl Strategy<Value = StoreFaultPlan> {
             Just(Call::CommitStep),
             Just(Call::AcquireLease),
             Just(Call::ReleaseLease),
+            Just(Call::RecordLeased),
         ],
         prop::bool::weighted(0.3),
     )
@@ -702,6 +706,7 @@ impl Probe {
             StoreOp::CommitStep(commit) => (Call::CommitStep, Some(commit.run)),
             StoreOp::AcquireLease { run, .. } => (Call::AcquireLease, Some(*run)),
             StoreOp::ReleaseLease { lease, .. } => (Call::ReleaseLease, Some(lease.run)),
+            StoreOp::RecordLeased { lease, .. } => (Call::RecordLeased, Some(lease.run)),
             _ => return None,
         })
     }

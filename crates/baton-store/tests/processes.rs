@@ -17,7 +17,7 @@ use baton_core::ids::{RunId, ThreadId};
 use baton_core::llm::Role;
 use baton_core::memory::{Page, Store, now_ms};
 use baton_core::run::RunOptions;
-use baton_core::tool::Tool;
+use baton_core::tool::{OnInterrupt, Tool};
 use baton_store::{PostgresStore, SqliteStore};
 use baton_testkit::{Script, ScriptedProvider};
 use serde_json::json;
@@ -46,6 +46,11 @@ impl Tool for Work {
     }
     fn description(&self) -> &str {
         "Does one piece of work."
+    }
+    /// The work is logged only once it is finished, so a call a crash interrupted did nothing:
+    /// it is run again.
+    fn on_interrupt(&self) -> OnInterrupt {
+        OnInterrupt::Retry
     }
     async fn call(
         &self,

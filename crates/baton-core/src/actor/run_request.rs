@@ -45,8 +45,10 @@ pub(crate) struct RunRequest {
     /// The agent that handed the run over, and what the run carries, if it arrives by a
     /// handoff.
     pub(crate) handoff: Option<(AgentName, Carried)>,
-    /// The run's registration, held until the request is done with.
-    pub(crate) _ticket: RunTicket,
+    /// The run's registration, held until the request is done with, or until its end is
+    /// recorded: a consumer that hears of the end finds the run no longer in flight (it can
+    /// resume it, or decide its approvals, at once).
+    pub(crate) ticket: Option<RunTicket>,
     pub(crate) admission: Admission,
 }
 

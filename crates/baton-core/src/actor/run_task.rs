@@ -131,13 +131,14 @@ impl RunSegment {
         };
         match outcome {
             Ok(AgentOutcome::Answered(output)) => {
-                let _ =
-                    Box::pin(run.end_then(Ok(output), Some(&request.sink), || drop(thread_guard)))
-                        .await;
+                let ticket = request.ticket.take();
+                let released = || drop((thread_guard, ticket));
+                let _ = Box::pin(run.end_then(Ok(output), Some(&request.sink), released)).await;
             }
             Ok(AgentOutcome::Paused(pending)) => {
-                let _ = Box::pin(run.park(pending, Some(&request.sink), || drop(thread_guard)))
-                    .await;
+                let ticket = request.ticket.take();
+                let released = || drop((thread_guard, ticket));
+                let _ = Box::pin(run.park(pending, Some(&request.sink), released)).await;
             }
             Ok(AgentOutcome::HandedOff { to, reason }) => {
                 request.progress = Progress {
@@ -163,9 +164,9 @@ impl RunSegment {
                     RunError::Cancelled => self.stopped_reason(&request.cancel),
                     other => other,
                 };
-                let _ =
-                    Box::pin(run.end_then(Err(error), Some(&request.sink), || drop(thread_guard)))
-                        .await;
+                let ticket = request.ticket.take();
+                let released = || drop((thread_guard, ticket));
+                let _ = Box::pin(run.end_then(Err(error), Some(&request.sink), released)).await;
                 if let Some(message) = panicked {
                     self.fail_agent(message);
                 }

@@ -242,7 +242,7 @@ impl Supervisor {
             resumed,
             parked,
             handoff: None,
-            _ticket: ticket,
+            ticket: Some(ticket),
             admission,
         });
         actor

@@ -212,9 +212,7 @@ impl Decision {
         match self {
             Self::Approved { .. } => None,
             Self::Rejected { reason } => Some(format!("rejected by a person: {reason}")),
-            Self::Expired => {
-                Some("not run: its approval expired before anyone decided".to_owned())
-            }
+            Self::Expired => Some("not run: its approval expired before anyone decided".to_owned()),
         }
     }
 }

@@ -94,10 +94,10 @@ impl Ledger {
                         calls: HashMap::new(),
                     });
                 }
-                Episode::StepCompleted { step, .. } => {
-                    if ledger.step.as_ref().is_some_and(|s| s.step <= *step) {
-                        ledger.step = None;
-                    }
+                Episode::StepCompleted { step, .. }
+                    if ledger.step.as_ref().is_some_and(|s| s.step <= *step) =>
+                {
+                    ledger.step = None;
                 }
                 Episode::ToolIntended { step, call_id, .. } => {
                     if let Some(call) = ledger.call(*step, call_id) {
