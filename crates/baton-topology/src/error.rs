@@ -266,6 +266,16 @@ pub enum ProblemKind {
     /// A value is out of range or malformed.
     #[error("{0}")]
     InvalidValue(String),
+    /// A key holds a word that is not one of those it accepts.
+    #[error("{key} must be {}, not {value:?}", Choices(accepted))]
+    UnknownChoice {
+        /// The key and whose it is (`approval of tool "refund"`).
+        key: String,
+        /// The value as written.
+        value: String,
+        /// The values the key accepts.
+        accepted: &'static [&'static str],
+    },
     /// A scripted turn calls a tool its agent does not have.
     #[error(
         "a scripted turn of agent {agent:?} calls tool {tool:?}, which the agent does not have \
@@ -402,5 +412,23 @@ impl fmt::Display for List<'_> {
             return f.write_str("none");
         }
         f.write_str(&self.0.join(", "))
+    }
+}
+
+/// Words a key accepts, quoted: `"never" or "always"`, `"retry", "fail" or "ask"`.
+struct Choices<'a>(&'a [&'a str]);
+
+impl fmt::Display for Choices<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.0.len().saturating_sub(1);
+        for (i, choice) in self.0.iter().enumerate() {
+            match i {
+                0 => {}
+                _ if i == last => f.write_str(" or ")?,
+                _ => f.write_str(", ")?,
+            }
+            write!(f, "{choice:?}")?;
+        }
+        Ok(())
     }
 }

@@ -45,6 +45,14 @@ pub(crate) const TIMEOUT: Durations = Durations {
     max_text: "1h",
 };
 
+/// An agent's `approval_timeout`: longer than zero; a call nobody decided in 30 days is
+/// forgotten, not pending.
+pub(crate) const APPROVAL_TIMEOUT: Durations = Durations {
+    zero: false,
+    max: Duration::from_secs(30 * 24 * 3600),
+    max_text: "720h (30 days)",
+};
+
 /// The server's `shutdown_grace`: zero (cancel runs at once) to an hour.
 pub(crate) const SHUTDOWN_GRACE: Durations = Durations {
     zero: true,
@@ -125,5 +133,11 @@ mod tests {
             "at most 1h"
         );
         assert_eq!(SHUTDOWN_GRACE.refusal(Duration::ZERO), None);
+        assert_eq!(
+            APPROVAL_TIMEOUT
+                .refusal(Duration::from_secs(30 * 24 * 3600 + 1))
+                .unwrap(),
+            "at most 720h (30 days)"
+        );
     }
 }

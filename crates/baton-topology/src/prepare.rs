@@ -115,3 +115,72 @@ impl Topology {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_core::tool::{Approval, OnInterrupt, ToolPolicy};
+    use std::time::Duration;
+
+    /// The agents of `text`, made as `build` makes them (no key is read: every provider is
+    /// scripted).
+    fn agents(text: &str) -> Vec<Agent> {
+        let topology = Topology::parse("t.toml", text).unwrap();
+        topology
+            .prepare(&|_| None)
+            .unwrap()
+            .into_iter()
+            .map(|(agent, _)| agent)
+            .collect()
+    }
+
+    fn policy<'a>(agent: &'a Agent, tool: &str) -> &'a ToolPolicy {
+        agent.tools().policy(tool).unwrap()
+    }
+
+    #[test]
+    fn a_tables_approval_and_interrupt_policy_reach_the_agents_registry() {
+        let agents = agents(
+            "[providers.offline]\nkind = \"scripted\"\n\
+             [tools.refund]\nkind = \"kv_lookup\"\nentries = { A-1 = \"issued\" }\n\
+             approval = \"always\"\non_interrupt = \"ask\"\n\
+             [tools.orders]\nkind = \"kv_lookup\"\nentries = { A-1 = \"paid\" }\n\
+             [tools.payout]\nkind = \"kv_lookup\"\nentries = { A-1 = \"paid\" }\nread_only = false\n\
+             [[agents]]\nname = \"refunds\"\ntools = [\"refund\", \"orders\", \"payout\", \"current_time\"]\n\
+             approval_timeout = \"1h\"\nscript = [{ text = \"hi\" }]\n\
+             [[agents]]\nname = \"other\"\nscript = [{ text = \"hi\" }]\n",
+        );
+        let refunds = &agents[0];
+        let refund = policy(refunds, "refund");
+        assert!(matches!(refund.approval, Approval::Always));
+        assert!(
+            refund.read_only,
+            "a kv_lookup only reads unless the file says otherwise"
+        );
+        assert_eq!(refund.on_interrupt, OnInterrupt::Ask);
+        assert!(
+            refund.tracked(),
+            "its on_interrupt makes the ledger track it"
+        );
+        for read_only in ["orders", "current_time"] {
+            let declared = policy(refunds, read_only);
+            assert!(matches!(declared.approval, Approval::Never), "{read_only}");
+            assert!(declared.read_only, "{read_only}");
+            assert_eq!(declared.on_interrupt, OnInterrupt::Retry, "{read_only}");
+            assert!(!declared.tracked(), "{read_only}");
+        }
+        let payout = policy(refunds, "payout");
+        assert!(!payout.read_only);
+        assert_eq!(
+            payout.on_interrupt,
+            OnInterrupt::Fail,
+            "the default of a tool that writes"
+        );
+        assert!(payout.tracked());
+        assert_eq!(
+            refunds.options().approval_timeout,
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(agents[1].options().approval_timeout, None);
+    }
+}

@@ -142,6 +142,12 @@ pub(crate) struct RawTool {
     pub(crate) timeout: Option<Spanned<Seconds>>,
     /// Floats in it must be finite: JSON has no NaN or infinity.
     pub(crate) entries: Option<Spanned<toml::Table>>,
+    /// One of [`APPROVALS`](crate::tools::APPROVALS): whether its calls wait for a person.
+    pub(crate) approval: Option<Spanned<String>>,
+    /// Whether it only reads; by default the kind's own (every built-in kind only reads).
+    pub(crate) read_only: Option<bool>,
+    /// One of [`ON_INTERRUPT`](crate::tools::ON_INTERRUPT); by default the tool's own.
+    pub(crate) on_interrupt: Option<Spanned<String>>,
 }
 
 /// An `[[agents]]` table.
@@ -169,6 +175,9 @@ pub(crate) struct RawAgent {
     pub(crate) tool_timeout: Option<Spanned<Seconds>>,
     /// [`TIMEOUT`](crate::limits::TIMEOUT): how long a run's lease lasts unless renewed.
     pub(crate) lease_ttl: Option<Spanned<Seconds>>,
+    /// [`APPROVAL_TIMEOUT`](crate::limits::APPROVAL_TIMEOUT): how long a call waits for
+    /// approval before it is rejected as expired (by default, as long as it takes).
+    pub(crate) approval_timeout: Option<Spanned<Seconds>>,
     #[serde(default)]
     pub(crate) script: Vec<Spanned<RawTurn>>,
 }

@@ -30,6 +30,8 @@ pub struct AgentSummary {
     pub provider: String,
     /// Its tools.
     pub tools: Vec<String>,
+    /// Those of its tools whose calls wait for a person's approval (`approval = "always"`).
+    pub approvals: Vec<String>,
     /// The agents it may hand off to.
     pub handoffs: Vec<AgentName>,
 }
@@ -39,6 +41,7 @@ impl fmt::Display for Summary {
     /// support.toml: 3 agents, entry triage, store sqlite:baton.db
     ///   triage   (scripted) → billing
     ///   billing  (scripted) tools: lookup_order → refunds
+    ///   refunds  (scripted) tools: refund (needs approval)
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = if self.agents.len() == 1 { "" } else { "s" };
@@ -58,8 +61,12 @@ impl fmt::Display for Summary {
             .unwrap_or(0);
         for agent in &self.agents {
             write!(f, "\n  {:width$} ({})", agent.name.as_str(), agent.provider)?;
-            if !agent.tools.is_empty() {
-                write!(f, " tools: {}", agent.tools.join(", "))?;
+            for (i, tool) in agent.tools.iter().enumerate() {
+                f.write_str(if i == 0 { " tools: " } else { ", " })?;
+                f.write_str(tool)?;
+                if agent.approvals.contains(tool) {
+                    f.write_str(" (needs approval)")?;
+                }
             }
             if !agent.handoffs.is_empty() {
                 let targets: Vec<&str> = agent.handoffs.iter().map(AgentName::as_str).collect();

@@ -228,6 +228,16 @@ impl Topology {
                     name: agent.name.clone(),
                     provider: agent.provider.clone(),
                     tools: agent.tools.clone(),
+                    approvals: agent
+                        .tools
+                        .iter()
+                        .filter(|tool| {
+                            self.tools
+                                .get(tool.as_str())
+                                .is_some_and(|def| def.policy.needs_approval())
+                        })
+                        .cloned()
+                        .collect(),
                     handoffs: agent.handoffs.clone(),
                 })
                 .collect(),

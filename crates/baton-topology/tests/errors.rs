@@ -264,6 +264,46 @@ fn values_are_checked() {
 }
 
 #[test]
+fn approvals_and_interrupt_policies_are_words_the_file_lists() {
+    let text = format!(
+        "{OFFLINE}[tools.refund]\nkind = \"kv_lookup\"\nentries = {{ A-1 = \"issued\" }}\n\
+         approval = \"sometimes\"\non_interrupt = \"later\"\n\
+         [[agents]]\nname = \"a\"\ntools = [\"refund\"]\napproval_timeout = \"0s\"\n\
+         script = [{{ text = \"hi\" }}]\n"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "t.toml:6:12: approval of tool \"refund\" must be \"never\" or \"always\", not \
+             \"sometimes\"",
+            "t.toml:7:16: on_interrupt of tool \"refund\" must be \"retry\", \"fail\" or \
+             \"ask\", not \"later\"",
+            "t.toml:11:20: approval_timeout of agent \"a\" must be longer than 0, not \"0s\"",
+        ]
+    );
+    let error = Topology::parse("t.toml", text).unwrap_err();
+    assert!(matches!(
+        &error.problems()[0].kind,
+        ProblemKind::UnknownChoice { key, value, accepted }
+            if key == "approval of tool \"refund\""
+                && value == "sometimes"
+                && *accepted == ["never", "always"]
+    ));
+    assert_eq!(
+        only_problem(&format!(
+            "{OFFLINE}[[agents]]\nname = \"a\"\napproval_timeout = \"721h\"\n\
+             script = [{{ text = \"hi\" }}]\n"
+        )),
+        "t.toml:5:20: approval_timeout of agent \"a\" must be at most 720h (30 days), not \
+         \"721h\""
+    );
+    assert_eq!(
+        only_problem("[tools.calculator]\napproval = true\n"),
+        "t.toml:2:12: invalid type: boolean `true`, expected a string"
+    );
+}
+
+#[test]
 fn scripts_may_only_use_the_agents_tools_and_handoffs() {
     let text = format!(
         "{OFFLINE}

@@ -41,6 +41,11 @@ impl Tool for Calculator {
          abs, round) and returns the number."
     }
 
+    /// It only computes.
+    fn read_only(&self) -> bool {
+        true
+    }
+
     async fn call(
         &self,
         args: CalculatorArgs,

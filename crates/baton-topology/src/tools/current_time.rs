@@ -37,6 +37,11 @@ impl Tool for CurrentTime {
         "Returns the current date and time in UTC (RFC 3339)."
     }
 
+    /// It only reads the clock.
+    fn read_only(&self) -> bool {
+        true
+    }
+
     async fn call(
         &self,
         _args: CurrentTimeArgs,

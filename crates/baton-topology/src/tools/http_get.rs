@@ -238,6 +238,11 @@ impl Tool for HttpGet {
          some hosts are allowed."
     }
 
+    /// A GET only reads.
+    fn read_only(&self) -> bool {
+        true
+    }
+
     async fn call(&self, args: HttpGetArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         self.fetch(&args.url).await
     }

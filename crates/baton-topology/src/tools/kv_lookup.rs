@@ -82,6 +82,11 @@ impl Tool for KvLookup {
         "Looks a key up in a fixed table and returns its value."
     }
 
+    /// It only reads its table.
+    fn read_only(&self) -> bool {
+        true
+    }
+
     async fn call(&self, args: KvLookupArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         self.lookup(&args.key)
     }

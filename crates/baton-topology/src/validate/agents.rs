@@ -7,7 +7,7 @@ use crate::limits;
 use crate::provider::ProviderDef;
 use crate::raw::{ProviderKind, RawAgent, ToolKind};
 use crate::scripted::Turn;
-use crate::tools::{ToolConfig, ToolDef};
+use crate::tools::{CallPolicy, ToolConfig, ToolDef};
 use baton_core::ids::AgentName;
 use baton_core::llm::ModelSettings;
 use baton_core::run::RunOptions;
@@ -241,6 +241,7 @@ impl Validator<'_> {
                             ToolKind::Calculator => ToolConfig::Calculator,
                             _ => ToolConfig::CurrentTime,
                         },
+                        policy: CallPolicy::default(),
                     }
                 }
                 (None, Some(kind)) => {
@@ -307,6 +308,14 @@ impl Validator<'_> {
         if let Some(ttl) = &raw.lease_ttl {
             let ttl = self.duration(&of_agent("lease_ttl"), ttl, &limits::TIMEOUT);
             options = options.with_lease_ttl(ttl);
+        }
+        if let Some(timeout) = &raw.approval_timeout {
+            let timeout = self.duration(
+                &of_agent("approval_timeout"),
+                timeout,
+                &limits::APPROVAL_TIMEOUT,
+            );
+            options = options.with_approval_timeout(Some(timeout));
         }
         options
     }

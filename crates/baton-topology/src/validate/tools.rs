@@ -6,7 +6,8 @@ use crate::error::ProblemKind;
 use crate::limits;
 use crate::raw::{RawTool, ToolKind};
 use crate::toml_to_json::to_json;
-use crate::tools::{ToolConfig, ToolDef};
+use crate::tools::{APPROVALS, CallPolicy, ON_INTERRUPT, ToolConfig, ToolDef};
+use baton_core::tool::{Approval, OnInterrupt};
 use std::collections::BTreeSet;
 use toml::Spanned;
 
@@ -73,6 +74,7 @@ impl Validator<'_> {
         if kind != ToolKind::KvLookup {
             self.not_applicable(raw.entries.as_ref().map(Spanned::span), "entries", &of_kind);
         }
+        let policy = self.call_policy(&owner, &raw);
         let config = match kind {
             #[cfg(feature = "calculator")]
             ToolKind::Calculator => ToolConfig::Calculator,
@@ -111,7 +113,49 @@ impl Validator<'_> {
             name: tool.clone(),
             description: raw.description,
             kind: config,
+            policy,
         })
+    }
+
+    /// The table's `approval`, `read_only` and `on_interrupt`; a word neither accepts is
+    /// reported where it is written, and the tool's own policy kept.
+    fn call_policy(&mut self, owner: &str, raw: &RawTool) -> CallPolicy {
+        let approval = raw.approval.as_ref().and_then(|word| {
+            let approval = Approval::named(word.get_ref());
+            if approval.is_none() {
+                self.unknown_choice(word, "approval", owner, APPROVALS);
+            }
+            approval
+        });
+        let on_interrupt = raw.on_interrupt.as_ref().and_then(|word| {
+            let on_interrupt = OnInterrupt::named(word.get_ref());
+            if on_interrupt.is_none() {
+                self.unknown_choice(word, "on_interrupt", owner, ON_INTERRUPT);
+            }
+            on_interrupt
+        });
+        CallPolicy {
+            approval: approval.unwrap_or_default(),
+            read_only: raw.read_only,
+            on_interrupt,
+        }
+    }
+
+    fn unknown_choice(
+        &mut self,
+        word: &Spanned<String>,
+        field: &'static str,
+        owner: &str,
+        accepted: &'static [&'static str],
+    ) {
+        self.report(
+            &word.span(),
+            ProblemKind::UnknownChoice {
+                key: format!("{field} of {owner}"),
+                value: word.get_ref().clone(),
+                accepted,
+            },
+        );
     }
 
     /// The configuration of an `http_get` tool: the hosts it may fetch from, its limits.
