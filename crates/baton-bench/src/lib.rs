@@ -18,5 +18,5 @@
 mod tools;
 mod workloads;
 
-pub use tools::Echo;
+pub use tools::{Charge, Echo};
 pub use workloads::*;

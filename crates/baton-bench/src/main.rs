@@ -2,14 +2,17 @@
 //! each with its ratio to the bare baseline measured in the same command.
 //!
 //! Workloads: `loop`, `handoff`, `conc`, `stream`, `store` (SQLite, and PostgreSQL when
-//! `BATON_POSTGRES_URL` is set), `store-conc` (the same, many runs at once), `all`. Options: `--steps K`, `--runs R`,
+//! `BATON_POSTGRES_URL` is set), `store-conc` (the same, many runs at once), `ledger` (the
+//! tool-call ledger's cost per call next to a step's commit, on the same stores), `paused`
+//! (what runs paused for approval leave in the process, against as many completed runs), `all`. Options: `--steps K`, `--runs R`,
 //! `--hops H`, `--latency-ms L`, `--chunks N`, `--workers W` (runtime worker threads,
 //! default 2). `conc` measures peak memory in child processes so that the baseline and Baton
 //! do not share a high-water mark.
 
 use baton_bench::{
-    Measurement, conc_baseline, conc_workload, concurrent_workload_on, handoff_workload,
-    loop_baseline, loop_workload, loop_workload_on, stream_baseline, stream_workload,
+    Measurement, approval_workload_on, conc_baseline, conc_workload, concurrent_workload_on,
+    handoff_workload, ledger_workload_on, loop_baseline, loop_workload, loop_workload_on,
+    stream_baseline, stream_workload,
 };
 use std::collections::HashMap;
 use std::process::Command;
@@ -75,13 +78,18 @@ fn main() {
         "conc" => bench_conc(&options),
         "store" => on_runtime(&runtime, &options, bench_store),
         "store-conc" => on_runtime(&runtime, &options, bench_store_conc),
+        "ledger" => on_runtime(&runtime, &options, bench_ledger),
+        "paused" => bench_paused(&options),
         "conc-child" => on_runtime(&runtime, &options, conc_child),
+        "paused-child" => on_runtime(&runtime, &options, paused_child),
         "all" => {
             on_runtime(&runtime, &options, bench_loop);
             on_runtime(&runtime, &options, bench_handoff);
             on_runtime(&runtime, &options, bench_stream);
             on_runtime(&runtime, &options, bench_store);
             on_runtime(&runtime, &options, bench_store_conc);
+            on_runtime(&runtime, &options, bench_ledger);
+            bench_paused(&options);
             bench_conc(&options);
         }
         other => {
@@ -150,6 +158,130 @@ async fn bench_store_conc(options: std::sync::Arc<Options>) {
         concurrent_workload_on,
     )
     .await;
+}
+
+/// What the tool-call ledger costs per call of a tool with side effects, next to what a
+/// step's commit costs: the same runs with a read-only tool (a commit per step) and with a tool
+/// the ledger tracks (a commit per step, and each call's intent and result recorded).
+async fn bench_ledger(options: std::sync::Arc<Options>) {
+    let steps = options.get("steps", 5) as usize;
+    let runs = options.get("runs", 2_000) / 4;
+    let report = |backend: &str, plain: &Measurement, tracked: &Measurement| {
+        let calls = (runs * steps as u64).max(1) as f64;
+        let per_step = plain.elapsed.as_secs_f64() * 1e6 / plain.model_calls.max(1) as f64;
+        let per_call = (tracked.elapsed.as_secs_f64() - plain.elapsed.as_secs_f64()) * 1e6 / calls;
+        println!(
+            "ledger   {backend} steps={steps} runs={runs}: {per_call:.1} µs per tracked tool call, {per_step:.1} µs per step without (commit included), ratio {:.2}x per run",
+            tracked.elapsed.as_secs_f64() / plain.elapsed.as_secs_f64(),
+        );
+    };
+    let plain = loop_workload_on(None, steps, runs).await;
+    let tracked = ledger_workload_on(None, steps, runs).await;
+    report("memory", &plain, &tracked);
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
+    let sqlite = |file: &str| open_sqlite(dir.path().join(file));
+    let plain = loop_workload_on(
+        Some(std::sync::Arc::new(
+            sqlite("plain.db")
+                .await
+                .unwrap_or_else(|e| panic!("sqlite: {e}")),
+        )),
+        steps,
+        runs,
+    )
+    .await;
+    let tracked = ledger_workload_on(
+        Some(std::sync::Arc::new(
+            sqlite("tracked.db")
+                .await
+                .unwrap_or_else(|e| panic!("sqlite: {e}")),
+        )),
+        steps,
+        runs,
+    )
+    .await;
+    report("sqlite", &plain, &tracked);
+    if let Ok(url) = std::env::var("BATON_POSTGRES_URL") {
+        let connect = || connect_postgres(url.clone());
+        let plain = loop_workload_on(
+            Some(std::sync::Arc::new(
+                connect().await.unwrap_or_else(|e| panic!("postgres: {e}")),
+            )),
+            steps,
+            runs,
+        )
+        .await;
+        let tracked = ledger_workload_on(
+            Some(std::sync::Arc::new(
+                connect().await.unwrap_or_else(|e| panic!("postgres: {e}")),
+            )),
+            steps,
+            runs,
+        )
+        .await;
+        report("postgres", &plain, &tracked);
+    }
+}
+
+/// What runs paused for approval leave in the process: `runs` runs that pause (on SQLite, so
+/// that the store's contents are on disk), against as many that complete, each in a child
+/// process of its own, measured after the runs ended while the paused ones wait.
+fn bench_paused(options: &Options) {
+    let runs = options.get("runs", 10_000);
+    let completed = paused_child_figures(false, runs);
+    let paused = paused_child_figures(true, runs);
+    let bytes =
+        |(before, after): (u64, u64)| after.saturating_sub(before) as f64 * 1024.0 / runs as f64;
+    println!(
+        "paused   runs={runs}: {:.0} bytes/run held while paused, {:.0} bytes/run after as many completed runs, ratio {:.2}x",
+        bytes(paused),
+        bytes(completed),
+        bytes(paused) / bytes(completed).max(1.0),
+    );
+}
+
+/// The child's resident memory before and after its runs, in KiB.
+fn paused_child_figures(pause: bool, runs: u64) -> (u64, u64) {
+    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("own executable: {error}"));
+    let output = Command::new(exe)
+        .args(["paused-child", "--mode", if pause { "1" } else { "0" }])
+        .args(["--runs", &runs.to_string()])
+        .output()
+        .unwrap_or_else(|error| panic!("child benchmark: {error}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |name: &str| -> u64 {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "child output lacks {name}: {text} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+    };
+    (field("before_kib"), field("after_kib"))
+}
+
+async fn paused_child(options: std::sync::Arc<Options>) {
+    let runs = options.get("runs", 10_000);
+    let pause = options.get("mode", 1) == 1;
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
+    let store: std::sync::Arc<dyn baton_core::memory::Store> = std::sync::Arc::new(
+        open_sqlite(dir.path().join("paused.db"))
+            .await
+            .unwrap_or_else(|error| panic!("sqlite store: {error}")),
+    );
+    // Warm the allocator, the store's connections and caches, and the actors first.
+    let (warm, _) = approval_workload_on(std::sync::Arc::clone(&store), runs / 10 + 1, pause).await;
+    warm.shutdown(Duration::from_secs(5)).await;
+    let before_kib = proc_status_kib("VmRSS");
+    let (supervisor, _) = approval_workload_on(store, runs, pause).await;
+    supervisor.idle().await;
+    let after_kib = proc_status_kib("VmRSS");
+    assert_eq!(supervisor.status().active_runs, 0);
+    println!("before_kib={before_kib} after_kib={after_kib}");
+    supervisor.shutdown(Duration::from_secs(5)).await;
 }
 
 /// Runs `workload` in memory, then on SQLite in a file and, when `BATON_POSTGRES_URL` is set,

@@ -26,6 +26,31 @@ impl Tool for Echo {
         "Echoes its text."
     }
 
+    fn read_only(&self) -> bool {
+        true
+    }
+
+    async fn call(&self, args: EchoArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
+        Ok(args.text)
+    }
+}
+
+/// [`Echo`] declared with side effects, as a tool that changes the world is: the tool-call
+/// ledger records its intent and its result around each call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Charge;
+
+impl Tool for Charge {
+    type Args = EchoArgs;
+
+    fn name(&self) -> &str {
+        "charge"
+    }
+
+    fn description(&self) -> &str {
+        "Charges, and echoes its text."
+    }
+
     async fn call(&self, args: EchoArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         Ok(args.text)
     }

@@ -1,4 +1,4 @@
-use crate::Echo;
+use crate::{Charge, Echo};
 use baton_core::actor::Supervisor;
 use baton_core::agent::Agent;
 use baton_core::context::{RunContext, RunScope};
@@ -6,7 +6,7 @@ use baton_core::ids::{AgentName, RunId, ThreadId};
 use baton_core::llm::{ChatRequest, LlmProvider, Message, ResponseAssembler, Role, ToolCall};
 use baton_core::memory::Store;
 use baton_core::run::RunEvent;
-use baton_core::tool::{ToolRegistry, execute_call};
+use baton_core::tool::{Approval, ToolRegistry, execute_call};
 use baton_testkit::{Script, ScriptedProvider};
 use futures::StreamExt;
 use serde_json::json;
@@ -61,9 +61,14 @@ fn steps_done(request: &ChatRequest) -> usize {
 /// A model that calls `echo` `tool_steps` times, then answers; each call takes `latency`.
 #[must_use]
 pub fn stepping_model(tool_steps: usize, latency: Duration) -> ScriptedProvider {
+    stepping_model_of("echo", tool_steps, latency)
+}
+
+/// A model that calls `tool` `tool_steps` times, then answers; each call takes `latency`.
+fn stepping_model_of(tool: &'static str, tool_steps: usize, latency: Duration) -> ScriptedProvider {
     ScriptedProvider::from_fn(move |request| {
         let script = if steps_done(request) < tool_steps {
-            Script::tool_call("echo", json!({"text": "step"}))
+            Script::tool_call(tool, json!({"text": "step"}))
         } else {
             Script::text("All steps are done.")
         };
@@ -118,6 +123,75 @@ pub async fn loop_workload_on(
     }
     let supervisor = spawn_supervisor(builder).await;
     sequential_runs(&supervisor, "worker", runs, tool_steps as u64 + 1).await
+}
+
+/// [`loop_workload_on`] with a tool that has side effects ([`Charge`]): the tool-call ledger
+/// records each call's intent and result, on top of each step's commit.
+pub async fn ledger_workload_on(
+    store: Option<Arc<dyn Store>>,
+    tool_steps: usize,
+    runs: u64,
+) -> Measurement {
+    let agent = Agent::builder("worker")
+        .instructions("Call charge until the work is done, then answer.")
+        .tool(Charge)
+        .build()
+        .unwrap_or_else(|error| panic!("the benchmark agent is valid: {error}"));
+    let mut builder = Supervisor::builder()
+        .provider(Arc::new(stepping_model_of(
+            "charge",
+            tool_steps,
+            Duration::ZERO,
+        )))
+        .agent(agent);
+    if let Some(store) = store {
+        builder = builder.store(store);
+    }
+    let supervisor = spawn_supervisor(builder).await;
+    sequential_runs(&supervisor, "worker", runs, tool_steps as u64 + 1).await
+}
+
+/// `runs` runs in sequence that each call [`Charge`] once: with `pause`, the call waits for
+/// approval and every run ends paused (and stays so); without, every run completes. Returns
+/// the supervisor, so that what the paused runs leave in the process can be measured while
+/// they wait.
+pub async fn approval_workload_on(
+    store: Arc<dyn Store>,
+    runs: u64,
+    pause: bool,
+) -> (Supervisor, Measurement) {
+    let approval = if pause {
+        Approval::Always
+    } else {
+        Approval::Never
+    };
+    let agent = Agent::builder("worker")
+        .instructions("Charge once, then answer.")
+        .tool(Charge)
+        .approval("charge", approval)
+        .build()
+        .unwrap_or_else(|error| panic!("the benchmark agent is valid: {error}"));
+    let builder = Supervisor::builder()
+        .store(store)
+        .provider(Arc::new(stepping_model_of("charge", 1, Duration::ZERO)))
+        .agent(agent);
+    let supervisor = spawn_supervisor(builder).await;
+    let started = Instant::now();
+    let mut chunks = 0;
+    for _ in 0..runs {
+        let stream = supervisor
+            .run("worker", ThreadId::new(), "charge once")
+            .await
+            .unwrap_or_else(|error| panic!("run starts: {error}"));
+        chunks += drain(stream).await;
+    }
+    let measurement = Measurement {
+        elapsed: started.elapsed(),
+        runs,
+        model_calls: runs * if pause { 1 } else { 2 },
+        chunks,
+    };
+    (supervisor, measurement)
 }
 
 /// `runs` runs at once, each on its own thread, each `tool_steps` tool steps and an answer,
