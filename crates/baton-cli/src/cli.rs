@@ -5,9 +5,21 @@ use baton_topology::StoreSpec;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// What the exit statuses mean, for `--help`.
+const EXIT_STATUSES: &str = "\
+Exit status:
+  0    done (a run completed)
+  1    an error (printed as `error: …`), or a run failed
+  2    the command line is invalid
+  4    a run paused: calls wait for approval (see `baton runs pending|approve|reject`)
+  130  interrupted (Ctrl-C)";
+
+/// The reason a rejection gives the model when the operator gives none.
+pub(crate) const DEFAULT_REJECTION: &str = "rejected by the operator";
+
 /// Run, chat with, check and serve Baton topology files.
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, propagate_version = true)]
+#[command(name = "baton", version, propagate_version = true, after_help = EXIT_STATUSES)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -24,7 +36,7 @@ pub(crate) enum Command {
     /// Lists and shows the threads of a store.
     #[command(subcommand)]
     Threads(ThreadsCommand),
-    /// Shows and resumes runs recorded in a store.
+    /// Shows, resumes and decides runs recorded in a store.
     #[command(subcommand)]
     Runs(RunsCommand),
     /// Serves a topology over HTTP.
@@ -57,6 +69,9 @@ pub(crate) struct ConversationArgs {
     /// Continues this thread (default: a new thread).
     #[arg(long, value_name = "ID")]
     pub(crate) thread: Option<ThreadId>,
+    /// Also shows what the tool-call ledger records (each call's intent and result).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,8 +145,65 @@ pub(crate) enum RunsCommand {
         /// The run.
         id: RunId,
         #[command(flatten)]
+        run: GoOnArgs,
+    },
+    /// Lists the calls of a paused run that wait for approval.
+    Pending {
+        /// The run.
+        id: RunId,
+        #[command(flatten)]
         store: StoreArgs,
     },
+    /// Approves a call of a paused run; deciding its last waiting call continues the run here
+    /// (needs --file).
+    #[command(after_help = DECISION_EXITS)]
+    Approve {
+        /// The run.
+        id: RunId,
+        /// The call (as `baton runs pending` lists it).
+        call: String,
+        /// Also approves every later call of the same tool in this run.
+        #[arg(long)]
+        for_run: bool,
+        #[command(flatten)]
+        run: GoOnArgs,
+    },
+    /// Rejects a call of a paused run: it never runs and the model is told the reason;
+    /// deciding its last waiting call continues the run here (needs --file).
+    #[command(after_help = DECISION_EXITS)]
+    Reject {
+        /// The run.
+        id: RunId,
+        /// The call (as `baton runs pending` lists it).
+        call: String,
+        /// Why, for the model.
+        #[arg(long, value_name = "TEXT", default_value = DEFAULT_REJECTION)]
+        reason: String,
+        #[command(flatten)]
+        run: GoOnArgs,
+    },
+}
+
+/// What the exit statuses of a decision mean, for its `--help`.
+const DECISION_EXITS: &str = "\
+Exit status: 0 when the run then completes, 4 when it still (or again) waits for approval, \
+1 when the decision is refused (no such run or call, not paused, expired) or the run fails.";
+
+/// How to go on with a recorded run: its topology, the store and the provider to use.
+#[derive(Debug, Args)]
+// Going on with a run runs the file's agents, not only reads its store.
+#[command(mut_arg("file", |file| {
+    file.help("The topology file the run goes on with (and its store, unless --store names one)")
+}))]
+pub(crate) struct GoOnArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// Serves every agent with this provider of the file (as `baton run --provider` did).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) provider: Option<String>,
+    /// Also shows what the tool-call ledger records (each call's intent and result).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Args)]

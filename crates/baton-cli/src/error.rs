@@ -1,5 +1,6 @@
 //! What can go wrong in a command, and the exit code it ends with.
 
+use crate::commands::next::NextCommands;
 use baton_core::actor::SupervisorError;
 use baton_core::error::{RunError, StoreError};
 use baton_topology::TopologyError;
@@ -13,6 +14,15 @@ pub(crate) enum CliError {
     /// The supervisor refused a request.
     #[error(transparent)]
     Supervisor(#[from] SupervisorError),
+    /// The supervisor refused a decision on a paused run's call; the message says what to do
+    /// instead, with the flags the command was given.
+    #[error("{error}{}", next.instead_of(error))]
+    Decision {
+        /// Why it was refused.
+        error: SupervisorError,
+        /// The flags to repeat in the command to try instead.
+        next: Box<NextCommands>,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -6,12 +6,16 @@
 //! baton check examples/topologies/support.toml
 //! baton threads list --store sqlite:baton.db
 //! baton runs show RUN_ID --file examples/topologies/support.toml
+//! baton runs pending RUN_ID --file refunds.toml
+//! baton runs approve RUN_ID CALL_ID --file refunds.toml
+//! baton runs reject RUN_ID CALL_ID --reason "not a duplicate" --file refunds.toml
 //! baton serve examples/topologies/support.toml
 //! ```
 //!
 //! The command is glue over the library crates: `baton-topology` loads and builds the file,
 //! `baton-core`'s supervisor runs it, and this crate only prints. Errors print as
-//! `error: …` with exit code 1; an interrupted run exits with 130.
+//! `error: …` with exit code 1; a run that paused for approval exits with 4 (after printing
+//! the commands that decide its calls); an interrupted run exits with 130.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -38,8 +42,7 @@ fn main() -> ExitCode {
         Err(error) => return fail(&CliError::Io(error)),
     };
     match runtime.block_on(dispatch(cli.command)) {
-        Ok(Exit::Success) => ExitCode::SUCCESS,
-        Ok(Exit::Cancelled) => ExitCode::from(130),
+        Ok(exit) => exit.code(),
         Err(error) => fail(&error),
     }
 }

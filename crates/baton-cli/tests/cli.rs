@@ -228,7 +228,7 @@ const BROKEN: &[(&str, &str)] = &[
         "unknown_key.toml",
         "error: {}:6:1: unknown field `modle`, expected one of `name`, `instructions`, `provider`, \
          `model`, `temperature`, `max_tokens`, `tools`, `handoffs`, `max_steps`, \
-         `max_history_tokens`, `tool_timeout`, `lease_ttl`, `script`\n",
+         `max_history_tokens`, `tool_timeout`, `lease_ttl`, `approval_timeout`, `script`\n",
     ),
     (
         "syntax_error.toml",
