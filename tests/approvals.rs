@@ -365,3 +365,41 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
     assert!(output.contains("approval expired"), "{output}");
     assert_eq!(refund.0.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn expired_approvals_are_swept_up_and_rejected() {
+    let refund = Refund::default();
+    let supervisor = Supervisor::builder()
+        .provider(refund_model())
+        .store(InMemoryStore::shared())
+        .agent(
+            Agent::builder("refunds")
+                .tool(refund.clone())
+                .approval("refund", Approval::Always)
+                .options(RunOptions::default().with_approval_timeout(Some(Duration::ZERO)))
+                .build()
+                .unwrap(),
+        )
+        .spawn()
+        .await
+        .unwrap();
+    let waiting = supervisor
+        .run("refunds", ThreadId::new(), "refund A-1")
+        .await
+        .unwrap();
+    let run = waiting.run_id();
+    paused(&collect(waiting).await);
+    // The deadline passed, but the parked lease still holds the run (it lapses a moment
+    // after): nothing is swept yet.
+    assert!(supervisor.resume_expired().await.unwrap().is_empty());
+    tokio::time::advance(Duration::from_millis(5)).await;
+    assert_eq!(supervisor.resume_expired().await.unwrap(), [run]);
+    supervisor.idle().await;
+    let log = episodes(supervisor.store(), run).await;
+    assert!(
+        matches!(log.last(), Some(Episode::Completed { output, .. }) if output.contains("approval expired")),
+        "{log:?}"
+    );
+    assert_eq!(refund.0.load(Ordering::SeqCst), 0);
+    assert!(supervisor.resume_expired().await.unwrap().is_empty());
+}

@@ -145,6 +145,45 @@ impl Supervisor {
         )?))
     }
 
+    /// Takes up every paused run whose approvals expired undecided: each goes on with its
+    /// expired calls rejected as expired (the model is told), unheard (its stream is
+    /// detached). Returns the runs taken up. A service calls this now and then; a run whose
+    /// deadline passed is also taken up by any [`resume`](Self::resume) of it.
+    ///
+    /// # Errors
+    ///
+    /// The store's error, reading the runs.
+    pub async fn resume_expired(&self) -> Result<Vec<RunId>, SupervisorError> {
+        let now = now_ms();
+        let mut resumed = Vec::new();
+        for unfinished in self.store().unfinished_runs().await? {
+            // A parked lease lasts until its run's earliest deadline: only abandoned runs can
+            // have expired approvals.
+            if !unfinished.is_abandoned() || self.in_flight(unfinished.run) {
+                continue;
+            }
+            let log = self.store().episodes(unfinished.run).await?;
+            let pending = pending_approvals(unfinished.run, &log);
+            let expired = !pending.is_empty()
+                && pending
+                    .iter()
+                    .any(|p| p.expires_at_ms.is_some_and(|at| at <= now));
+            if !expired {
+                continue;
+            }
+            match self.resume(unfinished.run).await {
+                Ok(stream) => {
+                    stream.detach();
+                    resumed.push(unfinished.run);
+                }
+                Err(error) => {
+                    tracing::warn!(run_id = %unfinished.run, %error, "could not take up a run whose approval expired");
+                }
+            }
+        }
+        Ok(resumed)
+    }
+
     async fn read_log(&self, run: RunId) -> Result<Vec<EpisodeRecord>, SupervisorError> {
         let log = self.store().episodes(run).await?;
         if log.is_empty() {

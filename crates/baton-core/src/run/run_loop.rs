@@ -579,9 +579,10 @@ impl RunLoop {
             step,
             sink,
         };
+        let mut episodes = Vec::new();
         if !settled.episodes.is_empty() {
             // The step's response first, once: a resumed run goes on from its calls.
-            let mut episodes = Vec::with_capacity(settled.episodes.len() + 1);
+            episodes.reserve(settled.episodes.len() + 1);
             if recorded.is_none() {
                 episodes.push(Episode::Responded {
                     step,
@@ -593,16 +594,6 @@ impl RunLoop {
             }
             episodes.extend(settled.episodes);
             recorder.record(&episodes).await?;
-            if let Some(sink) = sink {
-                for episode in &episodes {
-                    if let Episode::ToolIntended { call_id, .. } = episode {
-                        let event = RunEvent::IntentRecorded {
-                            id: call_id.clone(),
-                        };
-                        sink.send(event, &self.ctx.cancel).await?;
-                    }
-                }
-            }
         }
         // Tools approved for the run stay approved in its later steps.
         self.ledger = ledger
@@ -612,11 +603,22 @@ impl RunLoop {
                 ledger
             });
         if let Some(sink) = sink {
+            let cancel = &self.ctx.cancel;
             for event in settled.events {
-                sink.send(event, &self.ctx.cancel).await?;
+                sink.send(event, cancel).await?;
+            }
+            for episode in &episodes {
+                if let Episode::ToolIntended { call_id, .. } = episode {
+                    let id = call_id.clone();
+                    sink.send(RunEvent::IntentRecorded { id }, cancel).await?;
+                }
             }
             for (call, plan) in calls.iter().zip(&plans) {
-                if matches!(plan, tool_calls::CallPlan::Pending) {
+                // Calls that run, and handoffs; not those that wait, nor those answered from
+                // the ledger or by a decision (their result is told as they finish).
+                let starts = matches!(plan, tool_calls::CallPlan::Run { .. })
+                    || self.ctx.agent.handoff_target(&call.name).is_some();
+                if !starts {
                     continue;
                 }
                 let event = RunEvent::ToolCallStarted {
@@ -624,7 +626,7 @@ impl RunLoop {
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
                 };
-                sink.send(event, &self.ctx.cancel).await?;
+                sink.send(event, cancel).await?;
             }
         }
         let outcomes = tool_calls::run(
@@ -650,12 +652,6 @@ impl RunLoop {
                     expires_at_ms,
                 })
                 .collect();
-            let paused = Episode::Paused {
-                step,
-                pending: pending.iter().map(|p| p.call_id.clone()).collect(),
-                lease: self.lease.token,
-            };
-            recorder.record(std::slice::from_ref(&paused)).await?;
             return Ok(StepDisposition::Paused(pending));
         }
         let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
@@ -766,11 +762,17 @@ impl RunLoop {
         .await
     }
 
-    /// Parks a paused run: its lease is no longer renewed by anyone and is extended to the
-    /// earliest deadline of its pending approvals (indefinitely if none has one), so the thread
-    /// stays the run's while nothing of the run is left in the process; `released` frees what
-    /// else it held; then the consumer hears [`RunEvent::Paused`]. A deadline that passes
-    /// leaves the run abandoned, and whoever resumes it rejects the expired calls.
+    /// Parks a paused run, whose step's other calls ran and whose waiting calls' requests are
+    /// recorded: the run's lease is handed over to a fresh, parked one (so that no renewal of
+    /// the old one can shorten it), the pause is recorded with the parked lease's token (which
+    /// a decision takes the run up with), and the parked lease is extended to the earliest
+    /// deadline of the pending approvals (indefinitely if none has one). The thread stays the
+    /// run's while nothing of the run is left in the process; `released` frees what else it
+    /// held; then the consumer hears [`RunEvent::Paused`].
+    ///
+    /// Each write leaves a run that can be taken up: until the pause is recorded, the parked
+    /// lease expires as the run's own would, and resuming the run pauses it again. A deadline
+    /// that passes leaves the run abandoned, and whoever resumes it rejects the expired calls.
     pub(crate) async fn park(
         self,
         pending: Vec<PendingApproval>,
@@ -778,6 +780,7 @@ impl RunLoop {
         released: impl FnOnce(),
     ) -> RunError {
         drop(self.kept);
+        let store = self.ctx.store.as_ref();
         let now = now_ms();
         let ttl = pending
             .iter()
@@ -786,17 +789,32 @@ impl RunLoop {
             .map_or(PARKED, |at| {
                 std::time::Duration::from_millis(at.saturating_sub(now).max(1))
             });
-        if let Err(error) = contained_try(
-            PanicSite::Store,
-            self.ctx.store.renew_lease(&self.lease, ttl),
-        )
-        .await
-        {
-            // It expires at its usual time: the run is then abandoned, and resuming it pauses
-            // it again.
-            tracing::warn!(run_id = %self.lease.run, %error, "could not park the paused run's lease");
+        let parking = async {
+            let parked = contained_try(
+                PanicSite::Store,
+                store.hand_over_lease(&self.lease, PARKED_OWNER, self.opts.lease_ttl),
+            )
+            .await?;
+            let paused = Episode::Paused {
+                step: self.step,
+                pending: pending.iter().map(|p| p.call_id.clone()).collect(),
+                lease: parked.token,
+            };
+            contained_try(
+                PanicSite::Store,
+                store.record_leased(&parked, std::slice::from_ref(&paused)),
+            )
+            .await?;
+            contained_try(PanicSite::Store, store.renew_lease(&parked, ttl)).await
+        };
+        match parking.await {
+            Ok(_) => {
+                tracing::info!(run_id = %self.lease.run, pending = pending.len(), "run paused for approval");
+            }
+            Err(error) => {
+                tracing::warn!(run_id = %self.lease.run, %error, "could not park the paused run: it is abandoned once its lease expires, and pauses again when resumed");
+            }
         }
-        tracing::info!(run_id = %self.lease.run, pending = pending.len(), "run paused for approval");
         released();
         let error = RunError::Paused {
             pending: pending.iter().map(|p| p.call_id.clone()).collect(),
@@ -830,6 +848,10 @@ impl RunLoop {
 /// How long a paused run's lease lasts when none of its approvals expires: a century, which
 /// every store can count in milliseconds.
 const PARKED: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The owner of a paused run's parked lease: nobody drives the run, as
+/// [`unfinished_runs`](crate::memory::EpisodicStore::unfinished_runs) then says.
+pub(crate) const PARKED_OWNER: &str = "paused";
 
 fn scope_of(ctx: &AgentContext, thread: ThreadId) -> Arc<RunScope> {
     Arc::new(RunScope::new(

@@ -112,7 +112,10 @@ impl Ledgered<'_> {
                 }
             } else if record.interrupted == Some(OnInterrupt::Fail) {
                 Next::Resolved(interrupted(call))
-            } else if record.interrupted == Some(OnInterrupt::Ask) || needs_approval {
+            } else if record.decision.is_some()
+                || record.interrupted == Some(OnInterrupt::Ask)
+                || needs_approval
+            {
                 Next::Ask(record)
             } else {
                 Next::Run
