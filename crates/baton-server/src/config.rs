@@ -52,6 +52,7 @@ impl fmt::Debug for Tenant {
 /// assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
 /// assert_eq!(config.max_body_bytes, 1024 * 1024);
 /// assert_eq!(config.max_connections, ServerConfig::DEFAULT_MAX_CONNECTIONS);
+/// assert_eq!(config.approval_sweep, Some(ServerConfig::DEFAULT_APPROVAL_SWEEP));
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone)]
@@ -81,6 +82,14 @@ pub struct ServerConfig {
     /// the limit, a new connection closes the connection that has been idle the longest (no
     /// request in progress); when none is idle, new connections wait in the listen queue.
     pub max_connections: usize,
+    /// How often [`serve`](crate::serve) takes up the paused runs whose approvals expired
+    /// undecided (default 30 s), with
+    /// [`Supervisor::resume_expired`](baton_core::actor::Supervisor::resume_expired): each
+    /// goes on with its expired calls rejected as expired, whether or not anyone asks for it
+    /// again. The first sweep comes one interval after serving begins. `None` or zero turns
+    /// the sweep off; a run whose approval expired is then taken up only when resumed.
+    /// [`router`](crate::router) does not sweep: an embedder calls `resume_expired` itself.
+    pub approval_sweep: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -103,6 +112,8 @@ impl ServerConfig {
     pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
     /// The default bound on open connections: 1024.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// The default interval between sweeps of expired approvals: 30 s.
+    pub const DEFAULT_APPROVAL_SWEEP: Duration = Duration::from_secs(30);
 
     /// A configuration for `tenants` with every other setting at its default.
     #[must_use]
@@ -116,7 +127,24 @@ impl ServerConfig {
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            approval_sweep: Some(Self::DEFAULT_APPROVAL_SWEEP),
         }
+    }
+
+    /// The interval between sweeps of expired approvals, if they are on (see
+    /// [`approval_sweep`](Self::approval_sweep)).
+    ///
+    /// ```
+    /// use baton_server::ServerConfig;
+    /// use std::time::Duration;
+    /// let mut config = ServerConfig::default();
+    /// assert_eq!(config.approval_sweep_interval(), Some(Duration::from_secs(30)));
+    /// config.approval_sweep = Some(Duration::ZERO);
+    /// assert_eq!(config.approval_sweep_interval(), None);
+    /// ```
+    #[must_use]
+    pub fn approval_sweep_interval(&self) -> Option<Duration> {
+        self.approval_sweep.filter(|interval| !interval.is_zero())
     }
 
     /// Checks that tenants have names and tokens a request can match, distinct from each
@@ -290,6 +318,18 @@ mod tests {
                 _ => config.body_read_timeout = Duration::ZERO,
             }
             assert!(refused(config).contains(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn a_zero_or_absent_approval_sweep_is_off_and_valid() {
+        for sweep in [None, Some(Duration::ZERO)] {
+            let config = ServerConfig {
+                approval_sweep: sweep,
+                ..ServerConfig::default()
+            };
+            assert!(config.validate().is_ok());
+            assert_eq!(config.approval_sweep_interval(), None);
         }
     }
 

@@ -103,7 +103,10 @@
 //! `POST /v1/runs/{id}/resume` is: with `stream`, SSE of the rest of the run, else its end
 //! as JSON. Deciding a run that is not paused (running, finished) or a call decided already
 //! is 409 (`not_paused`, `already_decided`), an unknown call 404 (`unknown_call`), a call
-//! whose approval expired 410 (`approval_expired`). Another tenant's run is 404 on both
+//! whose approval expired 410 (`approval_expired`). A run whose approvals expired undecided
+//! goes on by itself: every [`ServerConfig::approval_sweep`] (30 s by default), [`serve`]
+//! takes such runs up, their expired calls rejected as expired (the model is told), and they
+//! go on unheard; their logs (`GET /v1/runs/{id}/episodes`) show how they ended. Another tenant's run is 404 on both
 //! routes, as for runs that do not exist.
 //!
 //! On `POST /v1/chat/completions`, a run that pauses ends the completion with an assistant
@@ -138,7 +141,7 @@
 //!
 //! Computed from the events the server relays and from [`Supervisor::status`]: runs started,
 //! completed and failed per agent, steps, input and output tokens, run and step latency
-//! histograms, active runs per agent, and handoffs.
+//! histograms, active runs per agent, handoffs, and the runs the approval sweep took up.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -154,6 +157,7 @@ mod relay;
 mod routes;
 mod server;
 mod state;
+mod sweep;
 
 pub use auth::CallerTenant;
 pub use config::{ServerConfig, Tenant};

@@ -13,13 +13,15 @@
 //! | `baton_input_tokens_total`, `baton_output_tokens_total` | `agent` | tokens per step's agent |
 //! | `baton_handoffs_total` | `from`, `to` | handoffs between agents |
 //! | `baton_active_runs` | `agent` | runs admitted (running or waiting), at scrape time |
+//! | `baton_approvals_expired_total` | | paused runs the approval sweep took up because their approvals expired undecided |
 //!
 //! A run that pauses for approval ends its stream; when the last decision takes it up, it
 //! counts as started again (as a resumed run does), so a run that paused once and then
 //! completed counts two starts, one pause and one completion.
 //!
 //! Runs started on the supervisor directly, not through the server, appear only in
-//! `baton_active_runs`.
+//! `baton_active_runs`; so do the runs the approval sweep takes up (they go on unheard), which
+//! `baton_approvals_expired_total` counts instead.
 
 use baton_core::actor::SupervisorStatus;
 use baton_core::llm::Usage;
@@ -72,6 +74,7 @@ pub(crate) struct Metrics {
     output_tokens: Family<AgentLabel, Counter>,
     handoffs: Family<HandoffLabels, Counter>,
     active_runs: Family<AgentLabel, Gauge>,
+    approvals_expired: Counter,
 }
 
 fn run_histogram() -> Histogram {
@@ -160,6 +163,12 @@ impl Metrics {
             "Runs admitted by an agent (running or waiting), at scrape time",
             Family::default(),
         );
+        let approvals_expired = registered(
+            &mut registry,
+            "approvals_expired",
+            "Paused runs the approval sweep took up because their approvals expired undecided",
+            Counter::default(),
+        );
         Self {
             registry,
             runs_started,
@@ -173,6 +182,7 @@ impl Metrics {
             output_tokens,
             handoffs,
             active_runs,
+            approvals_expired,
         }
     }
 
@@ -210,6 +220,12 @@ impl Metrics {
                 to: to.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts `runs` paused runs taken up because their approvals expired.
+    pub(crate) fn approvals_expired(&self, runs: usize) {
+        self.approvals_expired
+            .inc_by(u64::try_from(runs).unwrap_or(u64::MAX));
     }
 
     /// The metrics in the OpenMetrics text format, with the active runs taken from `status`.

@@ -3,7 +3,8 @@
 //! The accept loop is Baton's own, on hyper's HTTP/1.1 connection builder (what axum's
 //! `serve` uses underneath), so that every accepted socket sends without delay
 //! (`TCP_NODELAY`), connections have header-read and idle timeouts, and their number is
-//! bounded with idle ones giving way (see `connection`).
+//! bounded with idle ones giving way (see `connection`). Beside it, the approval sweep takes
+//! up runs whose approvals expired (see `sweep`).
 
 use crate::config::ServerConfig;
 use crate::connection::limit::{ConnectionLimit, Throttle};
@@ -11,6 +12,7 @@ use crate::connection::{self, Timeouts};
 use crate::error::ServerError;
 use crate::routes;
 use crate::state::AppState;
+use crate::sweep::sweep_expired_approvals;
 use baton_core::actor::Supervisor;
 use std::future::Future;
 use std::io;
@@ -58,7 +60,8 @@ pub async fn serve(
 /// Serves on `listener` (its address wins over `config.bind`) until `shutdown_signal`
 /// resolves, then shuts down gracefully:
 ///
-/// 1. `/readyz` answers 503 and no new connection is accepted;
+/// 1. `/readyz` answers 503, no new connection is accepted, and the approval sweep stops
+///    (after its pass under way, if any);
 /// 2. the supervisor stops taking runs and lets those in flight finish within
 ///    `config.shutdown_grace`, then cancels the rest (each records `Failed`), so that their
 ///    streams end with a `failed` event and their requests get an answer;
@@ -69,7 +72,9 @@ pub async fn serve(
 /// While serving, at most `config.max_connections` connections are open: at the limit, the
 /// connection idle the longest closes for a new one (see [`ServerConfig::max_connections`]).
 /// A failure to accept (out of file descriptors, say) closes the connection idle the longest
-/// too, and accepting pauses briefly before it is tried again.
+/// too, and accepting pauses briefly before it is tried again. Every
+/// `config.approval_sweep`, the paused runs whose approvals expired undecided are taken up
+/// (see [`ServerConfig::approval_sweep`]).
 pub async fn serve_on(
     listener: TcpListener,
     supervisor: Supervisor,
@@ -78,16 +83,23 @@ pub async fn serve_on(
 ) -> Result<(), ServerError> {
     config.validate()?;
     let draining = Arc::new(AtomicBool::new(false));
-    let app = build_router(supervisor.clone(), &config, Arc::clone(&draining));
+    let state = Arc::new(AppState::new(
+        supervisor.clone(),
+        &config,
+        Arc::clone(&draining),
+    ));
+    let app = routes::build(Arc::clone(&state));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(
             %addr,
             tenants = config.tenants.len(),
             max_connections = config.max_connections,
+            approval_sweep = ?config.approval_sweep_interval(),
             "serving"
         );
     }
-    let stop_accepting = CancellationToken::new();
+    // Cancelled when shutdown begins: stop accepting and sweeping.
+    let shutdown_begun = CancellationToken::new();
     let acceptor = Acceptor {
         app,
         timeouts: Timeouts {
@@ -95,13 +107,22 @@ pub async fn serve_on(
             idle: config.idle_timeout,
         },
         limit: ConnectionLimit::new(config.max_connections),
-        stop: stop_accepting.clone(),
+        stop: shutdown_begun.clone(),
     };
+    let sweep = sweep_expired_approvals(
+        state,
+        config.approval_sweep_interval(),
+        shutdown_begun.clone(),
+    );
     let drain = async {
-        shutdown_signal.await;
-        tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining runs");
-        draining.store(true, Ordering::Release);
-        stop_accepting.cancel();
+        let begin = async {
+            shutdown_signal.await;
+            tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining runs");
+            draining.store(true, Ordering::Release);
+            shutdown_begun.cancel();
+        };
+        // The sweep has stopped before the runs drain, so it takes up none meanwhile.
+        tokio::join!(sweep, begin);
         let report = supervisor.shutdown(config.shutdown_grace).await;
         tracing::info!(
             in_flight = report.in_flight,

@@ -12,6 +12,7 @@ use baton_core::llm::{ChatRequest, Role};
 use baton_core::memory::InMemoryStore;
 use baton_core::run::RunOptions;
 use baton_core::tool::{Approval, Tool};
+use baton_server::ServerConfig;
 use baton_testkit::{Script, ScriptedProvider};
 use common::*;
 use serde_json::{Value, json};
@@ -72,6 +73,15 @@ fn refund_model(orders: &'static [&'static str]) -> Arc<ScriptedProvider> {
 
 /// A server with the agent `refunds`, whose `refund` calls all wait for approval.
 async fn refunds(orders: &'static [&'static str], options: RunOptions) -> (TestServer, Refund) {
+    refunds_with(orders, options, config()).await
+}
+
+/// [`refunds`], served with `config`.
+async fn refunds_with(
+    orders: &'static [&'static str],
+    options: RunOptions,
+    config: ServerConfig,
+) -> (TestServer, Refund) {
     let refund = Refund::default();
     let supervisor = Supervisor::builder()
         .provider(refund_model(orders))
@@ -87,7 +97,7 @@ async fn refunds(orders: &'static [&'static str], options: RunOptions) -> (TestS
         .spawn()
         .await
         .unwrap();
-    (TestServer::start(supervisor).await, refund)
+    (TestServer::start_with(supervisor, config).await, refund)
 }
 
 fn approvals(run: impl std::fmt::Display) -> String {
@@ -466,6 +476,55 @@ async fn an_expired_approval_is_gone() {
         "{error}"
     );
     assert_eq!(refund.executions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_takes_up_a_run_whose_approval_expired_without_anyone_asking() {
+    let mut config = config();
+    config.approval_sweep = Some(Duration::from_millis(5));
+    let options = RunOptions::default().with_approval_timeout(Some(Duration::ZERO));
+    let (server, refund) = refunds_with(&["A-1"], options, config).await;
+    let (_, run, _) = paused_run(&server).await;
+
+    // Nobody decides, resumes or asks: the run ends by the sweep alone.
+    let episodes = format!("/v1/runs/{run}/episodes");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let completed = loop {
+        let log = server.get_json(&episodes, ACME).await;
+        let ended = log["episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| &record["episode"])
+            .find(|episode| episode["type"] == "completed" || episode["type"] == "failed")
+            .cloned();
+        if let Some(ended) = ended {
+            break ended;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep did not take the run up: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(completed["type"], "completed", "{completed}");
+    let output = completed["output"].as_str().unwrap();
+    assert!(output.contains("approval expired"), "{output}");
+    assert_eq!(refund.executions(), 0, "an expired call never runs");
+
+    // The sweep counts the run once its pass returns, which may be after the run ended.
+    loop {
+        let metrics = server.metrics().await;
+        if metrics
+            .lines()
+            .any(|l| l == "baton_approvals_expired_total 1")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,13 @@ pub(crate) const SHUTDOWN_GRACE: Durations = Durations {
     max_text: "1h",
 };
 
+/// The server's `approval_sweep`: zero (no sweep) to an hour.
+pub(crate) const APPROVAL_SWEEP: Durations = Durations {
+    zero: true,
+    max: Duration::from_secs(3600),
+    max_text: "1h",
+};
+
 /// A scripted provider's `chunk_delay`: zero (none) to a minute.
 pub(crate) const CHUNK_DELAY: Durations = Durations {
     zero: true,

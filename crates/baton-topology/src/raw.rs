@@ -234,6 +234,8 @@ pub(crate) struct RawServer {
     pub(crate) body_read_timeout: Option<Spanned<Seconds>>,
     /// [`MAX_CONNECTIONS`](crate::limits::MAX_CONNECTIONS): 1 to 100,000.
     pub(crate) max_connections: Option<Spanned<usize>>,
+    /// [`APPROVAL_SWEEP`](crate::limits::APPROVAL_SWEEP): 0 (off) to 1 h.
+    pub(crate) approval_sweep: Option<Spanned<Seconds>>,
     #[serde(default)]
     pub(crate) tenants: Vec<RawTenant>,
 }

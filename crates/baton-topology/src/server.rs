@@ -19,6 +19,8 @@ pub(crate) struct ServerDef {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) body_read_timeout: Option<Duration>,
     pub(crate) max_connections: Option<usize>,
+    /// Zero turns the sweep off, as it does in `baton-server`.
+    pub(crate) approval_sweep: Option<Duration>,
     pub(crate) tenants: Vec<TenantDef>,
 }
 
@@ -47,6 +49,7 @@ impl ServerDef {
             idle_timeout,
             body_read_timeout,
             max_connections,
+            approval_sweep,
             tenants: _,
         } = *self;
         config.bind = bind.unwrap_or(config.bind);
@@ -56,6 +59,7 @@ impl ServerDef {
         config.idle_timeout = idle_timeout.unwrap_or(config.idle_timeout);
         config.body_read_timeout = body_read_timeout.unwrap_or(config.body_read_timeout);
         config.max_connections = max_connections.unwrap_or(config.max_connections);
+        config.approval_sweep = approval_sweep.or(config.approval_sweep);
         config
     }
 }

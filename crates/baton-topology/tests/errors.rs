@@ -548,7 +548,7 @@ fn the_servers_limits_are_read() {
     let text = format!(
         "{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n\
          [server]\nheader_read_timeout = \"5s\"\nidle_timeout = 90\nbody_read_timeout = \"1m\"\n\
-         max_connections = 64\nshutdown_grace = 0\n"
+         max_connections = 64\nshutdown_grace = 0\napproval_sweep = \"2s\"\n"
     );
     let server = Topology::parse("t.toml", text)
         .unwrap()
@@ -562,6 +562,10 @@ fn the_servers_limits_are_read() {
     assert_eq!(server.body_read_timeout, std::time::Duration::from_secs(60));
     assert_eq!(server.max_connections, 64);
     assert_eq!(server.shutdown_grace, std::time::Duration::ZERO);
+    assert_eq!(
+        server.approval_sweep,
+        Some(std::time::Duration::from_secs(2))
+    );
     let defaults = Topology::parse(
         "t.toml",
         format!("{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n"),
@@ -579,6 +583,32 @@ fn the_servers_limits_are_read() {
         std::time::Duration::from_secs(30)
     );
     assert_eq!(defaults.max_connections, 1024);
+    assert_eq!(
+        defaults.approval_sweep,
+        Some(std::time::Duration::from_secs(30))
+    );
+}
+
+#[test]
+fn the_approval_sweep_may_be_off_but_not_rarer_than_hourly() {
+    let server = |sweep: &str| {
+        format!(
+            "{OFFLINE}[[agents]]\nname = \"a\"\nscript = [{{ text = \"hi\" }}]\n\
+             [server]\napproval_sweep = {sweep}\n"
+        )
+    };
+    let off = Topology::parse("t.toml", server("0"))
+        .unwrap()
+        .server_config()
+        .unwrap();
+    assert_eq!(off.approval_sweep_interval(), None);
+    assert_eq!(
+        problems(&server("\"61m\"")),
+        [format!(
+            "t.toml:{}:18: approval_sweep must be at most 1h, not \"61m\"",
+            server("").lines().count()
+        )]
+    );
 }
 
 /// The problems of the file holding `bytes`, as `baton check` prints them.

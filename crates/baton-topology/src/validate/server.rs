@@ -1,4 +1,4 @@
-//! The `[server]` section: its address, limits, timeouts and tenants.
+//! The `[server]` section: its address, limits, timeouts, approval sweep and tenants.
 
 use super::{Validator, is_env_name};
 use crate::error::ProblemKind;
@@ -62,6 +62,12 @@ impl Validator<'_> {
                 &raw.body_read_timeout,
                 &limits::TIMEOUT,
                 &mut server.body_read_timeout,
+            ),
+            (
+                "approval_sweep",
+                &raw.approval_sweep,
+                &limits::APPROVAL_SWEEP,
+                &mut server.approval_sweep,
             ),
         ];
         for (key, value, range, setting) in durations {
