@@ -29,6 +29,9 @@ impl Tool for Lookup {
     fn description(&self) -> &str {
         "Looks up a word."
     }
+    fn read_only(&self) -> bool {
+        true
+    }
     async fn call(&self, args: LookupArgs, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         if args.delay_ms > 0 {
             tokio::time::sleep(Duration::from_millis(args.delay_ms)).await;
