@@ -335,6 +335,35 @@ async fn approve_in_a_new_process(spec: &str) {
     here.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Rejected in this process, after the child that paused the run is gone: the call never
+/// runs and the model sees the reason.
+async fn reject_in_a_new_process(spec: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("count");
+    let (run, call) = run_child(spec, Mode::Pause, &counter);
+    let llm = model();
+    let here = supervisor(
+        open(spec).await,
+        llm.clone(),
+        counter.clone(),
+        Mode::Pause,
+        false,
+    )
+    .await;
+    let decision = Decision::reject("the bank reversed it already");
+    let Decided::Resumed(stream) = here.decide(run, &call, decision).await.unwrap() else {
+        panic!("the only call was decided");
+    };
+    let (output, _) = stream.finish().await.unwrap();
+    assert_eq!(
+        output,
+        "done: rejected by a person: the bank reversed it already"
+    );
+    assert_eq!(executions(&counter), 0);
+    assert_eq!(llm.call_count(), 1);
+    here.shutdown(Duration::from_secs(1)).await;
+}
+
 /// Killed inside the tool, resumed here: what the tool's interruption policy says.
 async fn killed_in_the_tool(spec: &str, policy: OnInterrupt) {
     let dir = tempfile::tempdir().unwrap();
@@ -448,6 +477,12 @@ async fn sqlite_approve_in_a_new_process() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reject_in_a_new_process() {
+    let dir = tempfile::tempdir().unwrap();
+    reject_in_a_new_process(&sqlite_spec(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_killed_in_a_tool_retry_runs_it_again() {
     let dir = tempfile::tempdir().unwrap();
     killed_in_the_tool(&sqlite_spec(&dir), OnInterrupt::Retry).await;
@@ -476,6 +511,14 @@ needs_postgres! {
     async fn postgres_approve_in_a_new_process() {
         let url = common::postgres::fresh_schema().await;
         approve_in_a_new_process(&format!("postgres:{url}")).await;
+    }
+}
+
+needs_postgres! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_reject_in_a_new_process() {
+        let url = common::postgres::fresh_schema().await;
+        reject_in_a_new_process(&format!("postgres:{url}")).await;
     }
 }
 
