@@ -152,6 +152,7 @@ impl AgentBuilder {
             name,
             system,
             system_tokens: OnceLock::new(),
+            untracked: self.tools.untracked(),
             tools: self.tools,
             handoffs,
             specs: specs.into(),

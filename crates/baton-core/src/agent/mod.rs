@@ -72,6 +72,8 @@ pub struct Agent {
     system: Option<Arc<Message>>,
     system_tokens: OnceLock<u32>,
     tools: ToolRegistry,
+    /// Whether none of the tools' calls waits for approval or is tracked by the ledger.
+    untracked: bool,
     handoffs: Vec<AgentName>,
     specs: Arc<[ToolSpec]>,
     settings: Arc<ModelSettings>,
@@ -128,6 +130,12 @@ impl Agent {
     #[must_use]
     pub fn tool_specs(&self) -> &Arc<[ToolSpec]> {
         &self.specs
+    }
+
+    /// Whether no call of the agent's tools waits for approval or is tracked by the ledger
+    /// ([`ToolRegistry::untracked`], computed once).
+    pub(crate) const fn untracked(&self) -> bool {
+        self.untracked
     }
 
     /// Model settings for every request.

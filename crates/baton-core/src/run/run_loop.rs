@@ -563,16 +563,21 @@ impl RunLoop {
             .as_ref()
             .and_then(|ledger| ledger.step.as_ref())
             .filter(|recorded| recorded.step == step);
-        let settled = Ledgered {
-            run_id: self.ctx.run_id,
-            step,
-            tools: self.ctx.agent.tools(),
-            recorded: recorded.map(|recorded| &recorded.calls),
-            approved_tools: ledger.as_ref().map(|ledger| &ledger.approved_tools),
-            approval_timeout: self.opts.approval_timeout,
-            now_ms: now_ms(),
-        }
-        .settle(calls, &mut plans, &self.run_context());
+        // A step whose calls the ledger does not track and none of which waits, on a run not
+        // taken up from its log, has nothing to settle.
+        let settled = if ledger.is_none() && self.ctx.agent.untracked() {
+            tool_calls::Settled::default()
+        } else {
+            Ledgered {
+                run_id: self.ctx.run_id,
+                step,
+                tools: self.ctx.agent.tools(),
+                recorded: recorded.map(|recorded| &recorded.calls),
+                approved_tools: ledger.as_ref().map(|ledger| &ledger.approved_tools),
+                approval_timeout: self.opts.approval_timeout,
+            }
+            .settle(calls, &mut plans, &self.run_context())
+        };
         let recorder = Recorder {
             store: self.ctx.store.as_ref(),
             lease: &self.lease,
@@ -616,9 +621,10 @@ impl RunLoop {
             for (call, plan) in calls.iter().zip(&plans) {
                 // Calls that run, and handoffs; not those that wait, nor those answered from
                 // the ledger or by a decision (their result is told as they finish).
-                let starts = matches!(plan, tool_calls::CallPlan::Run { .. })
-                    || self.ctx.agent.handoff_target(&call.name).is_some();
-                if !starts {
+                if !matches!(
+                    plan,
+                    tool_calls::CallPlan::Run { .. } | tool_calls::CallPlan::Handoff(_)
+                ) {
                     continue;
                 }
                 let event = RunEvent::ToolCallStarted {

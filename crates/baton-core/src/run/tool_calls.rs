@@ -15,7 +15,7 @@ use crate::context::RunContext;
 use crate::error::{PanicSite, RunError};
 use crate::ids::{AgentName, RunId};
 use crate::llm::{Message, ToolCall};
-use crate::memory::{Decision, Episode, Lease, Store};
+use crate::memory::{Decision, Episode, Lease, Store, now_ms};
 use crate::tool::{OnInterrupt, ToolOutcome, ToolRegistry, execute_call, parse_arguments};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -30,8 +30,10 @@ pub(super) enum CallPlan {
         /// Whether the ledger records it.
         tracked: bool,
     },
-    /// Its result is known without running it.
+    /// Its result is known without running it (from the ledger, or a decision).
     Resolved(ToolOutcome),
+    /// A handoff call, answered without running anything.
+    Handoff(ToolOutcome),
     /// It waits for a person's approval.
     Pending,
 }
@@ -56,7 +58,6 @@ pub(super) struct Ledgered<'a> {
     pub(super) recorded: Option<&'a HashMap<String, CallRecord>>,
     pub(super) approved_tools: Option<&'a HashSet<String>>,
     pub(super) approval_timeout: Option<Duration>,
-    pub(super) now_ms: u64,
 }
 
 impl Ledgered<'_> {
@@ -165,8 +166,7 @@ impl Ledgered<'_> {
             Some(expires_at_ms) => expires_at_ms,
             None => {
                 let expires_at_ms = self.approval_timeout.map(|timeout| {
-                    self.now_ms
-                        .saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+                    now_ms().saturating_add(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
                 });
                 settled.episodes.push(Episode::ApprovalRequested {
                     step: self.step,
@@ -178,7 +178,7 @@ impl Ledgered<'_> {
                 expires_at_ms
             }
         };
-        if requested.is_some() && expires_at_ms.is_some_and(|at| at <= self.now_ms) {
+        if requested.is_some() && expires_at_ms.is_some_and(|at| at <= now_ms()) {
             let decision = Decision::Expired;
             settled.episodes.push(Episode::ApprovalDecided {
                 step: self.step,
@@ -305,7 +305,7 @@ pub(super) fn plan(
                     Err(error) => ToolOutcome::failed(call, &error, Duration::ZERO),
                 }
             };
-            CallPlan::Resolved(outcome)
+            CallPlan::Handoff(outcome)
         })
         .collect();
     (plans, handoff)
@@ -349,7 +349,7 @@ pub(super) async fn run(
                     None => only = Some((index, tracked)),
                 }
             }
-            CallPlan::Resolved(outcome) => {
+            CallPlan::Resolved(outcome) | CallPlan::Handoff(outcome) => {
                 notify_finished(sink, call, &outcome, cancel).await?;
                 outcomes.push(Some(outcome));
             }

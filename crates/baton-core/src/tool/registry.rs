@@ -109,6 +109,15 @@ impl ToolRegistry {
         Ok(self)
     }
 
+    /// Whether no call of these tools waits for approval or is tracked by the ledger: a step
+    /// calling only them needs nothing but its commit.
+    #[must_use]
+    pub fn untracked(&self) -> bool {
+        self.tools.values().all(|entry| {
+            !entry.policy.tracked() && matches!(entry.policy.approval, Approval::Never)
+        })
+    }
+
     fn entry(&mut self, name: &str) -> Result<&mut Entry, ConfigError> {
         self.tools
             .get_mut(name)
