@@ -56,6 +56,15 @@ fn tool_results(request: &ChatRequest) -> Vec<String> {
 }
 
 async fn supervisor(llm: Arc<ScriptedProvider>, refund: Refund, approval: Approval) -> Supervisor {
+    supervisor_with(llm, refund, approval, RunOptions::default()).await
+}
+
+async fn supervisor_with(
+    llm: Arc<ScriptedProvider>,
+    refund: Refund,
+    approval: Approval,
+    options: RunOptions,
+) -> Supervisor {
     Supervisor::builder()
         .provider(llm)
         .store(InMemoryStore::shared())
@@ -64,12 +73,18 @@ async fn supervisor(llm: Arc<ScriptedProvider>, refund: Refund, approval: Approv
                 .tool(refund)
                 .tool(OrderLookup)
                 .approval("refund", approval)
+                .options(options)
                 .build()
                 .unwrap(),
         )
         .spawn()
         .await
         .unwrap()
+}
+
+/// Approvals expire as soon as they are asked for.
+fn expiring_at_once() -> RunOptions {
+    RunOptions::default().with_approval_timeout(Some(Duration::ZERO))
 }
 
 /// Calls `refund` until it has a result, then answers with what the tool said.
@@ -318,20 +333,13 @@ async fn a_policy_function_decides_from_the_arguments() {
 async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
     let refund = Refund::default();
     let llm = refund_model();
-    let supervisor = Supervisor::builder()
-        .provider(llm.clone())
-        .store(InMemoryStore::shared())
-        .agent(
-            Agent::builder("refunds")
-                .tool(refund.clone())
-                .approval("refund", Approval::Always)
-                .options(RunOptions::default().with_approval_timeout(Some(Duration::ZERO)))
-                .build()
-                .unwrap(),
-        )
-        .spawn()
-        .await
-        .unwrap();
+    let supervisor = supervisor_with(
+        llm.clone(),
+        refund.clone(),
+        Approval::Always,
+        expiring_at_once(),
+    )
+    .await;
     let stream = supervisor
         .run("refunds", ThreadId::new(), "refund A-1")
         .await
@@ -369,20 +377,13 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
 #[tokio::test(start_paused = true)]
 async fn expired_approvals_are_swept_up_and_rejected() {
     let refund = Refund::default();
-    let supervisor = Supervisor::builder()
-        .provider(refund_model())
-        .store(InMemoryStore::shared())
-        .agent(
-            Agent::builder("refunds")
-                .tool(refund.clone())
-                .approval("refund", Approval::Always)
-                .options(RunOptions::default().with_approval_timeout(Some(Duration::ZERO)))
-                .build()
-                .unwrap(),
-        )
-        .spawn()
-        .await
-        .unwrap();
+    let supervisor = supervisor_with(
+        refund_model(),
+        refund.clone(),
+        Approval::Always,
+        expiring_at_once(),
+    )
+    .await;
     let waiting = supervisor
         .run("refunds", ThreadId::new(), "refund A-1")
         .await

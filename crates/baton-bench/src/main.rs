@@ -242,25 +242,10 @@ fn bench_paused(options: &Options) {
 
 /// The child's resident memory before and after its runs, in KiB.
 fn paused_child_figures(pause: bool, runs: u64) -> (u64, u64) {
-    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("own executable: {error}"));
-    let output = Command::new(exe)
-        .args(["paused-child", "--mode", if pause { "1" } else { "0" }])
-        .args(["--runs", &runs.to_string()])
-        .output()
-        .unwrap_or_else(|error| panic!("child benchmark: {error}"));
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |name: &str| -> u64 {
-        text.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "child output lacks {name}: {text} {}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            })
-    };
-    (field("before_kib"), field("after_kib"))
+    let mode = if pause { "1" } else { "0" };
+    let runs = runs.to_string();
+    let field = child_fields(&["paused-child", "--mode", mode, "--runs", &runs]);
+    (field("before_kib") as u64, field("after_kib") as u64)
 }
 
 async fn paused_child(options: std::sync::Arc<Options>) {
@@ -393,33 +378,17 @@ impl ChildFigures {
 }
 
 fn run_child(mode: &str, runs: u64, latency: u64) -> ChildFigures {
-    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("own executable: {error}"));
-    let output = Command::new(exe)
-        .args([
-            "conc-child",
-            "--mode",
-            if mode == "baton" { "1" } else { "0" },
-        ])
-        .args([
-            "--runs",
-            &runs.to_string(),
-            "--latency-ms",
-            &latency.to_string(),
-        ])
-        .output()
-        .unwrap_or_else(|error| panic!("child benchmark: {error}"));
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |name: &str| -> f64 {
-        text.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| {
-                panic!(
-                    "child output lacks {name}: {text} {}",
-                    String::from_utf8_lossy(&output.stderr)
-                )
-            })
-    };
+    let mode = if mode == "baton" { "1" } else { "0" };
+    let (runs, latency) = (runs.to_string(), latency.to_string());
+    let field = child_fields(&[
+        "conc-child",
+        "--mode",
+        mode,
+        "--runs",
+        &runs,
+        "--latency-ms",
+        &latency,
+    ]);
     ChildFigures {
         seconds: field("seconds"),
         start_kib: field("start_kib") as u64,
@@ -441,6 +410,23 @@ async fn conc_child(options: std::sync::Arc<Options>) {
         measurement.elapsed.as_secs_f64(),
         proc_status_kib("VmHWM")
     );
+}
+
+/// Runs this benchmark again with `args` and reads the `name=value` figures it prints.
+fn child_fields(args: &[&str]) -> impl Fn(&str) -> f64 + use<> {
+    let exe = std::env::current_exe().unwrap_or_else(|error| panic!("own executable: {error}"));
+    let output = Command::new(exe)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("child benchmark: {error}"));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    move |name: &str| -> f64 {
+        text.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("child output lacks {name}: {text} {stderr}"))
+    }
 }
 
 /// A memory figure of this process from `/proc/self/status`, in KiB (0 where unavailable).

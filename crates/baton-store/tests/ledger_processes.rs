@@ -19,8 +19,8 @@ use baton_core::llm::{ChatRequest, Role};
 use baton_core::memory::{Decision, Episode, Store, now_ms};
 use baton_core::run::{RunEvent, RunOptions};
 use baton_core::tool::{Approval, OnInterrupt, Tool};
-use baton_store::{PostgresStore, SqliteStore};
 use baton_testkit::{ObservedStore, Script, ScriptedProvider, StoreObserver, StoreOp};
+use common::processes::open;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -169,14 +169,6 @@ async fn supervisor(
         .spawn()
         .await
         .unwrap()
-}
-
-async fn open(spec: &str) -> Arc<dyn Store> {
-    match spec.split_once(':') {
-        Some(("sqlite", path)) => Arc::new(SqliteStore::open(path).await.unwrap()),
-        Some(("postgres", url)) => Arc::new(PostgresStore::connect(url).await.unwrap()),
-        _ => panic!("unknown store {spec}"),
-    }
 }
 
 /// Stops the child's process for good just before the step with the tool's result commits.

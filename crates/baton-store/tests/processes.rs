@@ -18,8 +18,8 @@ use baton_core::llm::Role;
 use baton_core::memory::{Page, Store, now_ms};
 use baton_core::run::RunOptions;
 use baton_core::tool::{OnInterrupt, Tool};
-use baton_store::{PostgresStore, SqliteStore};
 use baton_testkit::{Script, ScriptedProvider};
+use common::processes::open;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -105,14 +105,6 @@ async fn supervisor(store: Arc<dyn Store>, log: PathBuf, hang_on: Option<u64>) -
         .spawn()
         .await
         .unwrap()
-}
-
-async fn open(spec: &str) -> Arc<dyn Store> {
-    match spec.split_once(':') {
-        Some(("sqlite", path)) => Arc::new(SqliteStore::open(path).await.unwrap()),
-        Some(("postgres", url)) => Arc::new(PostgresStore::connect(url).await.unwrap()),
-        _ => panic!("unknown store {spec}"),
-    }
 }
 
 /// The child's side: started by the tests below (`--ignored --exact child_process`) with

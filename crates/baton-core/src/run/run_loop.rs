@@ -76,6 +76,12 @@ enum StepDisposition {
     Paused(Vec<PendingApproval>),
 }
 
+/// How a run's lease is taken: afresh on a thread, or from a paused run's parked lease.
+enum Taking<'a> {
+    Fresh(ThreadId),
+    Parked(&'a Lease),
+}
+
 /// A step whose provider call has been made, ready for its response to be read.
 pub(crate) struct OpenedStep {
     /// The request, checked by the guardrails; `None` for a response read from the ledger.
@@ -154,17 +160,7 @@ impl RunLoop {
         opts: RunOptions,
         mode: Mode,
     ) -> Result<Self, RunError> {
-        if ctx.cancel.is_cancelled() {
-            return Err(RunError::Cancelled);
-        }
-        let owner = LeaseOwner::process().as_str();
-        let lease = contained_try(
-            PanicSite::Store,
-            ctx.store
-                .acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
-        )
-        .await?;
-        Ok(Self::leased(ctx, lease, opts, mode))
+        Self::taking(ctx, Taking::Fresh(thread), opts, mode).await
     }
 
     /// Takes up a paused run with its parked lease (see [`park`](Self::park)): the run becomes
@@ -178,16 +174,27 @@ impl RunLoop {
         parked: &Lease,
         opts: RunOptions,
     ) -> Result<Self, RunError> {
+        Self::taking(ctx, Taking::Parked(parked), opts, Mode::Streaming).await
+    }
+
+    /// Takes the run's lease for this process, as `how` says; nothing else is written.
+    async fn taking(
+        ctx: AgentContext,
+        how: Taking<'_>,
+        opts: RunOptions,
+        mode: Mode,
+    ) -> Result<Self, RunError> {
         if ctx.cancel.is_cancelled() {
             return Err(RunError::Cancelled);
         }
         let owner = LeaseOwner::process().as_str();
-        let lease = contained_try(
-            PanicSite::Store,
-            ctx.store.hand_over_lease(parked, owner, opts.lease_ttl),
-        )
-        .await?;
-        Ok(Self::leased(ctx, lease, opts, Mode::Streaming))
+        let store = ctx.store.as_ref();
+        let taken = match how {
+            Taking::Fresh(thread) => store.acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
+            Taking::Parked(parked) => store.hand_over_lease(parked, owner, opts.lease_ttl),
+        };
+        let lease = contained_try(PanicSite::Store, taken).await?;
+        Ok(Self::leased(ctx, lease, opts, mode))
     }
 
     fn leased(ctx: AgentContext, lease: Lease, opts: RunOptions, mode: Mode) -> Self {

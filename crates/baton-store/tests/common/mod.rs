@@ -4,3 +4,5 @@
 
 pub mod checks;
 pub mod postgres;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub mod processes;
