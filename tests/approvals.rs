@@ -1,5 +1,6 @@
 //! Pausing for a person: calls that wait for approval, decisions, and the run going on from
-//! those calls (in memory; the durable and cross-process cases are in `tool_ledger.rs`).
+//! those calls (in memory; the durable and cross-process cases are in baton-store's
+//! `tests/ledger_processes.rs`).
 
 mod support;
 
@@ -277,6 +278,18 @@ async fn two_waiting_calls_are_decided_one_by_one_and_other_calls_run_before_the
     assert_eq!(parts[2], "rejected by a person: too much");
     assert_eq!(refund.0.load(Ordering::SeqCst), 1);
     assert_eq!(llm.call_count(), 2);
+    // The read-only call ran once, before the pause: its result was recorded, and used.
+    let log = episodes(supervisor.store(), run).await;
+    let lookups = |kind: fn(&Episode) -> bool| log.iter().filter(|e| kind(e)).count();
+    assert_eq!(
+        lookups(|e| matches!(e, Episode::ToolIntended { tool, .. } if tool == "order_lookup")),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(
+        lookups(|e| matches!(e, Episode::ToolReturned { tool, .. } if tool == "order_lookup")),
+        1
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -327,6 +340,160 @@ async fn a_policy_function_decides_from_the_arguments() {
         .unwrap();
     assert!(output.starts_with("done: refunded 49.9"), "{output}");
     assert_eq!(refund.0.load(Ordering::SeqCst), 1);
+
+    // The same policy on a refund above 100: it waits.
+    let refund = Refund::default();
+    let llm = provider(ScriptedProvider::from_fn(|request| {
+        match tool_results(request).last() {
+            None => Script::tool_call("refund", json!({ "order": "A-9", "amount": 250.0 })),
+            Some(result) => Script::text(&format!("done: {result}")),
+        }
+    }));
+    let big = Approval::when(|args, _run| args["amount"].as_f64().is_none_or(|a| a > 100.0));
+    let waiting = crate::supervisor(llm, refund.clone(), big).await;
+    let stream = waiting
+        .run("refunds", ThreadId::new(), "refund A-9")
+        .await
+        .unwrap();
+    let pending = paused(&collect(stream).await);
+    assert!(pending[0].arguments.contains("250"), "{pending:?}");
+    assert_eq!(refund.0.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_steps_counts_the_steps_before_and_after_each_pause() {
+    let refund = Refund::default();
+    // Refunds forever: only max_steps ends the run.
+    let llm = provider(ScriptedProvider::from_fn(|request| {
+        let n = tool_results(request).len();
+        Script::tool_call(
+            "refund",
+            json!({ "order": format!("A-{n}"), "amount": 1.0 }),
+        )
+    }));
+    let options = RunOptions::default().with_max_steps(2);
+    let supervisor = supervisor_with(llm, refund.clone(), Approval::Always, options).await;
+    let stream = supervisor
+        .run("refunds", ThreadId::new(), "refund")
+        .await
+        .unwrap();
+    let run = stream.run_id();
+    let mut events = collect(stream).await;
+    let mut pauses = 0;
+    while let Some(RunEvent::Paused { pending, .. }) = events.last().cloned() {
+        pauses += 1;
+        assert!(pauses <= 2, "max_steps = 2 allows two steps, so two pauses");
+        let Decided::Resumed(stream) = supervisor
+            .decide(run, &pending[0].call_id, Decision::approve())
+            .await
+            .unwrap()
+        else {
+            panic!("the only call was decided")
+        };
+        events = collect(stream).await;
+    }
+    assert!(
+        matches!(
+            events.last(),
+            Some(RunEvent::Failed {
+                error: RunError::MaxSteps { steps: 2 }
+            })
+        ),
+        "{events:?}"
+    );
+    assert_eq!(pauses, 2);
+    assert_eq!(refund.0.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_decision_whose_run_could_not_go_on_is_taken_up_later() {
+    let refund = Refund::default();
+    let store: Arc<dyn Store> = InMemoryStore::shared();
+    let build = |store: Arc<dyn Store>| {
+        Supervisor::builder()
+            .provider(refund_model())
+            .store(store)
+            .agent(
+                Agent::builder("refunds")
+                    .tool(refund.clone())
+                    .approval("refund", Approval::Always)
+                    .build()
+                    .unwrap(),
+            )
+            .spawn()
+    };
+    let first = build(Arc::clone(&store)).await.unwrap();
+    let stream = first
+        .run("refunds", ThreadId::new(), "refund A-1")
+        .await
+        .unwrap();
+    let run = stream.run_id();
+    let pending = paused(&collect(stream).await);
+    // The process stops taking runs: the decision is recorded, and the run cannot go on here.
+    first.shutdown(Duration::from_secs(1)).await;
+    let err = first
+        .decide(run, &pending[0].call_id, Decision::approve())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SupervisorError::ShuttingDown), "{err}");
+    // Another process finds it decided, with nothing waiting, and takes it up.
+    let second = build(Arc::clone(&store)).await.unwrap();
+    assert!(second.pending_approvals(run).await.unwrap().is_empty());
+    assert_eq!(second.resume_expired().await.unwrap(), [run]);
+    second.idle().await;
+    let log = episodes(&store, run).await;
+    assert!(
+        matches!(log.last(), Some(Episode::Completed { output, .. }) if output.starts_with("done: refunded")),
+        "{log:?}"
+    );
+    assert_eq!(refund.0.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_run_can_be_cancelled_and_its_thread_is_free() {
+    let refund = Refund::default();
+    let supervisor = supervisor(refund_model(), refund.clone(), Approval::Always).await;
+    let thread = ThreadId::new();
+    let stream = supervisor
+        .run("refunds", thread, "refund A-1")
+        .await
+        .unwrap();
+    let run = stream.run_id();
+    let pending = paused(&collect(stream).await);
+    let expired = supervisor
+        .decide(run, &pending[0].call_id, Decision::Expired)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(expired, SupervisorError::InvalidDecision(_)),
+        "{expired}"
+    );
+    supervisor.cancel_paused(run).await.unwrap();
+    let log = episodes(supervisor.store(), run).await;
+    assert!(
+        matches!(
+            log.last(),
+            Some(Episode::Failed {
+                kind: baton::core::error::FailureKind::Cancelled,
+                ..
+            })
+        ),
+        "{log:?}"
+    );
+    let err = supervisor
+        .decide(run, &pending[0].call_id, Decision::approve())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SupervisorError::NotPaused { .. }), "{err}");
+    // The thread is free: a new run on it is not refused (it asks for its own refund).
+    let again = supervisor
+        .run("refunds", thread, "hello again")
+        .await
+        .unwrap()
+        .finish()
+        .await;
+    assert!(matches!(again, Err(RunError::Paused { .. })), "{again:?}");
+    assert_eq!(refund.0.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -355,9 +522,10 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
         matches!(late, SupervisorError::ApprovalExpired { .. }),
         "{late}"
     );
-    // The parked lease lasts until the deadline; past it, the run is abandoned and resumes.
-    tokio::time::advance(Duration::from_millis(5)).await;
-    assert!(supervisor.unfinished_runs().await.unwrap()[0].is_abandoned());
+    // Past the deadline the run still holds its thread, with its parked lease; resuming it
+    // takes it up and applies the expiry.
+    let unfinished = supervisor.unfinished_runs().await.unwrap();
+    assert_eq!(unfinished[0].driver.as_ref().unwrap().owner, "paused");
     let stream = supervisor.resume(run).await.unwrap();
     let events = collect(stream).await;
     assert!(events.iter().any(|e| matches!(
@@ -377,6 +545,23 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
 #[tokio::test(start_paused = true)]
 async fn expired_approvals_are_swept_up_and_rejected() {
     let refund = Refund::default();
+    let in_time = supervisor_with(
+        refund_model(),
+        refund.clone(),
+        Approval::Always,
+        RunOptions::default().with_approval_timeout(Some(Duration::from_secs(3600))),
+    )
+    .await;
+    let waiting = in_time
+        .run("refunds", ThreadId::new(), "refund A-1")
+        .await
+        .unwrap();
+    paused(&collect(waiting).await);
+    assert!(
+        in_time.resume_expired().await.unwrap().is_empty(),
+        "an hour is not up"
+    );
+
     let supervisor = supervisor_with(
         refund_model(),
         refund.clone(),
@@ -390,10 +575,6 @@ async fn expired_approvals_are_swept_up_and_rejected() {
         .unwrap();
     let run = waiting.run_id();
     paused(&collect(waiting).await);
-    // The deadline passed, but the parked lease still holds the run (it lapses a moment
-    // after): nothing is swept yet.
-    assert!(supervisor.resume_expired().await.unwrap().is_empty());
-    tokio::time::advance(Duration::from_millis(5)).await;
     assert_eq!(supervisor.resume_expired().await.unwrap(), [run]);
     supervisor.idle().await;
     let log = episodes(supervisor.store(), run).await;

@@ -341,6 +341,8 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::NotResumable { .. } => (StatusCode::CONFLICT, "not_resumable"),
             SupervisorError::NotPaused { .. } => (StatusCode::CONFLICT, "not_paused"),
             SupervisorError::UnknownCall { .. } => (StatusCode::NOT_FOUND, "unknown_call"),
+            SupervisorError::AlreadyDecided { .. } => (StatusCode::CONFLICT, "already_decided"),
+            SupervisorError::InvalidDecision(_) => (StatusCode::BAD_REQUEST, "invalid_decision"),
             SupervisorError::ApprovalExpired { run, .. } => {
                 let message = format!(
                     "{error}; the run goes on once nothing waits any more, with this call \

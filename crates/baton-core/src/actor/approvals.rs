@@ -5,10 +5,11 @@ use super::error::SupervisorError;
 use super::resume::resume_point;
 use super::settings::RunSettings;
 use super::supervisor::{RunStart, Supervisor};
-use crate::error::StoreError;
+use crate::error::{RunError, StoreError};
 use crate::ids::RunId;
 use crate::memory::{Decision, Episode, EpisodeRecord, Lease, now_ms};
 use crate::run::ledger::Ledger;
+use crate::run::{PARKED, PARKED_OWNER};
 use crate::run::{PendingApproval, RunStream, pending_approvals};
 
 /// What a decision came to.
@@ -74,6 +75,12 @@ impl Supervisor {
         decision: Decision,
         settings: RunSettings,
     ) -> Result<Decided, SupervisorError> {
+        if matches!(decision, Decision::Expired) {
+            return Err(SupervisorError::InvalidDecision(
+                "an expiry is recorded by the run when the deadline has passed, not decided"
+                    .to_owned(),
+            ));
+        }
         let not_paused = |reason: &str| SupervisorError::NotPaused {
             run,
             reason: reason.to_owned(),
@@ -103,28 +110,36 @@ impl Supervisor {
             });
         }
         let point = resume_point(&log).map_err(|reason| not_paused(&reason))?;
-        let parked = Lease {
-            run,
-            thread: point.thread,
-            owner: "".into(),
-            token: pause.token,
-            expires_at_ms: 0,
-        };
         let decided = Episode::ApprovalDecided {
             step: this.step,
             call_id: call.to_owned(),
-            decision,
+            decision: decision.clone(),
         };
-        match self.store().record_leased(&parked, &[decided]).await {
-            Ok(()) => {}
+        let parked = Lease::parked(run, point.thread, pause.token);
+        let parked = match self
+            .store()
+            .record_leased(&parked, std::slice::from_ref(&decided))
+            .await
+        {
+            Ok(()) => parked,
             Err(StoreError::LeaseLost { .. }) => {
-                return Err(not_paused("it was taken up meanwhile"));
+                self.repark(&parked, pause.step, &pending, decided).await?
             }
             Err(error) => return Err(error.into()),
-        }
-        // Read again: decisions of other calls may have been recorded meanwhile, and the
-        // decision that leaves none undecided takes the run up.
+        };
+        // Read again: decisions of this call and of the others may have been recorded
+        // meanwhile. The first decision of a call is the one that counts, and the decision
+        // that leaves none undecided takes the run up.
         let log = self.read_log(run).await?;
+        let counted = Ledger::read(&log)
+            .step
+            .and_then(|step| step.calls.get(call).and_then(|c| c.decision.clone()));
+        if counted.as_ref() != Some(&decision) {
+            return Err(SupervisorError::AlreadyDecided {
+                run,
+                call: call.to_owned(),
+            });
+        }
         let pending = pending_approvals(run, &log);
         if !pending.is_empty() {
             return Ok(Decided::Waiting { pending });
@@ -145,10 +160,71 @@ impl Supervisor {
         )?))
     }
 
+    /// A paused run whose parked lease is gone: a crash while it was being parked left the
+    /// pause recorded with a lease that lapsed or was never made. If nobody holds the run, its
+    /// lease is taken here and parked again, with `decided` and the pause recorded under it.
+    async fn repark(
+        &self,
+        lost: &Lease,
+        step: u32,
+        pending: &[PendingApproval],
+        decided: Episode,
+    ) -> Result<Lease, SupervisorError> {
+        let store = self.store();
+        let taken = store
+            .acquire_lease(lost.run, lost.thread, PARKED_OWNER, PARKED)
+            .await
+            .map_err(|error| match error {
+                StoreError::RunLeased { .. } => SupervisorError::NotPaused {
+                    run: lost.run,
+                    reason: "it was taken up meanwhile".to_owned(),
+                },
+                StoreError::ThreadBusy { thread, .. } => SupervisorError::ThreadBusy(thread),
+                other => other.into(),
+            })?;
+        let paused = Episode::Paused {
+            step,
+            pending: pending.iter().map(|p| p.call_id.clone()).collect(),
+            lease: taken.token,
+        };
+        store.record_leased(&taken, &[paused, decided]).await?;
+        Ok(taken)
+    }
+
+    /// Ends a paused run without going on: it is recorded as cancelled and its thread is
+    /// free. ([`cancel`](Self::cancel) stops runs in flight; a paused run is in none.)
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorError::UnknownRun`], [`SupervisorError::NotPaused`], or the store's error.
+    pub async fn cancel_paused(&self, run: RunId) -> Result<(), SupervisorError> {
+        let log = self.read_log(run).await?;
+        let not_paused = |reason: &str| SupervisorError::NotPaused {
+            run,
+            reason: reason.to_owned(),
+        };
+        if self.in_flight(run) || log.iter().any(|record| record.episode.is_terminal()) {
+            return Err(not_paused("it is running or finished"));
+        }
+        let Some(pause) = Ledger::read(&log).paused else {
+            return Err(not_paused("it is not paused"));
+        };
+        let point = resume_point(&log).map_err(|reason| not_paused(&reason))?;
+        let parked = Lease::parked(run, point.thread, pause.token);
+        let cancelled = Episode::failed(&RunError::Cancelled);
+        match self.store().release_lease(&parked, Some(&cancelled)).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::LeaseLost { .. }) => Err(not_paused("it was taken up meanwhile")),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Takes up every paused run whose approvals expired undecided: each goes on with its
     /// expired calls rejected as expired (the model is told), unheard (its stream is
-    /// detached). Returns the runs taken up. A service calls this now and then; a run whose
-    /// deadline passed is also taken up by any [`resume`](Self::resume) of it.
+    /// detached). So is a paused run whose calls were all decided but that was not taken up
+    /// (the deciding process stopped first). Returns the runs taken up. A service calls this now and then (`baton serve`
+    /// does); a paused run keeps its thread until then, whatever its deadline. Deadlines are
+    /// read on the wall clock of the process that asks.
     ///
     /// # Errors
     ///
@@ -157,18 +233,23 @@ impl Supervisor {
         let now = now_ms();
         let mut resumed = Vec::new();
         for unfinished in self.store().unfinished_runs().await? {
-            // A parked lease lasts until its run's earliest deadline: only abandoned runs can
-            // have expired approvals.
-            if !unfinished.is_abandoned() || self.in_flight(unfinished.run) {
+            let parked = unfinished
+                .driver
+                .as_ref()
+                .is_some_and(|driver| driver.owner == PARKED_OWNER);
+            if !(parked || unfinished.is_abandoned()) || self.in_flight(unfinished.run) {
                 continue;
             }
             let log = self.store().episodes(unfinished.run).await?;
             let pending = pending_approvals(unfinished.run, &log);
+            // Once every call that waits is past its deadline (a call still in time is decided
+            // first, and its decision takes the run up).
             let expired = !pending.is_empty()
                 && pending
                     .iter()
-                    .any(|p| p.expires_at_ms.is_some_and(|at| at <= now));
-            if !expired {
+                    .all(|p| p.expires_at_ms.is_some_and(|at| at <= now));
+            let decided = pending.is_empty() && Ledger::read(&log).paused.is_some();
+            if !(expired || decided) {
                 continue;
             }
             match self.resume(unfinished.run).await {

@@ -47,6 +47,17 @@ pub enum SupervisorError {
         /// The call asked for.
         call: String,
     },
+    /// The call was decided by someone else first: the first decision counts.
+    #[error("call {call:?} of run {run} was decided already")]
+    AlreadyDecided {
+        /// The run.
+        run: RunId,
+        /// The call.
+        call: String,
+    },
+    /// The decision is not one a caller can make.
+    #[error("invalid decision: {0}")]
+    InvalidDecision(String),
     /// The call's approval expired before the decision came: it is rejected as expired when
     /// the run goes on.
     #[error("the approval of call {call:?} of run {run} expired")]

@@ -44,6 +44,7 @@ mod error;
 mod registry;
 mod resume;
 mod run_request;
+pub(crate) use run_request::Progress;
 mod run_task;
 mod settings;
 mod status;

@@ -28,11 +28,13 @@ pub(super) fn resume_point(log: &[EpisodeRecord]) -> Result<ResumePoint, String>
             }
             Episode::StepCompleted { step, usage, .. } => {
                 progress.steps = progress.steps.max(*step);
+                progress.agent_steps += 1;
                 progress.usage += *usage;
             }
             Episode::HandedOff { to, .. } => {
                 agent = Some(to.clone());
                 progress.handoffs += 1;
+                progress.agent_steps = 0;
             }
             Episode::Completed { .. } | Episode::Failed { .. } => {
                 return Err("it already finished".into());
@@ -104,6 +106,7 @@ mod tests {
                 progress: Progress {
                     handoffs: 1,
                     steps: 2,
+                    agent_steps: 1,
                     usage: Usage::new(30, 3)
                 }
             }

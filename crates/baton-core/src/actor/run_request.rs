@@ -18,6 +18,9 @@ pub(crate) struct Progress {
     pub(crate) handoffs: u32,
     /// Steps so far, by every agent.
     pub(crate) steps: u32,
+    /// Of those, the steps the current agent took since the run came to it (a resumed run
+    /// goes on counting them against the agent's `max_steps`).
+    pub(crate) agent_steps: u32,
     /// Tokens used so far.
     pub(crate) usage: Usage,
 }

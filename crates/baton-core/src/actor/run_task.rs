@@ -94,7 +94,7 @@ impl RunSegment {
                 Ok(mut run) => {
                     // The supervisor's keeper renews the lease, for every agent of the run.
                     run.kept_by(&self.shared.keeper, request.cancel.clone());
-                    run.continuing(request.progress.steps, request.progress.usage)
+                    run.continuing(&request.progress)
                 }
                 Err(error) => {
                     request.thread_turn = Some(ThreadTurn::Held(thread_guard));
@@ -144,6 +144,7 @@ impl RunSegment {
                 request.progress = Progress {
                     handoffs: request.progress.handoffs + 1,
                     steps: run.steps(),
+                    agent_steps: 0,
                     usage: run.usage(),
                 };
                 request.thread_turn = Some(ThreadTurn::Held(thread_guard));

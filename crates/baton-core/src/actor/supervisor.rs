@@ -153,6 +153,10 @@ impl Supervisor {
         }
         let point =
             resume_point(&log).map_err(|reason| SupervisorError::NotResumable { run, reason })?;
+        // A paused run is taken up with its parked lease, once nothing waits in time.
+        let parked = crate::run::ledger::Ledger::read(&log)
+            .paused
+            .map(|pause| crate::memory::Lease::parked(run, point.thread, pause.token));
         let now = crate::memory::now_ms();
         let waiting: Vec<String> = crate::run::pending_approvals(run, &log)
             .into_iter()
@@ -174,7 +178,7 @@ impl Supervisor {
             input: Vec::new(),
             progress: point.progress,
             resumed: true,
-            parked: None,
+            parked,
         };
         self.dispatch(point.agent.as_str(), start, settings)
     }

@@ -65,6 +65,19 @@ pub struct Lease {
     pub expires_at_ms: u64,
 }
 
+impl Lease {
+    /// The parked lease of a paused run, as its log records it: its token is what counts.
+    pub(crate) fn parked(run: RunId, thread: ThreadId, token: LeaseToken) -> Self {
+        Self {
+            run,
+            thread,
+            owner: crate::run::PARKED_OWNER.into(),
+            token,
+            expires_at_ms: 0,
+        }
+    }
+}
+
 /// Who holds a run's lease, as [`unfinished_runs`](super::EpisodicStore::unfinished_runs)
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

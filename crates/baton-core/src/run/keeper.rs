@@ -158,6 +158,11 @@ impl LeaseKeeper {
             let Some(mut kept) = self.runs.get_mut(&run) else {
                 continue; // The run ended meanwhile.
             };
+            if kept.lease.token != lease.token {
+                // The run ended and was taken up again (after a pause) meanwhile: this renewal
+                // was of its old lease.
+                continue;
+            }
             match renewal {
                 Renewal::Renewed(renewed) => {
                     kept.lease = renewed;

@@ -146,13 +146,19 @@ impl Ledger {
                     call_id,
                     decision,
                 } => {
-                    if let Decision::Approved { for_run: true } = decision
+                    // The first decision after a request counts; later ones were too late.
+                    let counts = match ledger.call(*step, call_id) {
+                        Some(call) if call.decision.is_none() => {
+                            call.decision = Some(decision.clone());
+                            true
+                        }
+                        _ => false,
+                    };
+                    if counts
+                        && let Decision::Approved { for_run: true } = decision
                         && let Some(tool) = tools.get(call_id)
                     {
                         ledger.approved_tools.insert(tool.clone());
-                    }
-                    if let Some(call) = ledger.call(*step, call_id) {
-                        call.decision = Some(decision.clone());
                     }
                 }
                 Episode::Paused {

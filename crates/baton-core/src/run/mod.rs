@@ -46,6 +46,6 @@ pub use guardrails::{Guardrail, Verdict};
 pub(crate) use keeper::LeaseKeeper;
 pub use ledger::{PendingApproval, pending_approvals};
 pub use options::{RetryPolicy, RunOptions};
-pub(crate) use run_loop::{AgentOutcome, RunLoop};
+pub(crate) use run_loop::{AgentOutcome, PARKED, PARKED_OWNER, RunLoop};
 pub use streaming::run_steps_streaming;
 pub use whole::run_steps;

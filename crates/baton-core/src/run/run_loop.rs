@@ -24,7 +24,7 @@ use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
-use crate::memory::{Episode, Lease, LeaseOwner, StepCommit, now_ms};
+use crate::memory::{Episode, Lease, LeaseOwner, StepCommit};
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -189,11 +189,28 @@ impl RunLoop {
         }
         let owner = LeaseOwner::process().as_str();
         let store = ctx.store.as_ref();
-        let taken = match how {
-            Taking::Fresh(thread) => store.acquire_lease(ctx.run_id, thread, owner, opts.lease_ttl),
-            Taking::Parked(parked) => store.hand_over_lease(parked, owner, opts.lease_ttl),
+        let ttl = opts.lease_ttl;
+        let lease = match how {
+            Taking::Fresh(thread) => {
+                let taken = store.acquire_lease(ctx.run_id, thread, owner, ttl);
+                contained_try(PanicSite::Store, taken).await?
+            }
+            Taking::Parked(parked) => {
+                let handed = store.hand_over_lease(parked, owner, ttl);
+                match contained_try(PanicSite::Store, handed).await {
+                    Ok(lease) => lease,
+                    // The parked lease lapsed and was replaced, or was never made (a crash
+                    // while parking): the run is taken like any other, if nobody holds it.
+                    Err(RunError::Store {
+                        error: StoreError::LeaseLost { .. },
+                    }) => {
+                        let taken = store.acquire_lease(ctx.run_id, parked.thread, owner, ttl);
+                        contained_try(PanicSite::Store, taken).await?
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
         };
-        let lease = contained_try(PanicSite::Store, taken).await?;
         Ok(Self::leased(ctx, lease, opts, mode))
     }
 
@@ -268,13 +285,13 @@ impl RunLoop {
         }
     }
 
-    /// Continues a run that other agents started: step numbers go on from `steps` and the
-    /// run's usage from `usage`. `max_steps` still counts this agent's steps only.
+    /// Continues a run from its `progress` (a resumed run): step numbers and usage go on, and
+    /// `max_steps` counts the steps this agent took since the run came to it.
     #[must_use]
-    pub(crate) fn continuing(mut self, steps: u32, usage: Usage) -> Self {
-        self.step = steps;
-        self.step_offset = steps;
-        self.usage = usage;
+    pub(crate) fn continuing(mut self, progress: &crate::actor::Progress) -> Self {
+        self.step = progress.steps;
+        self.step_offset = progress.steps.saturating_sub(progress.agent_steps);
+        self.usage = progress.usage;
         self
     }
 
@@ -628,10 +645,13 @@ impl RunLoop {
             for (call, plan) in calls.iter().zip(&plans) {
                 // Calls that run, and handoffs; not those that wait, nor those answered from
                 // the ledger or by a decision (their result is told as they finish).
-                if !matches!(
-                    plan,
-                    tool_calls::CallPlan::Run { .. } | tool_calls::CallPlan::Handoff(_)
-                ) {
+                let starts = match plan {
+                    tool_calls::CallPlan::Run { .. } => true,
+                    // A step that pauses hands off only once it goes on.
+                    tool_calls::CallPlan::Handoff(_) => settled.pending.is_empty(),
+                    _ => false,
+                };
+                if !starts {
                     continue;
                 }
                 let event = RunEvent::ToolCallStarted {
@@ -648,8 +668,8 @@ impl RunLoop {
             self.ctx.agent.tools(),
             self.opts.tool_timeout,
             self.run_context(),
-            sink,
             recorder,
+            !settled.pending.is_empty(),
         )
         .await?;
         if !settled.pending.is_empty() {
@@ -777,15 +797,16 @@ impl RunLoop {
 
     /// Parks a paused run, whose step's other calls ran and whose waiting calls' requests are
     /// recorded: the run's lease is handed over to a fresh, parked one (so that no renewal of
-    /// the old one can shorten it), the pause is recorded with the parked lease's token (which
-    /// a decision takes the run up with), and the parked lease is extended to the earliest
-    /// deadline of the pending approvals (indefinitely if none has one). The thread stays the
-    /// run's while nothing of the run is left in the process; `released` frees what else it
-    /// held; then the consumer hears [`RunEvent::Paused`].
+    /// the old one can touch it), the pause is recorded with the parked lease's token (which a
+    /// decision takes the run up with), and the parked lease is extended until the run is taken
+    /// up. The thread stays the run's while nothing of the run is left in the process;
+    /// `released` frees what else it held; then the consumer hears [`RunEvent::Paused`].
     ///
     /// Each write leaves a run that can be taken up: until the pause is recorded, the parked
-    /// lease expires as the run's own would, and resuming the run pauses it again. A deadline
-    /// that passes leaves the run abandoned, and whoever resumes it rejects the expired calls.
+    /// lease lapses as the run's own would, and resuming the run pauses it again (the consumer
+    /// hears `Failed`, as the pause did not happen); once it is recorded, a decision or a
+    /// resume takes the run up with the parked lease, or, if that lapsed, like any abandoned
+    /// run. Deadlines are applied by whoever takes the run up.
     pub(crate) async fn park(
         self,
         pending: Vec<PendingApproval>,
@@ -794,15 +815,7 @@ impl RunLoop {
     ) -> RunError {
         drop(self.kept);
         let store = self.ctx.store.as_ref();
-        let now = now_ms();
-        let ttl = pending
-            .iter()
-            .filter_map(|p| p.expires_at_ms)
-            .min()
-            .map_or(PARKED, |at| {
-                std::time::Duration::from_millis(at.saturating_sub(now).max(1))
-            });
-        let parking = async {
+        let parked = async {
             let parked = contained_try(
                 PanicSite::Store,
                 store.hand_over_lease(&self.lease, PARKED_OWNER, self.opts.lease_ttl),
@@ -818,27 +831,45 @@ impl RunLoop {
                 store.record_leased(&parked, std::slice::from_ref(&paused)),
             )
             .await?;
-            contained_try(PanicSite::Store, store.renew_lease(&parked, ttl)).await
-        };
-        match parking.await {
-            Ok(_) => {
+            Ok::<_, RunError>(parked)
+        }
+        .await;
+        let failed = match parked {
+            Ok(parked) => {
+                let renewed = store.renew_lease(&parked, PARKED);
+                if let Err(error) = contained_try(PanicSite::Store, renewed).await {
+                    tracing::warn!(run_id = %self.lease.run, %error, "the paused run's lease lapses in its usual time: deciding its calls or resuming it takes the run up all the same");
+                }
                 tracing::info!(run_id = %self.lease.run, pending = pending.len(), "run paused for approval");
+                None
             }
             Err(error) => {
-                tracing::warn!(run_id = %self.lease.run, %error, "could not park the paused run: it is abandoned once its lease expires, and pauses again when resumed");
+                tracing::warn!(run_id = %self.lease.run, %error, "could not record the pause: the run is abandoned once its lease lapses, and pauses again when resumed");
+                Some(error)
             }
-        }
+        };
         released();
-        let error = RunError::Paused {
-            pending: pending.iter().map(|p| p.call_id.clone()).collect(),
+        let (event, outcome) = match failed {
+            None => (
+                RunEvent::Paused {
+                    run_id: self.lease.run,
+                    pending: pending.clone(),
+                },
+                RunError::Paused {
+                    pending: pending.into_iter().map(|p| p.call_id).collect(),
+                },
+            ),
+            Some(error) => (
+                RunEvent::Failed {
+                    error: error.clone(),
+                },
+                error,
+            ),
         };
         if let Some(sink) = sink {
-            sink.end(RunEvent::Paused {
-                run_id: self.lease.run,
-                pending,
-            });
+            sink.end(event);
         }
-        error
+        outcome
     }
 
     /// Gives the lease back without recording an end (the run was finished by another
@@ -858,12 +889,14 @@ impl RunLoop {
     }
 }
 
-/// How long a paused run's lease lasts when none of its approvals expires: a century, which
-/// every store can count in milliseconds.
-const PARKED: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 24 * 3600);
+/// How long a paused run's lease lasts: until it is taken up (a century, which every store
+/// can count in milliseconds), so that its thread stays the run's whatever its deadlines.
+pub(crate) const PARKED: std::time::Duration =
+    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// The owner of a paused run's parked lease: nobody drives the run, as
-/// [`unfinished_runs`](crate::memory::EpisodicStore::unfinished_runs) then says.
+/// The owner of a paused run's parked lease, as
+/// [`unfinished_runs`](crate::memory::EpisodicStore::unfinished_runs) reports it: the lease is
+/// live (the thread stays the run's) but no process drives the run.
 pub(crate) const PARKED_OWNER: &str = "paused";
 
 fn scope_of(ctx: &AgentContext, thread: ThreadId) -> Arc<RunScope> {

@@ -94,7 +94,8 @@ impl Ledgered<'_> {
                 })
             } else if record.intended {
                 // Its intent and no result: a crash interrupted it.
-                let on_interrupt = policy.map_or(OnInterrupt::Retry, |p| p.on_interrupt);
+                // A tool the agent no longer has is not run again on a guess.
+                let on_interrupt = policy.map_or(OnInterrupt::Fail, |p| p.on_interrupt);
                 settled.episodes.push(Episode::CallInterrupted {
                     step: self.step,
                     call_id: call.id.clone(),
@@ -138,6 +139,15 @@ impl Ledgered<'_> {
                     None => self.ask(index, call, record.requested, &mut settled),
                 },
             };
+        }
+        if !settled.pending.is_empty() {
+            // The step pauses: every call that runs now has its result recorded, read-only or
+            // not, so that going on uses the result the person deciding was shown.
+            for (call, plan) in calls.iter().zip(plans.iter_mut()) {
+                if let CallPlan::Run { tracked: false } = plan {
+                    *plan = self.run(call, true, &mut settled);
+                }
+            }
         }
         settled
     }
@@ -313,16 +323,18 @@ pub(super) fn plan(
 
 /// Runs the calls planned to run, concurrently, and returns every outcome in call order
 /// (`None` for the calls that wait). A tracked call's result is recorded with `recorder` as
-/// soon as it returns.
+/// soon as it returns, and every call is told on its sink. In a step that is `pausing`, handoffs are not told (they happen once
+/// the step goes on).
 pub(super) async fn run(
     calls: &[ToolCall],
     plans: Vec<CallPlan>,
     tools: &ToolRegistry,
     timeout: Duration,
     run: RunContext<'_>,
-    sink: Option<&EventSink>,
     recorder: Recorder<'_>,
+    pausing: bool,
 ) -> Result<Vec<Option<ToolOutcome>>, RunError> {
+    let sink = recorder.sink;
     let cancel = run.cancel();
     let to_run = plans
         .iter()
@@ -349,6 +361,7 @@ pub(super) async fn run(
                     None => only = Some((index, tracked)),
                 }
             }
+            CallPlan::Handoff(outcome) if pausing => outcomes.push(Some(outcome)),
             CallPlan::Resolved(outcome) | CallPlan::Handoff(outcome) => {
                 notify_finished(sink, call, &outcome, cancel).await?;
                 outcomes.push(Some(outcome));
