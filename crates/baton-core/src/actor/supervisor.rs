@@ -83,7 +83,10 @@ impl Supervisor {
     /// Starts a run of `agent` on `thread` with `input` (a user message), streaming its events.
     ///
     /// The stream carries the whole run, across handoffs, and ends with one
-    /// [`RunEvent::Completed`](crate::run::RunEvent::Completed) or [`RunEvent::Failed`](crate::run::RunEvent::Failed). Dropping it cancels the run.
+    /// [`RunEvent::Completed`](crate::run::RunEvent::Completed),
+    /// [`RunEvent::Failed`](crate::run::RunEvent::Failed), or
+    /// [`RunEvent::Paused`](crate::run::RunEvent::Paused) when calls wait for approval (see
+    /// [`decide`](Self::decide)). Dropping it cancels the run.
     pub async fn run(
         &self,
         agent: &str,

@@ -400,8 +400,9 @@ impl EventSink {
         }
     }
 
-    /// Ends the stream with `event` (a [`Completed`](RunEvent::Completed) or
-    /// [`Failed`](RunEvent::Failed)), after the events already sent. Never waits: a consumer
+    /// Ends the stream with `event` (a [`Completed`](RunEvent::Completed),
+    /// [`Failed`](RunEvent::Failed) or [`Paused`](RunEvent::Paused)), after the events already
+    /// sent. Never waits: a consumer
     /// that stopped reading does not hold the run. Only the first terminal event counts;
     /// returns whether this one did.
     pub fn end(&self, event: RunEvent) -> bool {

@@ -18,7 +18,7 @@ use super::ledger::{Ledger, PendingApproval};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::streaming_forward::forward_chunks;
-use super::tool_calls::{self, Ledgered, Recorder};
+use super::tool_calls::{self, StepLedger, Recorder};
 use crate::agent::AgentContext;
 use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
@@ -592,7 +592,7 @@ impl RunLoop {
         let settled = if ledger.is_none() && self.ctx.agent.untracked() {
             tool_calls::Settled::default()
         } else {
-            Ledgered {
+            StepLedger {
                 run_id: self.ctx.run_id,
                 step,
                 tools: self.ctx.agent.tools(),

@@ -50,7 +50,7 @@ pub(super) struct Settled {
 }
 
 /// What the ledger of a step knows, and how the run decides about its calls.
-pub(super) struct Ledgered<'a> {
+pub(super) struct StepLedger<'a> {
     pub(super) run_id: RunId,
     pub(super) step: u32,
     pub(super) tools: &'a ToolRegistry,
@@ -60,7 +60,7 @@ pub(super) struct Ledgered<'a> {
     pub(super) approval_timeout: Option<Duration>,
 }
 
-impl Ledgered<'_> {
+impl StepLedger<'_> {
     /// Settles each call planned to run: from its recorded result or decision, by its
     /// interruption policy if a crash interrupted it, or by its tool's approval policy.
     pub(super) fn settle(

@@ -15,12 +15,14 @@ use tracing::Instrument;
 /// Same loop, limits, guardrails, retry and records as
 /// [`run_steps_streaming`](super::run_steps_streaming). The run's outcome is recorded (one
 /// terminal episode) and returned. A run refused its thread (another run holds it, here or in
-/// another process) writes nothing.
+/// another process) writes nothing. A run whose calls wait for approval is parked, recording
+/// no end, and a [`Supervisor`](crate::actor::Supervisor) on the same store takes it up once
+/// they are decided.
 ///
 /// # Errors
 ///
 /// Any [`RunError`]; a handoff is [`RunError::Routing`], since only a
-/// [`Supervisor`](crate::actor::Supervisor) routes handoffs.
+/// [`Supervisor`](crate::actor::Supervisor) routes handoffs; a pause is [`RunError::Paused`].
 pub async fn run_steps(
     ctx: &AgentContext,
     thread: ThreadId,

@@ -112,7 +112,7 @@ impl ToolRegistry {
     /// Whether no call of these tools waits for approval or is tracked by the ledger: a step
     /// calling only them needs nothing but its commit.
     #[must_use]
-    pub fn untracked(&self) -> bool {
+    pub(crate) fn untracked(&self) -> bool {
         self.tools.values().all(|entry| {
             !entry.policy.tracked() && matches!(entry.policy.approval, Approval::Never)
         })
