@@ -18,7 +18,7 @@ use super::ledger::{Ledger, PendingApproval};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::streaming_forward::forward_chunks;
-use super::tool_calls::{self, StepLedger, Recorder};
+use super::tool_calls::{self, Recorder, StepLedger};
 use crate::agent::AgentContext;
 use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
