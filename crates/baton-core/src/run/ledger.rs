@@ -8,7 +8,7 @@
 //! decisions, interruptions and pauses. A resumed run reads it back here and goes on from those
 //! calls: a call with a recorded result never runs again.
 
-use crate::ids::RunId;
+use crate::ids::{AgentName, RunId};
 use crate::llm::{FinishReason, Message, Usage};
 use crate::memory::{Decision, Episode, EpisodeRecord, LeaseToken};
 use crate::tool::OnInterrupt;
@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 pub(crate) struct Ledger {
     /// The step begun but not committed, if its response was recorded.
     pub(crate) step: Option<RecordedStep>,
-    /// Tools approved for the rest of the run.
+    /// Tools approved for the rest of the run, by the agent whose call was approved.
+    pub(crate) approved: Vec<(AgentName, String)>,
+    /// Of those, the tools of the agent the run goes on with ([`Ledger::for_agent`]).
     pub(crate) approved_tools: HashSet<String>,
     /// The run's pause, if the last thing it did was to pause.
     pub(crate) paused: Option<Pause>,
@@ -65,8 +67,14 @@ impl Ledger {
     pub(crate) fn read(log: &[EpisodeRecord]) -> Self {
         let mut ledger = Self::default();
         let mut tools: HashMap<String, String> = HashMap::new();
+        let mut agent: Option<&AgentName> = None;
         for record in log {
             let episode = &record.episode;
+            match episode {
+                Episode::Started { agent: started, .. } => agent = Some(started),
+                Episode::HandedOff { to, .. } => agent = Some(to),
+                _ => {}
+            }
             if !matches!(
                 episode,
                 Episode::Paused { .. } | Episode::ApprovalDecided { .. }
@@ -156,9 +164,9 @@ impl Ledger {
                     };
                     if counts
                         && let Decision::Approved { for_run: true } = decision
-                        && let Some(tool) = tools.get(call_id)
+                        && let (Some(tool), Some(agent)) = (tools.get(call_id), agent)
                     {
-                        ledger.approved_tools.insert(tool.clone());
+                        ledger.approved.push((agent.clone(), tool.clone()));
                     }
                 }
                 Episode::Paused {
@@ -176,6 +184,19 @@ impl Ledger {
             }
         }
         ledger
+    }
+
+    /// This ledger for a run that goes on with `agent`: the tools approved for the run are
+    /// those of its calls.
+    #[must_use]
+    pub(crate) fn for_agent(mut self, agent: &AgentName) -> Self {
+        self.approved_tools = self
+            .approved
+            .iter()
+            .filter(|(approver, _)| approver == agent)
+            .map(|(_, tool)| tool.clone())
+            .collect();
+        self
     }
 
     /// The record of call `id` of `step`, if that step is the one recorded.
@@ -242,4 +263,119 @@ pub fn pending_approvals(run: RunId, log: &[EpisodeRecord]) -> Vec<PendingApprov
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ThreadId;
+    use crate::llm::ToolCall;
+
+    fn log(episodes: Vec<Episode>) -> Vec<EpisodeRecord> {
+        episodes
+            .into_iter()
+            .enumerate()
+            .map(|(seq, episode)| EpisodeRecord::now(seq as u64, episode))
+            .collect()
+    }
+
+    fn responded(step: u32, calls: &[(&str, &str)]) -> Episode {
+        let calls = calls
+            .iter()
+            .map(|(id, tool)| ToolCall::new(*id, *tool, "{}"))
+            .collect();
+        Episode::Responded {
+            step,
+            message: Message::assistant_calling("", calls),
+            usage: Usage::default(),
+            latency_ms: 1,
+            finish_reason: FinishReason::ToolCalls,
+        }
+    }
+
+    fn requested(step: u32, call: &str) -> Episode {
+        Episode::ApprovalRequested {
+            step,
+            call_id: call.into(),
+            tool: "refund".into(),
+            arguments: "{}".into(),
+            expires_at_ms: None,
+        }
+    }
+
+    fn decided(step: u32, call: &str, decision: Decision) -> Episode {
+        Episode::ApprovalDecided {
+            step,
+            call_id: call.into(),
+            decision,
+        }
+    }
+
+    fn agent(name: &str) -> AgentName {
+        AgentName::new(name).unwrap()
+    }
+
+    #[test]
+    fn the_first_decision_counts_and_approvals_for_the_run_belong_to_their_agent() {
+        let thread = ThreadId::new();
+        let token = LeaseToken::new();
+        let ledger = Ledger::read(&log(vec![
+            Episode::Started {
+                agent: agent("refunds"),
+                thread,
+            },
+            responded(1, &[("c1", "refund"), ("c2", "refund")]),
+            requested(1, "c1"),
+            requested(1, "c2"),
+            Episode::Paused {
+                step: 1,
+                pending: vec!["c1".into(), "c2".into()],
+                lease: token,
+            },
+            decided(1, "c1", Decision::approve_for_run()),
+            decided(1, "c1", Decision::reject("too late")),
+        ]));
+        let pause = ledger.paused.as_ref().expect("decisions keep the pause");
+        assert_eq!(pause.token, token);
+        assert_eq!(pause.undecided(&ledger).collect::<Vec<_>>(), ["c2"]);
+        let step = ledger.step.as_ref().unwrap();
+        assert_eq!(step.calls["c1"].decision, Some(Decision::approve_for_run()));
+        let refunds = ledger.clone().for_agent(&agent("refunds"));
+        assert!(refunds.approved_tools.contains("refund"));
+        let other = ledger.for_agent(&agent("billing"));
+        assert!(other.approved_tools.is_empty());
+    }
+
+    #[test]
+    fn an_interruption_that_asks_starts_the_call_over_and_a_commit_ends_the_step() {
+        let mut episodes = vec![
+            responded(3, &[("c1", "refund")]),
+            Episode::ToolIntended {
+                step: 3,
+                call_id: "c1".into(),
+                tool: "refund".into(),
+                arguments: "{}".into(),
+            },
+        ];
+        let ledger = Ledger::read(&log(episodes.clone()));
+        assert!(ledger.step.as_ref().unwrap().calls["c1"].intended);
+        episodes.push(Episode::CallInterrupted {
+            step: 3,
+            call_id: "c1".into(),
+            tool: "refund".into(),
+            policy: OnInterrupt::Ask,
+        });
+        let ledger = Ledger::read(&log(episodes.clone()));
+        let call = &ledger.step.as_ref().unwrap().calls["c1"];
+        assert!(!call.intended && call.requested.is_none());
+        assert_eq!(call.interrupted, Some(OnInterrupt::Ask));
+        episodes.push(Episode::StepCompleted {
+            step: 3,
+            usage: Usage::default(),
+            latency_ms: 1,
+            finish_reason: FinishReason::ToolCalls,
+            tool_calls: 1,
+        });
+        assert!(Ledger::read(&log(episodes)).step.is_none());
+    }
 }

@@ -298,6 +298,7 @@ impl RunLoop {
     /// Goes on from what the run's log says of its calls: the step it was in the middle of is
     /// finished from its recorded response, and tools approved for the run stay approved.
     pub(crate) fn resume_from(&mut self, ledger: Ledger) {
+        let ledger = ledger.for_agent(self.ctx.agent_name());
         let recorded = ledger
             .step
             .as_ref()
