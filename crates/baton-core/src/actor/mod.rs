@@ -25,7 +25,7 @@
 //! |---|---|
 //! | the caller's request is admitted and becomes a `RunRequest` | `supervisor.rs` (`Supervisor::dispatch`), `run_request.rs` |
 //! | the agent's mailbox spawns the run's task | `agent_actor.rs` |
-//! | the task waits for the thread, steps the run, ends it or hands it off | `run_task.rs`, then `run/run_loop.rs` |
+//! | the task waits for the thread, steps the run, ends it or hands it off | `run_task.rs`, then `run/run_loop/` |
 //! | the supervisor routes the handoff to the next agent's mailbox | `supervisor_actor.rs` |
 //! | the next agent's task continues the run | `agent_actor.rs`, `run_task.rs` |
 //! | the run's end is recorded and its stream told | `run/end.rs`, `run/event.rs` |

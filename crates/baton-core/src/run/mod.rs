@@ -11,7 +11,7 @@
 //!
 //! | file | what it holds |
 //! |---|---|
-//! | `run_loop.rs` | `RunLoop`: one agent's part of a run, from its lease to its end |
+//! | `run_loop/` | `RunLoop`: one agent's part of a run, from its lease to its end (`dispatch.rs`: a step's records, calls and commit; `park.rs`: a paused run parked) |
 //! | `tool_calls.rs` | a step's tool calls: handoffs picked out, approvals and the ledger applied, tools run concurrently |
 //! | `ledger.rs` | the tool-call ledger as a run's log tells it: the step to go on from, approvals, the pause |
 //! | `end.rs` | the one place a run's end is recorded and told |

@@ -4,8 +4,14 @@
 //! the model answers without tool calls, hands off, or the limits are hit; then end the run
 //! ([`end`](super::end) records it, in one place).
 //!
-//! A step's tool calls are planned and run by [`tool_calls`](super::tool_calls); a run that
-//! hands off travels as a [`Carried`] to its next agent.
+//! A step's tool calls are planned and run by [`tool_calls`](super::tool_calls), recorded by
+//! `dispatch.rs` (the ledger, the commit); a run whose calls wait for approval is parked by
+//! `park.rs`; a run that hands off travels as a [`Carried`] to its next agent.
+
+mod dispatch;
+mod park;
+
+pub(crate) use park::{PARKED, PARKED_OWNER};
 
 use super::carried::{Carried, Held};
 use super::contain::{contained, contained_try};
@@ -18,13 +24,12 @@ use super::ledger::{Ledger, PendingApproval};
 use super::options::RunOptions;
 use super::retry::{OpenedStream, stream_with_retry, with_retry};
 use super::streaming_forward::forward_chunks;
-use super::tool_calls::{self, Recorder, StepLedger};
 use crate::agent::AgentContext;
 use crate::context::{RequestRun, RunContext, RunScope};
 use crate::error::{LlmError, PanicSite, RunError, StoreError};
 use crate::ids::{AgentName, ThreadId};
 use crate::llm::{ChatRequest, ChatResponse, Message, Usage};
-use crate::memory::{Episode, Lease, LeaseOwner, StepCommit};
+use crate::memory::{Episode, Lease, LeaseOwner};
 use std::sync::Arc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -547,220 +552,6 @@ impl RunLoop {
         Box::pin(self.record_and_dispatch(response, latency_ms, sink)).await
     }
 
-    /// Records the step and, if the model called tools, runs them and records their results.
-    async fn record_and_dispatch(
-        &mut self,
-        response: ChatResponse,
-        latency_ms: u32,
-        sink: Option<&EventSink>,
-    ) -> Result<StepDisposition, RunError> {
-        let step = self.step;
-        self.usage += response.usage;
-        let step_completed = Episode::StepCompleted {
-            step,
-            usage: response.usage,
-            latency_ms,
-            finish_reason: response.finish_reason,
-            tool_calls: u32::try_from(response.message.tool_calls().len()).unwrap_or(u32::MAX),
-        };
-        let assistant = Arc::new(response.message);
-
-        if assistant.tool_calls().is_empty() {
-            let output = assistant.content().to_owned();
-            let completed = Episode::Completed {
-                output: output.clone(),
-                usage: self.usage,
-            };
-            // The run's end is committed with its last step: from here on nothing can fail it,
-            // and a consumer that leaves only misses the events.
-            self.commit(vec![assistant], &[step_completed, completed])
-                .await?;
-            let _ = self
-                .step_finished(sink, response.usage, response.finish_reason)
-                .await;
-            return Ok(StepDisposition::Done(output));
-        }
-
-        let calls = assistant.tool_calls();
-        let (mut plans, handoff) = tool_calls::plan(&self.ctx.agent, calls);
-        let ledger = self.ledger.take();
-        let recorded = ledger
-            .as_ref()
-            .and_then(|ledger| ledger.step.as_ref())
-            .filter(|recorded| recorded.step == step);
-        // A step whose calls the ledger does not track and none of which waits, on a run not
-        // taken up from its log, has nothing to settle.
-        let settled = if ledger.is_none() && self.ctx.agent.untracked() {
-            tool_calls::Settled::default()
-        } else {
-            StepLedger {
-                run_id: self.ctx.run_id,
-                step,
-                tools: self.ctx.agent.tools(),
-                recorded: recorded.map(|recorded| &recorded.calls),
-                approved_tools: ledger.as_ref().map(|ledger| &ledger.approved_tools),
-                approval_timeout: self.opts.approval_timeout,
-            }
-            .settle(calls, &mut plans, &self.run_context())
-        };
-        let recorder = Recorder {
-            store: self.ctx.store.as_ref(),
-            lease: &self.lease,
-            step,
-            sink,
-        };
-        let mut episodes = Vec::new();
-        if !settled.episodes.is_empty() {
-            // The step's response first, once: a resumed run goes on from its calls.
-            episodes.reserve(settled.episodes.len() + 1);
-            if recorded.is_none() {
-                episodes.push(Episode::Responded {
-                    step,
-                    message: (*assistant).clone(),
-                    usage: response.usage,
-                    latency_ms,
-                    finish_reason: response.finish_reason,
-                });
-            }
-            episodes.extend(settled.episodes);
-            recorder.record(&episodes).await?;
-        }
-        // Tools approved for the run stay approved in its later steps.
-        self.ledger = ledger
-            .filter(|ledger| !ledger.approved_tools.is_empty())
-            .map(|mut ledger| {
-                ledger.step = None;
-                ledger
-            });
-        if let Some(sink) = sink {
-            let cancel = &self.ctx.cancel;
-            for event in settled.events {
-                sink.send(event, cancel).await?;
-            }
-            for episode in &episodes {
-                if let Episode::ToolIntended { call_id, .. } = episode {
-                    let id = call_id.clone();
-                    sink.send(RunEvent::IntentRecorded { id }, cancel).await?;
-                }
-            }
-            for (call, plan) in calls.iter().zip(&plans) {
-                // Calls that run, and handoffs; not those that wait, nor those answered from
-                // the ledger or by a decision (their result is told as they finish).
-                let starts = match plan {
-                    tool_calls::CallPlan::Run { .. } => true,
-                    // A step that pauses hands off only once it goes on.
-                    tool_calls::CallPlan::Handoff(_) => settled.pending.is_empty(),
-                    _ => false,
-                };
-                if !starts {
-                    continue;
-                }
-                let event = RunEvent::ToolCallStarted {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                };
-                sink.send(event, cancel).await?;
-            }
-        }
-        let outcomes = tool_calls::run(
-            calls,
-            plans,
-            self.ctx.agent.tools(),
-            self.opts.tool_timeout,
-            self.run_context(),
-            recorder,
-            !settled.pending.is_empty(),
-        )
-        .await?;
-        if !settled.pending.is_empty() {
-            let pending: Vec<PendingApproval> = settled
-                .pending
-                .iter()
-                .map(|&(index, expires_at_ms)| PendingApproval {
-                    run_id: self.ctx.run_id,
-                    step,
-                    call_id: calls[index].id.clone(),
-                    tool: calls[index].name.clone(),
-                    arguments: calls[index].arguments.clone(),
-                    expires_at_ms,
-                })
-                .collect();
-            return Ok(StepDisposition::Paused(pending));
-        }
-        let outcomes: Vec<_> = outcomes.into_iter().flatten().collect();
-
-        let mut episodes = Vec::with_capacity(outcomes.len() + 2);
-        let mut messages = Vec::with_capacity(outcomes.len() + 1);
-        messages.push(Arc::clone(&assistant));
-        for (call, outcome) in calls.iter().zip(outcomes) {
-            episodes.push(Episode::ToolCalled {
-                step,
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                ok: outcome.ok,
-                latency_ms: u32::try_from(outcome.latency.as_millis()).unwrap_or(u32::MAX),
-            });
-            messages.push(Arc::new(outcome.message));
-        }
-        episodes.push(step_completed);
-        if let Some((to, reason)) = &handoff {
-            // The handoff is committed with the step that made it.
-            episodes.push(Episode::HandedOff {
-                from: self.ctx.agent_name().clone(),
-                to: to.clone(),
-                reason: reason.clone(),
-            });
-        }
-        self.commit(messages, &episodes).await?;
-        self.step_finished(sink, response.usage, response.finish_reason)
-            .await?;
-        Ok(match handoff {
-            Some((agent, reason)) => StepDisposition::Handoff { agent, reason },
-            None => StepDisposition::Continue,
-        })
-    }
-
-    async fn commit(
-        &mut self,
-        messages: Vec<Arc<Message>>,
-        episodes: &[Episode],
-    ) -> Result<(), RunError> {
-        let commit = StepCommit {
-            thread: self.thread,
-            expected_len: Some(self.history.len()),
-            messages: &messages,
-            run: self.ctx.run_id,
-            step: self.step,
-            episodes,
-            lease: Some(&self.lease),
-        };
-        contained_try(PanicSite::Store, self.ctx.store.commit_step(commit)).await?;
-        for message in messages {
-            self.history.push(message);
-        }
-        Ok(())
-    }
-
-    async fn step_finished(
-        &self,
-        sink: Option<&EventSink>,
-        usage: crate::llm::Usage,
-        finish_reason: crate::llm::FinishReason,
-    ) -> Result<(), RunError> {
-        match sink {
-            Some(sink) => {
-                let event = RunEvent::StepFinished {
-                    step: self.step,
-                    usage,
-                    finish_reason,
-                };
-                sink.send(event, &self.ctx.cancel).await
-            }
-            None => Ok(()),
-        }
-    }
-
     /// Ends the run with `outcome`, the one place a run ends: an answer's `Completed` episode
     /// is already committed, so the lease is freed and the answer sent; a failure is
     /// classified, redacted, logged, recorded as the run's one `Failed` episode with the
@@ -796,83 +587,6 @@ impl RunLoop {
         .await
     }
 
-    /// Parks a paused run, whose step's other calls ran and whose waiting calls' requests are
-    /// recorded: the run's lease is handed over to a fresh, parked one (so that no renewal of
-    /// the old one can touch it), the pause is recorded with the parked lease's token (which a
-    /// decision takes the run up with), and the parked lease is extended until the run is taken
-    /// up. The thread stays the run's while nothing of the run is left in the process;
-    /// `released` frees what else it held; then the consumer hears [`RunEvent::Paused`].
-    ///
-    /// Each write leaves a run that can be taken up: until the pause is recorded, the parked
-    /// lease lapses as the run's own would, and resuming the run pauses it again (the consumer
-    /// hears `Failed`, as the pause did not happen); once it is recorded, a decision or a
-    /// resume takes the run up with the parked lease, or, if that lapsed, like any abandoned
-    /// run. Deadlines are applied by whoever takes the run up.
-    pub(crate) async fn park(
-        self,
-        pending: Vec<PendingApproval>,
-        sink: Option<&EventSink>,
-        released: impl FnOnce(),
-    ) -> RunError {
-        drop(self.kept);
-        let store = self.ctx.store.as_ref();
-        let parked = async {
-            let parked = contained_try(
-                PanicSite::Store,
-                store.hand_over_lease(&self.lease, PARKED_OWNER, self.opts.lease_ttl),
-            )
-            .await?;
-            let paused = Episode::Paused {
-                step: self.step,
-                pending: pending.iter().map(|p| p.call_id.clone()).collect(),
-                lease: parked.token,
-            };
-            contained_try(
-                PanicSite::Store,
-                store.record_leased(&parked, std::slice::from_ref(&paused)),
-            )
-            .await?;
-            Ok::<_, RunError>(parked)
-        }
-        .await;
-        let failed = match parked {
-            Ok(parked) => {
-                let renewed = store.renew_lease(&parked, PARKED);
-                if let Err(error) = contained_try(PanicSite::Store, renewed).await {
-                    tracing::warn!(run_id = %self.lease.run, %error, "the paused run's lease lapses in its usual time: deciding its calls or resuming it takes the run up all the same");
-                }
-                tracing::info!(run_id = %self.lease.run, pending = pending.len(), "run paused for approval");
-                None
-            }
-            Err(error) => {
-                tracing::warn!(run_id = %self.lease.run, %error, "could not record the pause: the run is abandoned once its lease lapses, and pauses again when resumed");
-                Some(error)
-            }
-        };
-        released();
-        let (event, outcome) = match failed {
-            None => (
-                RunEvent::Paused {
-                    run_id: self.lease.run,
-                    pending: pending.clone(),
-                },
-                RunError::Paused {
-                    pending: pending.into_iter().map(|p| p.call_id).collect(),
-                },
-            ),
-            Some(error) => (
-                RunEvent::Failed {
-                    error: error.clone(),
-                },
-                error,
-            ),
-        };
-        if let Some(sink) = sink {
-            sink.end(event);
-        }
-        outcome
-    }
-
     /// Gives the lease back without recording an end (the run was finished by another
     /// driver), telling the consumer why this one did not drive it.
     pub(crate) async fn let_go(self, sink: Option<&EventSink>, error: RunError) {
@@ -889,16 +603,6 @@ impl RunLoop {
         }
     }
 }
-
-/// How long a paused run's lease lasts: until it is taken up (a century, which every store
-/// can count in milliseconds), so that its thread stays the run's whatever its deadlines.
-pub(crate) const PARKED: std::time::Duration =
-    std::time::Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The owner of a paused run's parked lease, as
-/// [`unfinished_runs`](crate::memory::EpisodicStore::unfinished_runs) reports it: the lease is
-/// live (the thread stays the run's) but no process drives the run.
-pub(crate) const PARKED_OWNER: &str = "paused";
 
 fn scope_of(ctx: &AgentContext, thread: ThreadId) -> Arc<RunScope> {
     Arc::new(RunScope::new(
