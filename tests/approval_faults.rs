@@ -142,7 +142,10 @@ impl Tool for Charge {
     }
     async fn call(&self, args: Args, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         count(&self.0, &args);
-        Ok(format!("charged {} {}", args.step, args.call))
+        Ok(format!(
+            "charged {} {} (approved: {})",
+            args.step, args.call, args.asks
+        ))
     }
 }
 
@@ -161,7 +164,10 @@ impl Tool for Look {
     }
     async fn call(&self, args: Args, _ctx: &ToolContext<'_>) -> Result<String, ToolError> {
         count(&self.0, &args);
-        Ok(format!("looked {} {}", args.step, args.call))
+        Ok(format!(
+            "looked {} {} (approved: {})",
+            args.step, args.call, args.asks
+        ))
     }
 }
 
