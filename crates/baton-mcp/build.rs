@@ -1,0 +1,15 @@
+//! Sets `cfg(baton_mcp_servers)` when the tests have the real MCP servers to run against
+//! (`BATON_MCP_TIME_CMD` and `BATON_MCP_FS_CMD`), or must have them (`CI=true`): without it,
+//! the tests that need them are ignored, with the reason, instead of passing without running.
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=BATON_MCP_TIME_CMD");
+    println!("cargo::rerun-if-env-changed=BATON_MCP_FS_CMD");
+    println!("cargo::rerun-if-env-changed=CI");
+    println!("cargo::rustc-check-cfg=cfg(baton_mcp_servers)");
+    let set = |name| std::env::var(name).is_ok_and(|value| !value.is_empty());
+    let ci = std::env::var("CI").is_ok_and(|ci| ci == "true");
+    if (set("BATON_MCP_TIME_CMD") && set("BATON_MCP_FS_CMD")) || ci {
+        println!("cargo::rustc-cfg=baton_mcp_servers");
+    }
+}
