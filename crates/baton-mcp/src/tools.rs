@@ -60,12 +60,16 @@ impl McpTools {
     }
 
     /// Waits until the server's tool list changes (after a `notifications/tools/list_changed`
-    /// or a restart lists the tools again).
-    pub async fn changed(&self) {
+    /// or a restart lists the tools again). A change after this call counts even when it comes
+    /// before the returned future is first awaited.
+    pub fn changed(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut receiver = self.connection.subscribe();
         receiver.mark_unchanged();
-        // The sender lives in the connection this holds, so this only ends with a change.
-        let _ = receiver.changed().await;
+        async move {
+            // The sender lives in the connection, which outlives the tools that hold it; should
+            // it go first, there is no change left to wait for.
+            let _ = receiver.changed().await;
+        }
     }
 
     /// The process id of the running stdio server, if one runs now (for monitoring).
