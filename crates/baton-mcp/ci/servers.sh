@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the MCP servers that baton-mcp's tests run against and prints how to start them.
 #
-#   eval "$(bash crates/baton-mcp/ci/servers.sh)"   # exports BATON_MCP_TIME_CMD, BATON_MCP_FS_CMD
+#   eval "$(bash crates/baton-mcp/ci/servers.sh)"   # exports BATON_MCP_TIME_CMD, BATON_MCP_FS_CMD, BATON_MCP_PYTHON
+#
+# BATON_MCP_PYTHON is the virtual environment's Python, with the MCP Python SDK that
+# mcp-server-time brings, for the tests' own slow server (tests/servers/slow_server.py).
 #
 # Idempotent: `mcp-server-time` (PyPI) goes into a Python virtual environment and
 # `@modelcontextprotocol/server-filesystem` (npm) into an npm prefix, both under
@@ -38,3 +41,4 @@ fi
 log "ready: $TIME_CMD, $FS_CMD"
 echo "export BATON_MCP_TIME_CMD=$TIME_CMD"
 echo "export BATON_MCP_FS_CMD=$FS_CMD"
+echo "export BATON_MCP_PYTHON=$VENV/bin/python"

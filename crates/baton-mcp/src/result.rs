@@ -4,13 +4,15 @@ use baton_core::error::ToolError;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents};
 
 /// The text of `result`: its text blocks joined by newlines (other blocks as their JSON), then
-/// its structured content as JSON text unless a text block already holds that same JSON.
+/// its structured content as JSON text unless a text block already holds that same JSON (or
+/// the string a `{"result": "…"}` wraps).
 /// `isError: true` becomes [`ToolError::Failed`] with that text.
 pub(crate) fn call_result_text(result: CallToolResult) -> Result<String, ToolError> {
     let mut parts: Vec<String> = result.content.iter().map(block_text).collect();
     if let Some(structured) = &result.structured_content {
         let already_there = parts.iter().any(|part| {
             serde_json::from_str::<serde_json::Value>(part).is_ok_and(|v| &v == structured)
+                || wrapped_text(structured) == Some(part.as_str())
         });
         if !already_there {
             parts.push(structured.to_string());
@@ -26,6 +28,16 @@ pub(crate) fn call_result_text(result: CallToolResult) -> Result<String, ToolErr
         return Err(ToolError::failed(message));
     }
     Ok(text)
+}
+
+/// The text of a wrapped primitive result, `{"result": "…"}`, as SDKs send for tools that
+/// return a string: the text block already says it.
+fn wrapped_text(structured: &serde_json::Value) -> Option<&str> {
+    let object = structured.as_object()?;
+    match (object.len(), object.get("result")) {
+        (1, Some(serde_json::Value::String(text))) => Some(text),
+        _ => None,
+    }
 }
 
 fn block_text(block: &ContentBlock) -> String {
@@ -62,6 +74,12 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(same, "{\"n\": 1}");
+        let wrapped = call_result_text(result(json!({
+            "content": [{"type": "text", "text": "slept"}],
+            "structuredContent": {"result": "slept"}
+        })))
+        .unwrap();
+        assert_eq!(wrapped, "slept");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The real MCP servers the tests run against, and the mark of the tests that need them.
 #![allow(dead_code, unused_macros)]
 
-/// Marks a test that needs the real servers: ignored when the build saw neither
-/// `BATON_MCP_TIME_CMD` nor `BATON_MCP_FS_CMD` (and no `CI=true`); see `build.rs`.
+/// Marks a test that needs the real servers: ignored unless the build saw
+/// `BATON_MCP_TIME_CMD`, `BATON_MCP_FS_CMD` and `BATON_MCP_PYTHON` (or `CI=true`); see `build.rs`.
 macro_rules! needs_servers {
     ($(#[$attr:meta])* async fn $name:ident() $body:block) => {
         $(#[$attr])*
@@ -43,4 +43,27 @@ pub fn fs_server(dir: &std::path::Path) -> baton_mcp::McpServer {
         server_command("BATON_MCP_FS_CMD"),
         [dir.to_string_lossy().into_owned()],
     )
+}
+
+/// The tests' slow server (`tests/servers/slow_server.py`, on the MCP Python SDK), recording
+/// its events in `events`.
+pub fn slow_server(events: &std::path::Path) -> baton_mcp::McpServer {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/slow_server.py");
+    baton_mcp::McpServer::stdio(
+        "slow",
+        server_command("BATON_MCP_PYTHON"),
+        [script.to_owned(), events.to_string_lossy().into_owned()],
+    )
+}
+
+/// Waits up to 10 s for `event` to be recorded in `events`.
+pub async fn wait_for_event(events: &std::path::Path, event: &str) {
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(events).unwrap_or_default();
+        if text.lines().any(|line| line == event) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the server never recorded {event:?}");
 }
