@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 /// The first wait before restarting a server that failed; doubled for each failure in a row.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The longest wait for the answer to the `ping` that checks a server after a call timed out.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The tools a server offers now, replaced whole when the server says its list changed.
 pub(crate) type ToolList = Arc<Vec<Tool>>;
 
@@ -38,6 +41,8 @@ struct State {
 }
 
 struct Live {
+    /// A call on this service timed out: the next call first checks that it still answers.
+    suspect: bool,
     service: RunningService<RoleClient, Handler>,
     generation: u64,
 }
@@ -137,6 +142,7 @@ impl Connection {
         self.tools.send_replace(Arc::new(tools));
         state.generation += 1;
         state.live = Some(Live {
+            suspect: false,
             service,
             generation: state.generation,
         });
@@ -182,11 +188,15 @@ impl Connection {
     /// runs or the last one's transport closed.
     async fn peer(&self) -> Result<(Peer<RoleClient>, u64), ToolError> {
         let mut state = self.state.lock().await;
-        if let Some(live) = &state.live {
-            if !live.service.is_closed() && !live.service.peer().is_transport_closed() {
+        if let Some(live) = &mut state.live {
+            let open = !live.service.is_closed() && !live.service.peer().is_transport_closed();
+            if open
+                && (!live.suspect || answers_ping(live.service.peer(), self.probe_timeout()).await)
+            {
+                live.suspect = false;
                 return Ok((live.service.peer().clone(), live.generation));
             }
-            tracing::warn!(server = %self.server.name, "MCP server connection closed; restarting it");
+            tracing::warn!(server = %self.server.name, closed = !open, "MCP server closed or does not answer; restarting it");
             state.live = None;
             self.pid.store(0, Ordering::SeqCst);
         }
@@ -229,7 +239,22 @@ impl Connection {
         }
     }
 
+    /// Marks the service of `generation`, if it is still the current one, as to be checked
+    /// before its next call.
+    async fn suspect(&self, generation: u64) {
+        let mut state = self.state.lock().await;
+        if let Some(live) = state.live.as_mut().filter(|l| l.generation == generation) {
+            live.suspect = true;
+        }
+    }
+
+    fn probe_timeout(&self) -> Duration {
+        PROBE_TIMEOUT.min(self.server.connect_timeout)
+    }
+
     /// Calls the MCP tool `tool` with `arguments`, within the call timeout and until `cancel`.
+    /// A server that is not running is started first (after the backoff of earlier failures,
+    /// within the connect timeout); one whose last call timed out must first answer a `ping`.
     ///
     /// Dropping the returned future (a cancelled run, a timeout) drops rmcp's request future,
     /// which sends `notifications/cancelled` for the request to the server.
@@ -242,9 +267,21 @@ impl Connection {
     ) -> Result<String, ToolError> {
         let timeout = self.server.call_timeout;
         let work = async {
+            // Starting or checking the server is bounded by its own timeouts, not the call's.
             let (peer, generation) = self.peer().await?;
             let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
-            match peer.call_tool(params).await {
+            let result = match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // A slow tool, or a server that hangs: the next call tells them apart.
+                    self.suspect(generation).await;
+                    return Err(ToolError::Timeout {
+                        tool: exposed_name.to_owned(),
+                        timeout,
+                    });
+                }
+            };
+            match result {
                 Ok(result) => call_result_text(result),
                 Err(ServiceError::McpError(error)) => Err(ToolError::failed(format!(
                     "MCP server {} refused the call: {} ({})",
@@ -266,11 +303,19 @@ impl Connection {
         tokio::select! {
             biased;
             () = cancel.cancelled() => Err(ToolError::failed("the run was cancelled")),
-            result = tokio::time::timeout(timeout, work) => result.unwrap_or_else(|_| {
-                Err(ToolError::Timeout { tool: exposed_name.to_owned(), timeout })
-            }),
+            result = work => result,
         }
     }
+}
+
+/// Whether the server answers a `ping` within `timeout`.
+async fn answers_ping(peer: &Peer<RoleClient>, timeout: Duration) -> bool {
+    let ping = rmcp::model::ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+    // An error answer is an answer too: the server is alive.
+    matches!(
+        tokio::time::timeout(timeout, peer.send_request(ping)).await,
+        Ok(Ok(_) | Err(ServiceError::McpError(_)))
+    )
 }
 
 /// The wait after `failures` failures in a row: 100 ms doubled each time, at most `max`.

@@ -35,7 +35,8 @@
 //!   result; a call whose run is cancelled ends at once. Either way the request's future is
 //!   dropped, and rmcp then sends `notifications/cancelled` for it, so the server can stop.
 //! - A server that exits or closes its connection gives the calls in flight an error result,
-//!   never a panic; the next call starts it again, waiting first 100 ms after one failure,
+//!   never a panic; so does one that hangs (its calls time out, and it does not answer the
+//!   `ping` the next call sends first). The next call starts it again, waiting first 100 ms after one failure,
 //!   doubling with each failure in a row, up to [`McpServer::max_backoff`].
 //! - A tool's `readOnlyHint` annotation is its [`read_only`](baton_core::tool::DynTool::read_only).
 //!

@@ -111,7 +111,10 @@ impl McpServer {
     }
 
     /// How long one tool call may take ([`DEFAULT_CALL_TIMEOUT`] by default); past it the call
-    /// is cancelled on the server and becomes an error result.
+    /// is cancelled on the server and becomes an error result, and the next call first checks
+    /// with a `ping` (at most 5 s, or the connect timeout if shorter) that the server still
+    /// answers, restarting it if not. Starting a server that is not running is not counted
+    /// here: it has the [`connect_timeout`](Self::connect_timeout).
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
         self

@@ -12,13 +12,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// The slow server's `sleep` tool.
+fn named_sleep(tools: &baton_mcp::McpTools) -> Arc<dyn baton_core::tool::DynTool> {
+    tools
+        .tools()
+        .into_iter()
+        .find(|t| t.spec().name == "sleep")
+        .expect("the slow server offers sleep")
+}
+
 needs_servers! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_server_killed_during_a_call_gives_an_error_and_the_next_call_restarts_it() {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events");
         let tools = slow_server(&events).connect().await.unwrap();
-        let sleep = tools.tools().remove(0);
+        let sleep = named_sleep(&tools);
         let first = tools.process_id().expect("a stdio server has a process id");
         let kill = async {
             wait_for_event(&events, "started").await;
@@ -54,7 +63,7 @@ needs_servers! {
             .connect()
             .await
             .unwrap();
-        let sleep = tools.tools().remove(0);
+        let sleep = named_sleep(&tools);
         let error = sleep
             .call_json(r#"{"seconds": 30}"#, *ToolContext::standalone())
             .await
@@ -75,7 +84,7 @@ needs_servers! {
         let dir = tempfile::tempdir().unwrap();
         let events = dir.path().join("events");
         let tools = slow_server(&events).connect().await.unwrap();
-        let sleep = tools.tools().remove(0);
+        let sleep = named_sleep(&tools);
         let cancel = CancellationToken::new();
         let scope = RunScope::new(
             RunId::new(),
@@ -92,5 +101,34 @@ needs_servers! {
         let (result, ()) = tokio::join!(sleep.call_json(r#"{"seconds": 30}"#, ctx), cancel_run);
         assert!(result.is_err(), "{result:?}");
         wait_for_event(&events, "cancelled").await;
+    }
+}
+
+needs_servers! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_server_times_out_and_is_restarted_on_the_next_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("events");
+        let tools = slow_server(&events)
+            .call_timeout(Duration::from_millis(500))
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap();
+        let hang = tools.tools().into_iter().find(|t| t.spec().name == "hang").unwrap();
+        let sleep = tools.tools().into_iter().find(|t| t.spec().name == "sleep").unwrap();
+        let first = tools.process_id();
+        let error = hang
+            .call_json(r#"{"seconds": 60}"#, *ToolContext::standalone())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ToolError::Timeout { .. }), "{error:?}");
+        // The next call finds that the server does not answer a ping, and starts a new one.
+        let text = sleep
+            .call_json(r#"{"seconds": 0.01}"#, *ToolContext::standalone())
+            .await
+            .unwrap();
+        assert!(text.starts_with("slept 0.01 s"), "{text}");
+        assert_ne!(tools.process_id(), first, "a new process serves the tools");
     }
 }

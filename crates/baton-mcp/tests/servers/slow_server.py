@@ -3,10 +3,12 @@
     python slow_server.py EVENTS_FILE
 
 `sleep(seconds)` appends `started` to EVENTS_FILE, sleeps, and appends `cancelled` when the
-client cancels the call (`notifications/cancelled`) before it ends.
+client cancels the call (`notifications/cancelled`) before it ends. `hang(seconds)` blocks the
+whole server (no answer to anything, not even `ping`) for that long.
 """
 
 import sys
+import time
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -30,6 +32,15 @@ async def sleep(seconds: float) -> str:
         record("cancelled")
         raise
     return f"slept {seconds} s"
+
+
+
+@server.tool()
+async def hang(seconds: float) -> str:
+    """Blocks the whole server for the given number of seconds."""
+    record("hanging")
+    time.sleep(seconds)
+    return "woke up"
 
 
 if __name__ == "__main__":
