@@ -116,10 +116,10 @@ fn scope(cancel: CancellationToken) -> RunScope {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_tools_are_listed_called_and_sent_the_header_from_the_environment() {
     let (url, mut seen, stop) = serve().await;
-    // SAFETY of the test: only this test reads this variable.
-    unsafe { std::env::set_var("BATON_MCP_TEST_KEY", "k-123") };
+    // A variable every process has: setting one here would race the other tests' reads.
+    let expected = std::env::var("PATH").unwrap();
     let tools = McpServer::http("sleeper", &url)
-        .header_from_env("x-api-key", "BATON_MCP_TEST_KEY")
+        .header_from_env("x-api-key", "PATH")
         .connect()
         .await
         .unwrap();
@@ -138,7 +138,7 @@ async fn http_tools_are_listed_called_and_sent_the_header_from_the_environment()
         sleep.call_json(r#"{"ms": 1}"#, ctx).await.unwrap(),
         "slept 1 ms"
     );
-    assert_eq!(seen.recv().await.as_deref(), Some("header:k-123"));
+    assert_eq!(seen.recv().await, Some(format!("header:{expected}")));
     stop.cancel();
 }
 
