@@ -99,6 +99,24 @@ fn refund_model() -> Arc<ScriptedProvider> {
     }))
 }
 
+/// Starts a run of `refunds` on a new thread and reads it to its pause.
+async fn pause(supervisor: &Supervisor, input: &str) -> (RunId, Vec<PendingApproval>) {
+    let stream = supervisor
+        .run("refunds", ThreadId::new(), input)
+        .await
+        .unwrap();
+    let run = stream.run_id();
+    (run, paused(&collect(stream).await))
+}
+
+/// Decides `call`, which must be the last that waits: the run's stream goes on.
+async fn resumed(supervisor: &Supervisor, run: RunId, call: &str, decision: Decision) -> RunStream {
+    match supervisor.decide(run, call, decision).await.unwrap() {
+        Decided::Resumed(stream) => stream,
+        other => panic!("the last call was decided, but: {other:?}"),
+    }
+}
+
 fn paused(events: &[RunEvent]) -> Vec<PendingApproval> {
     match events.last() {
         Some(RunEvent::Paused { pending, .. }) => pending.clone(),
@@ -151,13 +169,7 @@ async fn an_approved_call_runs_once_and_the_model_sees_its_result() {
 
     let listed = supervisor.pending_approvals(run).await.unwrap();
     assert_eq!(listed, pending);
-    let Decided::Resumed(stream) = supervisor
-        .decide(run, &pending[0].call_id, Decision::approve())
-        .await
-        .unwrap()
-    else {
-        panic!("the only call was decided")
-    };
+    let stream = resumed(&supervisor, run, &pending[0].call_id, Decision::approve()).await;
     let (output, _) = stream.finish().await.unwrap();
     assert!(
         output.starts_with("done: refunded 49.9 on A-1 (execution 1"),
@@ -202,23 +214,14 @@ async fn a_rejected_call_never_runs_and_the_model_sees_why() {
     let refund = Refund::default();
     let llm = refund_model();
     let supervisor = supervisor(llm.clone(), refund.clone(), Approval::Always).await;
-    let stream = supervisor
-        .run("refunds", ThreadId::new(), "refund A-1")
-        .await
-        .unwrap();
-    let run = stream.run_id();
-    let pending = paused(&collect(stream).await);
-    let Decided::Resumed(stream) = supervisor
-        .decide(
-            run,
-            &pending[0].call_id,
-            Decision::reject("not a duplicate"),
-        )
-        .await
-        .unwrap()
-    else {
-        panic!("the only call was decided")
-    };
+    let (run, pending) = pause(&supervisor, "refund A-1").await;
+    let stream = resumed(
+        &supervisor,
+        run,
+        &pending[0].call_id,
+        Decision::reject("not a duplicate"),
+    )
+    .await;
     let (output, _) = stream.finish().await.unwrap();
     assert_eq!(output, "done: rejected by a person: not a duplicate");
     assert_eq!(refund.0.load(Ordering::SeqCst), 0);
@@ -263,13 +266,7 @@ async fn two_waiting_calls_are_decided_one_by_one_and_other_calls_run_before_the
     };
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].call_id, pending[0].call_id);
-    let Decided::Resumed(stream) = supervisor
-        .decide(run, &pending[0].call_id, Decision::approve())
-        .await
-        .unwrap()
-    else {
-        panic!("the last call was decided")
-    };
+    let stream = resumed(&supervisor, run, &pending[0].call_id, Decision::approve()).await;
     let (output, _) = stream.finish().await.unwrap();
     let parts: Vec<&str> = output.split(" | ").collect();
     assert_eq!(parts.len(), 3, "{output}");
@@ -307,19 +304,14 @@ async fn approving_for_the_run_lets_later_calls_of_the_tool_through() {
         }
     }));
     let supervisor = supervisor(llm.clone(), refund.clone(), Approval::Always).await;
-    let stream = supervisor
-        .run("refunds", ThreadId::new(), "refund three")
-        .await
-        .unwrap();
-    let run = stream.run_id();
-    let pending = paused(&collect(stream).await);
-    let Decided::Resumed(stream) = supervisor
-        .decide(run, &pending[0].call_id, Decision::approve_for_run())
-        .await
-        .unwrap()
-    else {
-        panic!("the only call was decided")
-    };
+    let (run, pending) = pause(&supervisor, "refund three").await;
+    let stream = resumed(
+        &supervisor,
+        run,
+        &pending[0].call_id,
+        Decision::approve_for_run(),
+    )
+    .await;
     let (output, _) = stream.finish().await.unwrap();
     assert_eq!(output, "three refunds");
     assert_eq!(refund.0.load(Ordering::SeqCst), 3);
@@ -423,12 +415,7 @@ async fn a_decision_whose_run_could_not_go_on_is_taken_up_later() {
             .spawn()
     };
     let first = build(Arc::clone(&store)).await.unwrap();
-    let stream = first
-        .run("refunds", ThreadId::new(), "refund A-1")
-        .await
-        .unwrap();
-    let run = stream.run_id();
-    let pending = paused(&collect(stream).await);
+    let (run, pending) = pause(&first, "refund A-1").await;
     // The process stops taking runs: the decision is recorded, and the run cannot go on here.
     first.shutdown(Duration::from_secs(1)).await;
     let err = first
@@ -507,12 +494,7 @@ async fn an_undecided_approval_past_its_deadline_is_rejected_as_expired() {
         expiring_at_once(),
     )
     .await;
-    let stream = supervisor
-        .run("refunds", ThreadId::new(), "refund A-1")
-        .await
-        .unwrap();
-    let run = stream.run_id();
-    let pending = paused(&collect(stream).await);
+    let (run, pending) = pause(&supervisor, "refund A-1").await;
     assert!(pending[0].expires_at_ms.is_some());
     let late = supervisor
         .decide(run, &pending[0].call_id, Decision::approve())
