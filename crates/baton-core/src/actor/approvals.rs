@@ -96,7 +96,7 @@ impl Supervisor {
         let Some(pause) = &ledger.paused else {
             return Err(not_paused("it is not paused"));
         };
-        let pending = pending_approvals(run, &log);
+        let pending = ledger.pending(run);
         let Some(this) = pending.iter().find(|p| p.call_id == call) else {
             return Err(SupervisorError::UnknownCall {
                 run,
@@ -130,17 +130,18 @@ impl Supervisor {
         // Read again: decisions of this call and of the others may have been recorded
         // meanwhile. The first decision of a call is the one that counts, and the decision
         // that leaves none undecided takes the run up.
-        let log = self.read_log(run).await?;
-        let counted = Ledger::read(&log)
+        let ledger = Ledger::read(&self.read_log(run).await?);
+        let counted = ledger
             .step
-            .and_then(|step| step.calls.get(call).and_then(|c| c.decision.clone()));
-        if counted.as_ref() != Some(&decision) {
+            .as_ref()
+            .and_then(|step| step.calls.get(call).and_then(|c| c.decision.as_ref()));
+        if counted != Some(&decision) {
             return Err(SupervisorError::AlreadyDecided {
                 run,
                 call: call.to_owned(),
             });
         }
-        let pending = pending_approvals(run, &log);
+        let pending = ledger.pending(run);
         if !pending.is_empty() {
             return Ok(Decided::Waiting { pending });
         }
@@ -240,15 +241,15 @@ impl Supervisor {
             if !(parked || unfinished.is_abandoned()) || self.in_flight(unfinished.run) {
                 continue;
             }
-            let log = self.store().episodes(unfinished.run).await?;
-            let pending = pending_approvals(unfinished.run, &log);
+            let ledger = Ledger::read(&self.store().episodes(unfinished.run).await?);
+            let pending = ledger.pending(unfinished.run);
             // Once every call that waits is past its deadline (a call still in time is decided
             // first, and its decision takes the run up).
             let expired = !pending.is_empty()
                 && pending
                     .iter()
                     .all(|p| p.expires_at_ms.is_some_and(|at| at <= now));
-            let decided = pending.is_empty() && Ledger::read(&log).paused.is_some();
+            let decided = pending.is_empty() && ledger.paused.is_some();
             if !(expired || decided) {
                 continue;
             }
@@ -265,7 +266,8 @@ impl Supervisor {
         Ok(resumed)
     }
 
-    async fn read_log(&self, run: RunId) -> Result<Vec<EpisodeRecord>, SupervisorError> {
+    /// The log of `run`, which must have one.
+    pub(super) async fn read_log(&self, run: RunId) -> Result<Vec<EpisodeRecord>, SupervisorError> {
         let log = self.store().episodes(run).await?;
         if log.is_empty() {
             return Err(SupervisorError::UnknownRun(run));

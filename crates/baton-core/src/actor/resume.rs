@@ -58,13 +58,7 @@ mod tests {
     use crate::ids::{AgentName, ThreadId};
     use crate::llm::{FinishReason, Usage};
 
-    fn log(episodes: Vec<Episode>) -> Vec<EpisodeRecord> {
-        episodes
-            .into_iter()
-            .enumerate()
-            .map(|(seq, episode)| EpisodeRecord::now(seq as u64, episode))
-            .collect()
-    }
+    use crate::memory::numbered as log;
 
     fn step(step: u32, usage: Usage) -> Episode {
         Episode::StepCompleted {

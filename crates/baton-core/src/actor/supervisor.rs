@@ -150,18 +150,18 @@ impl Supervisor {
                 reason: "it is in flight".into(),
             });
         }
-        let log = self.shared.store.episodes(run).await?;
-        if log.is_empty() {
-            return Err(SupervisorError::UnknownRun(run));
-        }
+        let log = self.read_log(run).await?;
         let point =
             resume_point(&log).map_err(|reason| SupervisorError::NotResumable { run, reason })?;
         // A paused run is taken up with its parked lease, once nothing waits in time.
-        let parked = crate::run::ledger::Ledger::read(&log)
+        let ledger = crate::run::ledger::Ledger::read(&log);
+        let parked = ledger
             .paused
+            .as_ref()
             .map(|pause| crate::memory::Lease::parked(run, point.thread, pause.token));
         let now = crate::memory::now_ms();
-        let waiting: Vec<String> = crate::run::pending_approvals(run, &log)
+        let waiting: Vec<String> = ledger
+            .pending(run)
             .into_iter()
             .filter(|p| p.expires_at_ms.is_none_or(|at| at > now))
             .map(|p| p.call_id)

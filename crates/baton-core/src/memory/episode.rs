@@ -261,6 +261,17 @@ pub fn started(log: &[EpisodeRecord]) -> Option<(&AgentName, ThreadId)> {
     })
 }
 
+/// `episodes` as a log reads them back, numbered from 0 and stamped now (for tests of what
+/// reads logs).
+#[cfg(test)]
+pub(crate) fn numbered(episodes: Vec<Episode>) -> Vec<EpisodeRecord> {
+    episodes
+        .into_iter()
+        .enumerate()
+        .map(|(seq, episode)| EpisodeRecord::now(seq as u64, episode))
+        .collect()
+}
+
 impl EpisodeRecord {
     /// A record of `episode` at position `seq`, recorded at `at_ms` (milliseconds since the
     /// Unix epoch), as a store reads it back.

@@ -9,6 +9,8 @@ mod episode;
 mod in_memory;
 mod lease;
 
+#[cfg(test)]
+pub(crate) use episode::numbered;
 pub use episode::{Decision, Episode, EpisodeRecord, started};
 pub use in_memory::InMemoryStore;
 pub use lease::{Lease, LeaseHolder, LeaseOwner, LeaseToken, UnfinishedRun, now_ms};

@@ -240,29 +240,35 @@ pub struct PendingApproval {
 /// The undecided approvals of `run`, read from its log: empty unless the run is paused.
 #[must_use]
 pub fn pending_approvals(run: RunId, log: &[EpisodeRecord]) -> Vec<PendingApproval> {
-    let ledger = Ledger::read(log);
-    let (Some(pause), Some(step)) = (&ledger.paused, &ledger.step) else {
-        return Vec::new();
-    };
-    pause
-        .undecided(&ledger)
-        .filter_map(|id| {
-            let call = step.message.tool_calls().iter().find(|c| c.id == id)?;
-            let expires_at_ms = step
-                .calls
-                .get(id)
-                .and_then(|record| record.requested)
-                .flatten();
-            Some(PendingApproval {
-                run_id: run,
-                step: step.step,
-                call_id: call.id.clone(),
-                tool: call.name.clone(),
-                arguments: call.arguments.clone(),
-                expires_at_ms,
+    Ledger::read(log).pending(run)
+}
+
+impl Ledger {
+    /// The undecided approvals of `run`, whose ledger this is: empty unless it is paused.
+    pub(crate) fn pending(&self, run: RunId) -> Vec<PendingApproval> {
+        let (Some(pause), Some(step)) = (&self.paused, &self.step) else {
+            return Vec::new();
+        };
+        pause
+            .undecided(self)
+            .filter_map(|id| {
+                let call = step.message.tool_calls().iter().find(|c| c.id == id)?;
+                let expires_at_ms = step
+                    .calls
+                    .get(id)
+                    .and_then(|record| record.requested)
+                    .flatten();
+                Some(PendingApproval {
+                    run_id: run,
+                    step: step.step,
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                    expires_at_ms,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -271,13 +277,7 @@ mod tests {
     use crate::ids::ThreadId;
     use crate::llm::ToolCall;
 
-    fn log(episodes: Vec<Episode>) -> Vec<EpisodeRecord> {
-        episodes
-            .into_iter()
-            .enumerate()
-            .map(|(seq, episode)| EpisodeRecord::now(seq as u64, episode))
-            .collect()
-    }
+    use crate::memory::numbered as log;
 
     fn responded(step: u32, calls: &[(&str, &str)]) -> Episode {
         let calls = calls
